@@ -1,0 +1,160 @@
+//! Writing one chunk file: zstd Parquet streamed to the object store, with row groups sized by
+//! their encoded bytes so that a writer's memory stays within its share of the budget.
+//!
+//! A [`ChunkWriter`] is synchronous (it is driven from parsing threads) and blocks on the tokio
+//! runtime only for uploads, through a buffered multipart writer.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use tokio_util::io::SyncIoBridge;
+
+use crate::{ArchiveError, FileEntry, Table};
+
+/// How chunk files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSettings {
+    /// zstd compression level (1-22).
+    pub zstd_level: i32,
+    /// A row group is closed when its encoded size reaches this many bytes.
+    pub row_group_bytes: usize,
+    /// A row group is closed when it reaches this many rows.
+    pub row_group_rows: usize,
+    /// Bytes buffered before an upload part is sent (also the part size).
+    pub upload_buffer_bytes: usize,
+}
+
+impl Default for ChunkSettings {
+    fn default() -> Self {
+        ChunkSettings {
+            zstd_level: 3,
+            row_group_bytes: 64 << 20,
+            row_group_rows: 1 << 20,
+            upload_buffer_bytes: 8 << 20,
+        }
+    }
+}
+
+impl ChunkSettings {
+    /// The Parquet writer properties for `table`.
+    pub fn writer_properties(&self, table: Table) -> Result<WriterProperties, ArchiveError> {
+        let level =
+            ZstdLevel::try_new(self.zstd_level).map_err(ArchiveError::parquet("zstd level"))?;
+        let mut builder = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_created_by(format!("verbatim {}", env!("CARGO_PKG_VERSION")));
+        for column in free_text_columns(table) {
+            // Free text rarely repeats: dictionary pages cost time and memory for nothing.
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+        }
+        Ok(builder.build())
+    }
+}
+
+fn free_text_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Segments => &["text"],
+        Table::Documents => &["content_hash", "source"],
+        Table::Rejects => &["reason"],
+    }
+}
+
+type Sink = SyncIoBridge<BufWriter>;
+
+/// Writes one Parquet chunk of a table to the object store.
+pub struct ChunkWriter {
+    table: Table,
+    relative_path: String,
+    writer: ArrowWriter<Sink>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for ChunkWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkWriter")
+            .field("path", &self.relative_path)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl ChunkWriter {
+    pub(crate) fn create(
+        store: Arc<dyn ObjectStore>,
+        object: Path,
+        relative_path: String,
+        table: Table,
+        settings: &ChunkSettings,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<ChunkWriter, ArchiveError> {
+        let upload = BufWriter::with_capacity(store, object, settings.upload_buffer_bytes)
+            .with_max_concurrency(2);
+        let sink = SyncIoBridge::new_with_handle(upload, runtime);
+        let properties = settings.writer_properties(table)?;
+        let writer = ArrowWriter::try_new(sink, table.schema(), Some(properties))
+            .map_err(ArchiveError::parquet(&relative_path))?;
+        Ok(ChunkWriter {
+            table,
+            relative_path,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// The table this chunk belongs to.
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// Appends a batch (closing row groups as they reach their size).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        self.writer
+            .write(batch)
+            .map_err(ArchiveError::parquet(&self.relative_path))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes of the file so far: flushed plus the estimated size of the open row group.
+    pub fn bytes(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Memory held by the open row group.
+    pub fn memory(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Writes the footer and completes the upload; the file is then complete but not yet committed.
+    pub fn finish(mut self) -> Result<FileEntry, ArchiveError> {
+        let path = self.relative_path;
+        self.writer.finish().map_err(ArchiveError::parquet(&path))?;
+        let bytes = self.writer.bytes_written() as u64;
+        let io = |e: std::io::Error| ArchiveError::Parquet {
+            path: path.clone(),
+            source: e.into(),
+        };
+        self.writer.sync().map_err(io)?;
+        self.writer.inner_mut().shutdown().map_err(io)?;
+        Ok(FileEntry {
+            path,
+            rows: self.rows,
+            bytes,
+        })
+    }
+}

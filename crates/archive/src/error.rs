@@ -1,0 +1,100 @@
+//! Errors of archive operations, each naming the object or path concerned.
+
+/// An archive operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The location could not be understood.
+    #[error("archive location {location:?}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// Why it is not usable.
+        reason: String,
+    },
+    /// There is no archive at the location.
+    #[error(
+        "no verbatim archive at {location} (create one with `verbatim ingest SOURCE... --archive {location}`)"
+    )]
+    NotAnArchive {
+        /// The archive location.
+        location: String,
+    },
+    /// Another run holds the write lock.
+    #[error(
+        "archive {location} is locked by run {run_id} (pid {pid} on {host}, since {since}); if that run is gone, delete {lock_path}"
+    )]
+    Locked {
+        /// The archive location.
+        location: String,
+        /// The run holding the lock.
+        run_id: String,
+        /// Its process id.
+        pid: u32,
+        /// Its host name.
+        host: String,
+        /// When it took the lock.
+        since: String,
+        /// The lock object to delete by hand if the run is gone.
+        lock_path: String,
+    },
+    /// Someone else published the manifest version this run meant to publish.
+    #[error(
+        "manifest version {version} of {location} was published by another writer; re-run to continue"
+    )]
+    Conflict {
+        /// The archive location.
+        location: String,
+        /// The contested version.
+        version: u64,
+    },
+    /// A manifest or marker could not be decoded.
+    #[error("{path}: corrupt archive metadata: {reason}")]
+    Corrupt {
+        /// The object concerned.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The object store failed.
+    #[error("{path}: {source}")]
+    Store {
+        /// The object concerned.
+        path: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// Writing or reading Parquet failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The object concerned.
+        path: String,
+        /// The Parquet error.
+        source: parquet::errors::ParquetError,
+    },
+    /// Building an Arrow batch failed.
+    #[error("building {table} rows: {source}")]
+    Arrow {
+        /// The table concerned.
+        table: &'static str,
+        /// The Arrow error.
+        source: arrow::error::ArrowError,
+    },
+}
+
+impl ArchiveError {
+    pub(crate) fn store(path: impl ToString) -> impl FnOnce(object_store::Error) -> ArchiveError {
+        move |source| ArchiveError::Store {
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(
+        path: impl ToString,
+    ) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
+        move |source| ArchiveError::Parquet {
+            path: path.to_string(),
+            source,
+        }
+    }
+}

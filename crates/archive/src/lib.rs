@@ -1,0 +1,35 @@
+//! The verbatim archive: immutable Parquet chunks per table plus a committed manifest, all on
+//! `object_store` (the local file system by default), so that a remote archive is configuration.
+//!
+//! Layout under the archive root:
+//!
+//! ```text
+//! _verbatim/archive.json               format marker, written once
+//! _verbatim/manifests/<version>.json   committed snapshots; the highest version is current
+//! _verbatim/lock                       held by the one run that writes
+//! segments/<run>-<worker>-<n>.parquet  data chunks, plain zstd Parquet
+//! documents/…  rejects/…
+//! ```
+//!
+//! Guarantees this module relies on from the store: a `put` is atomic (no reader sees a partial
+//! object) and `PutMode::Create` fails if the object exists. A chunk becomes part of a table only
+//! when a manifest listing it is published, so a run killed at any moment leaves the previous
+//! snapshot intact; the next writer deletes the unlisted leftovers. Committed chunks are never
+//! rewritten, so a reader holding an older snapshot keeps reading valid files.
+
+mod archive;
+pub mod chunk;
+mod error;
+mod keys;
+mod location;
+mod lock;
+pub mod manifest;
+pub mod rows;
+pub mod schema;
+
+pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
+pub use chunk::{ChunkSettings, ChunkWriter};
+pub use error::ArchiveError;
+pub use keys::{DocumentKeys, RejectKeys};
+pub use manifest::{FileEntry, Manifest};
+pub use schema::Table;

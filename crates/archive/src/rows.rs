@@ -1,0 +1,188 @@
+//! Row builders that turn model values into record batches of the archive's schemas.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use verbatim_model::Segment;
+
+use crate::{ArchiveError, Table};
+
+/// Accumulates `segments` rows; [`SegmentRows::take_batch`] empties it into a batch.
+#[derive(Debug, Default)]
+pub struct SegmentRows {
+    doc_id: StringBuilder,
+    seq: Int32Builder,
+    start_ms: Int64Builder,
+    end_ms: Int64Builder,
+    duration_ms: Int64Builder,
+    text: StringBuilder,
+    speaker: StringBuilder,
+    bytes: usize,
+}
+
+impl SegmentRows {
+    /// Appends one segment of document `doc_id`.
+    pub fn push(&mut self, doc_id: &str, segment: &Segment<'_>) {
+        self.doc_id.append_value(doc_id);
+        self.seq.append_value(segment.seq);
+        self.start_ms.append_value(segment.start_ms);
+        self.end_ms.append_value(segment.end_ms);
+        self.duration_ms.append_option(segment.duration_ms);
+        self.text.append_value(segment.text);
+        self.speaker.append_null();
+        self.bytes += doc_id.len() + segment.text.len() + 40;
+    }
+
+    /// Rows buffered.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Whether no rows are buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate memory held by the buffered rows.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The buffered rows as a batch; the builder is empty afterwards.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, ArchiveError> {
+        self.bytes = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.doc_id.finish()),
+            Arc::new(self.seq.finish()),
+            Arc::new(self.start_ms.finish()),
+            Arc::new(self.end_ms.finish()),
+            Arc::new(self.duration_ms.finish()),
+            Arc::new(self.text.finish()),
+            Arc::new(self.speaker.finish()),
+        ];
+        batch(Table::Segments, columns)
+    }
+}
+
+/// One `documents` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    /// Document id (path relative to the source folder, without extension).
+    pub doc_id: String,
+    /// YouTube video id, when known.
+    pub video_id: Option<String>,
+    /// The file it came from.
+    pub source: String,
+    /// The format it was read as.
+    pub format: String,
+    /// Language tag, when known.
+    pub language: Option<String>,
+    /// Number of segments.
+    pub n_segments: i64,
+    /// Number of words (see `verbatim_model::words`).
+    pub n_words: i64,
+    /// End of the last segment in milliseconds.
+    pub duration_ms: i64,
+    /// Hash of the source file's bytes (hex).
+    pub content_hash: String,
+    /// When it was ingested, in milliseconds since the Unix epoch.
+    pub ingested_at_ms: i64,
+}
+
+/// One `rejects` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectRow {
+    /// The file that could not be read.
+    pub source: String,
+    /// The document id it would have had.
+    pub doc_id: Option<String>,
+    /// 1-based line of the problem, when known.
+    pub line: Option<i64>,
+    /// 1-based column of the problem, when known.
+    pub column: Option<i64>,
+    /// Why it was rejected.
+    pub reason: String,
+    /// Hash of the file's bytes, when they could be read.
+    pub content_hash: Option<String>,
+    /// When it was rejected, in milliseconds since the Unix epoch.
+    pub rejected_at_ms: i64,
+}
+
+/// Builds a `documents` batch from rows.
+pub fn documents_batch(rows: &[DocumentRow]) -> Result<RecordBatch, ArchiveError> {
+    let mut doc_id = StringBuilder::new();
+    let mut video_id = StringBuilder::new();
+    let mut source = StringBuilder::new();
+    let mut format = StringBuilder::new();
+    let mut language = StringBuilder::new();
+    let mut n_segments = Int64Builder::new();
+    let mut n_words = Int64Builder::new();
+    let mut duration_ms = Int64Builder::new();
+    let mut content_hash = StringBuilder::new();
+    let mut ingested_at = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    for row in rows {
+        doc_id.append_value(&row.doc_id);
+        video_id.append_option(row.video_id.as_deref());
+        source.append_value(&row.source);
+        format.append_value(&row.format);
+        language.append_option(row.language.as_deref());
+        n_segments.append_value(row.n_segments);
+        n_words.append_value(row.n_words);
+        duration_ms.append_value(row.duration_ms);
+        content_hash.append_value(&row.content_hash);
+        ingested_at.append_value(row.ingested_at_ms);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(doc_id.finish()),
+        Arc::new(video_id.finish()),
+        Arc::new(source.finish()),
+        Arc::new(format.finish()),
+        Arc::new(language.finish()),
+        Arc::new(n_segments.finish()),
+        Arc::new(n_words.finish()),
+        Arc::new(duration_ms.finish()),
+        Arc::new(content_hash.finish()),
+        Arc::new(ingested_at.finish()),
+    ];
+    batch(Table::Documents, columns)
+}
+
+/// Builds a `rejects` batch from rows.
+pub fn rejects_batch(rows: &[RejectRow]) -> Result<RecordBatch, ArchiveError> {
+    let mut source = StringBuilder::new();
+    let mut doc_id = StringBuilder::new();
+    let mut line = Int64Builder::new();
+    let mut column = Int64Builder::new();
+    let mut reason = StringBuilder::new();
+    let mut content_hash = StringBuilder::new();
+    let mut rejected_at = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    for row in rows {
+        source.append_value(&row.source);
+        doc_id.append_option(row.doc_id.as_deref());
+        line.append_option(row.line);
+        column.append_option(row.column);
+        reason.append_value(&row.reason);
+        content_hash.append_option(row.content_hash.as_deref());
+        rejected_at.append_value(row.rejected_at_ms);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(source.finish()),
+        Arc::new(doc_id.finish()),
+        Arc::new(line.finish()),
+        Arc::new(column.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(content_hash.finish()),
+        Arc::new(rejected_at.finish()),
+    ];
+    batch(Table::Rejects, columns)
+}
+
+fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArchiveError> {
+    RecordBatch::try_new(table.schema(), columns).map_err(|source| ArchiveError::Arrow {
+        table: table.name(),
+        source,
+    })
+}

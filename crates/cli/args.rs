@@ -1,0 +1,190 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Turn archives of speech transcripts into a chunked Parquet archive and query it with SQL in
+/// bounded memory.
+#[derive(Debug, Parser)]
+#[command(name = "verbatim", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print nothing on stderr but errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Read settings from this file instead of ./config/verbatim.toml and ~/.config/verbatim/config.toml.
+    #[arg(long, global = true, env = "VERBATIM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Settings come from flags, then VERBATIM_* environment variables, then the config file, then defaults.
+Exit status: 0 success, 1 error, 2 usage error, 3 finished but some inputs were rejected.
+
+Examples:
+  verbatim demo
+  verbatim ingest ~/transcripts --archive ./archive
+  verbatim run top-words --archive ./archive --param limit=50 --param stopwords=english
+  verbatim sql --archive ./archive \"SELECT count(*) FROM segments\"";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest transcript files, folders (recursively) and globs into an archive.
+    Ingest(IngestArgs),
+    /// Run SQL over an archive (tables: segments, documents, rejects).
+    Sql(SqlArgs),
+    /// Run a saved query by name (see --list).
+    Run(RunArgs),
+    /// Summarise an archive: snapshot version and per-table files, rows and bytes.
+    Info(InfoArgs),
+    /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
+    Gen(GenArgs),
+    /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
+    Demo(DemoArgs),
+}
+
+/// Where the archive is.
+#[derive(Debug, Args, Clone)]
+pub struct ArchiveArg {
+    /// The archive: a folder or file:// URL [env: VERBATIM_ARCHIVE] [config: archive].
+    #[arg(long, short, env = "VERBATIM_ARCHIVE", value_name = "DIR")]
+    pub archive: Option<String>,
+}
+
+/// The memory budget.
+#[derive(Debug, Args, Clone)]
+pub struct MemoryArg {
+    /// Memory budget of the run, e.g. 512MiB or 4GB [env: VERBATIM_MEMORY_LIMIT] [config: memory_limit]
+    /// [default: half of the machine's memory].
+    #[arg(long, short = 'm', env = "VERBATIM_MEMORY_LIMIT", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, folders or glob patterns (quote globs) of youtube-transcript-api JSON.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// Parsing threads [config: threads] [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Target size of each Parquet chunk file [config: chunk_size] [default: 128MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// Target encoded size of a row group [config: row_group_size] [default: from the memory budget, at most 128MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub row_group_size: Option<String>,
+    /// zstd compression level, 1-22 [config: zstd_level] [default: 3].
+    #[arg(long, value_name = "LEVEL")]
+    pub zstd_level: Option<i32>,
+}
+
+/// Options shared by `sql` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// Output format: table, csv, json, ndjson or parquet [env: VERBATIM_FORMAT] [config: format] [default: table].
+    #[arg(long, env = "VERBATIM_FORMAT", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Write results to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Folder for spill files [env: VERBATIM_SPILL_DIR] [config: spill_dir] [default: the OS temp folder].
+    #[arg(long, env = "VERBATIM_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Query parallelism [config: threads] [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run (several statements may be separated by `;`).
+    #[arg(
+        value_name = "SQL",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    pub sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The saved query to run.
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    pub name: Option<String>,
+    /// A parameter value, `--param name=value` (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// List the saved queries with their parameters.
+    #[arg(long)]
+    pub list: bool,
+    /// Print the SQL with parameters filled in, instead of running it.
+    #[arg(long)]
+    pub print_sql: bool,
+    /// Also load saved queries from this folder (overrides built-ins of the same name) [env: VERBATIM_QUERIES] [config: queries].
+    #[arg(long, env = "VERBATIM_QUERIES", value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+fn parse_param(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {value:?}")),
+    }
+}
+
+/// Arguments of `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+}
+
+/// Arguments of `gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Folder to write the corpus into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Approximate total size, e.g. 100MB, 2GB.
+    #[arg(long, value_name = "SIZE", default_value = "100MB")]
+    pub size: String,
+    /// Seed: the same size and seed always give the same files.
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+    /// Writer threads [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+}

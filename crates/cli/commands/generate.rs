@@ -1,0 +1,31 @@
+//! `verbatim gen`: writes a synthetic corpus.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::args::GenArgs;
+use crate::config::{Config, parse_size, show_size};
+use crate::progress::{bytes_bar, rate};
+
+pub fn run(args: GenArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let size = parse_size(&args.size).context("--size")?;
+    let threads = config.threads(args.threads);
+    let bar = bytes_bar(size, quiet);
+    let started = std::time::Instant::now();
+    let report =
+        verbatim_gen::generate(&args.out, size, args.seed, threads, &|bytes| bar.inc(bytes))?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "generated {} files, {} snippets, {} in {} (seed {}, {})",
+            report.files,
+            report.snippets,
+            show_size(report.bytes),
+            args.out.display(),
+            args.seed,
+            rate(report.bytes, started.elapsed())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

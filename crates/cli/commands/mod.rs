@@ -1,0 +1,27 @@
+//! One module per subcommand; `run` dispatches.
+
+mod demo;
+mod generate;
+mod info;
+mod ingest;
+mod query;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command};
+use crate::config::Config;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Ingest(args) => ingest::run(args, &config, cli.quiet).await,
+        Command::Sql(args) => query::sql(args, &config, cli.quiet).await,
+        Command::Run(args) => query::run_saved(args, &config, cli.quiet).await,
+        Command::Info(args) => info::run(args, &config).await,
+        Command::Gen(args) => generate::run(args, &config, cli.quiet),
+        Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
+    }
+}

@@ -1,0 +1,202 @@
+//! `verbatim sql` and `verbatim run`: plan each statement, stream its batches into the sink.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
+use futures::StreamExt;
+use verbatim_archive::Archive;
+use verbatim_output::{BatchSink, Format};
+use verbatim_query::saved::{self, ParamType};
+use verbatim_query::{QueryError, SessionOptions, open_session};
+
+use crate::args::{QueryArgs, RunArgs, SqlArgs};
+use crate::config::{Config, show_size};
+
+/// An open query session and where its results go.
+pub struct Runner {
+    ctx: SessionContext,
+    format: Format,
+    output: Option<PathBuf>,
+    limit: String,
+    quiet: bool,
+}
+
+impl Runner {
+    /// Opens the archive named by the arguments and configuration.
+    pub async fn open(args: &QueryArgs, config: &Config, quiet: bool) -> Result<Runner> {
+        let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+        let format_name = args
+            .format
+            .as_ref()
+            .or(config.file.format.as_ref())
+            .map_or("table", String::as_str);
+        let Some(format) = Format::from_name(format_name) else {
+            let names: Vec<_> = Format::NAMES.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "unknown --format {format_name:?}; use one of {}",
+                names.join(", ")
+            );
+        };
+        if format.is_binary()
+            && args.output.is_none()
+            && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        {
+            bail!("{format_name} output is binary: use --output FILE or redirect stdout");
+        }
+        let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
+        let options = SessionOptions {
+            memory_limit,
+            spill_dir: args
+                .spill_dir
+                .clone()
+                .or_else(|| config.file.spill_dir.clone()),
+            target_partitions: config.threads(args.threads),
+            batch_size: 8192,
+        };
+        let ctx = open_session(&archive, &options).await?;
+        Ok(Runner {
+            ctx,
+            format,
+            output: args.output.clone(),
+            limit: show_size(memory_limit),
+            quiet,
+        })
+    }
+
+    /// Runs every statement of `sql`, streaming results of those that return rows.
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        let statements = DFParser::parse_sql(sql).map_err(|e| self.error(e.into()))?;
+        let mut out: Box<dyn Write + Send> = match &self.output {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            )),
+            None => Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )),
+        };
+        for statement in statements {
+            let started = Instant::now();
+            let plan = self
+                .ctx
+                .state()
+                .statement_to_plan(statement)
+                .await
+                .map_err(|e| self.error(e))?;
+            let frame = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(|e| self.error(e))?;
+            let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+            let mut stream = frame.execute_stream().await.map_err(|e| self.error(e))?;
+            if schema.fields().is_empty() {
+                while let Some(batch) = stream.next().await {
+                    batch.map_err(|e| self.error(e))?;
+                }
+                continue;
+            }
+            let mut sink = verbatim_output::sink(self.format, schema, Box::new(&mut out))?;
+            let mut closed = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.error(e))?;
+                if let Err(e) = sink.write(&batch) {
+                    if e.is_broken_pipe() {
+                        closed = true;
+                        break;
+                    }
+                    return Err(e.into());
+                }
+            }
+            if closed {
+                return Ok(());
+            }
+            let rows = match finish(sink) {
+                Ok(rows) => rows,
+                Err(e) if e.is_broken_pipe() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            if !self.quiet {
+                eprintln!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
+            }
+        }
+        match out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    fn error(&self, error: datafusion::error::DataFusionError) -> anyhow::Error {
+        QueryError::from_datafusion(error, &self.limit).into()
+    }
+}
+
+fn finish(sink: Box<dyn BatchSink + '_>) -> Result<u64, verbatim_output::OutputError> {
+    sink.finish()
+}
+
+pub async fn sql(args: SqlArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let text = match (&args.sql, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        }
+        (None, None) => bail!("give the SQL as an argument or with --file"),
+    };
+    let runner = Runner::open(&args.query, config, quiet).await?;
+    runner.execute(&text).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run_saved(args: RunArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let extra = args.queries.clone().or_else(|| config.file.queries.clone());
+    let catalog = saved::catalog(&extra.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    if args.list {
+        print_list(&catalog);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = args.name.as_deref().unwrap_or_default();
+    let Some(query) = catalog.iter().find(|q| q.name == name) else {
+        let names: Vec<_> = catalog.iter().map(|q| q.name.as_str()).collect();
+        bail!(
+            "no saved query {name:?}; saved queries: {}",
+            names.join(", ")
+        );
+    };
+    let sql = query.render(&args.params)?;
+    if args.print_sql {
+        println!("{}", sql.trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runner = Runner::open(&args.query, config, quiet).await?;
+    runner.execute(&sql).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_list(catalog: &[saved::SavedQuery]) {
+    for query in catalog {
+        println!("{}  ({})", query.name, query.origin);
+        println!("    {}", query.description);
+        for param in &query.params {
+            let kind = match param.kind {
+                ParamType::Integer => "integer",
+                ParamType::Number => "number",
+                ParamType::Text => "text",
+            };
+            let default = match &param.default {
+                Some(default) => format!(" = {default:?}"),
+                None => " (required)".to_string(),
+            };
+            println!(
+                "    --param {}=<{kind}>{default}: {}",
+                param.name, param.description
+            );
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Progress on stderr: a live bar on a terminal, a line every 10 seconds otherwise (for logs of
+//! nightly jobs), nothing with `--quiet`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use verbatim_archive::rows::RejectRow;
+
+use crate::config::show_size;
+
+/// How progress is shown.
+pub struct IngestProgress {
+    bar: Option<ProgressBar>,
+    log_lines: bool,
+    files: AtomicU64,
+    total_files: AtomicU64,
+    segments: AtomicU64,
+    started: Instant,
+    last_line: Mutex<Instant>,
+}
+
+impl IngestProgress {
+    /// Progress for a run; `quiet` shows none.
+    pub fn new(quiet: bool) -> IngestProgress {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = (!quiet && terminal).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        IngestProgress {
+            bar,
+            log_lines: !quiet && !terminal,
+            files: AtomicU64::new(0),
+            total_files: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+            started: Instant::now(),
+            last_line: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn message(&self) -> String {
+        let segments = self.segments.load(Ordering::Relaxed);
+        let rate = segments as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        format!(
+            "files {}/{}, segments {} ({}/s)",
+            self.files.load(Ordering::Relaxed),
+            self.total_files.load(Ordering::Relaxed),
+            human_count(segments),
+            human_count(rate as u64)
+        )
+    }
+}
+
+impl verbatim_ingest::Progress for IngestProgress {
+    fn begin(&self, files: usize, bytes: u64) {
+        self.total_files.store(files as u64, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+        }
+    }
+
+    fn file_done(&self, bytes: u64, segments: u64) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.segments.fetch_add(segments, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+            bar.set_message(self.message());
+        } else if self.log_lines {
+            let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= Duration::from_secs(10) {
+                *last = Instant::now();
+                eprintln!(
+                    "verbatim: ingest {:.0}s: {}",
+                    self.started.elapsed().as_secs_f64(),
+                    self.message()
+                );
+            }
+        }
+    }
+
+    fn rejected(&self, reject: &RejectRow) {
+        let line = format!("rejected {}", describe_reject(reject));
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if self.log_lines => eprintln!("verbatim: {line}"),
+            None => {}
+        }
+    }
+}
+
+/// `path:line:column: reason` for a reject.
+pub fn describe_reject(reject: &RejectRow) -> String {
+    let location = match (reject.line, reject.column) {
+        (Some(line), Some(column)) => format!(":{line}:{column}"),
+        (Some(line), None) => format!(":{line}"),
+        _ => String::new(),
+    };
+    format!("{}{location}: {}", reject.source, reject.reason)
+}
+
+/// 1234567 as "1.23M".
+pub fn human_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        _ => format!("{:.2}G", n as f64 / 1e9),
+    }
+}
+
+/// A byte progress bar for `gen`.
+pub fn bytes_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// "12.3 MiB/s" for bytes over a duration.
+pub fn rate(bytes: u64, elapsed: Duration) -> String {
+    format!(
+        "{}/s",
+        show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64)
+    )
+}

@@ -1,0 +1,70 @@
+//! Ingest settings, derived from one memory budget so that peak memory stays within it whatever
+//! the corpus size: each worker gets an equal share for its file, its row batch and its open
+//! row group.
+
+use verbatim_archive::ChunkSettings;
+
+/// Memory not attributable to workers: runtime, channels, the known-document table.
+const FIXED_OVERHEAD: u64 = 64 << 20;
+
+/// How an ingestion run is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Parsing threads (each also encodes its own chunks).
+    pub workers: usize,
+    /// The memory budget the run is sized for, in bytes.
+    pub memory_limit: u64,
+    /// Target size of a chunk file in bytes (closed at the first file boundary past it).
+    pub chunk_bytes: u64,
+    /// Target encoded size of a row group in bytes.
+    pub row_group_bytes: u64,
+    /// Rows are handed to the Parquet writer in batches of about this many bytes.
+    pub batch_bytes: u64,
+    /// Files larger than this are rejected rather than risk the budget.
+    pub max_file_bytes: u64,
+    /// zstd level of the chunks.
+    pub zstd_level: i32,
+}
+
+impl IngestOptions {
+    /// Options for `workers` threads within `memory_limit` bytes, with `chunk_bytes` chunks.
+    pub fn new(workers: usize, memory_limit: u64, chunk_bytes: u64) -> IngestOptions {
+        let workers = workers.max(1);
+        let per_worker = memory_limit.saturating_sub(FIXED_OVERHEAD).max(16 << 20) / workers as u64;
+        IngestOptions {
+            workers,
+            memory_limit,
+            chunk_bytes: chunk_bytes.max(1),
+            row_group_bytes: (per_worker / 4).clamp(1 << 20, 128 << 20),
+            batch_bytes: (per_worker / 16).clamp(256 << 10, 8 << 20),
+            max_file_bytes: (per_worker / 4).max(4 << 20),
+            zstd_level: 3,
+        }
+    }
+
+    /// The chunk writer settings these options imply.
+    pub fn chunk_settings(&self) -> ChunkSettings {
+        ChunkSettings {
+            zstd_level: self.zstd_level,
+            row_group_bytes: self.row_group_bytes as usize,
+            upload_buffer_bytes: (self.row_group_bytes as usize / 4).clamp(1 << 20, 8 << 20),
+            ..ChunkSettings::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_scale_with_the_budget_and_stay_within_it() {
+        let options = IngestOptions::new(2, 512 << 20, 128 << 20);
+        let per_worker = options.max_file_bytes + options.batch_bytes + options.row_group_bytes * 2;
+        assert!(per_worker * 2 + FIXED_OVERHEAD <= 512 << 20, "{options:?}");
+        let big = IngestOptions::new(2, 16 << 30, 128 << 20);
+        assert_eq!(big.row_group_bytes, 128 << 20);
+        let tiny = IngestOptions::new(8, 1 << 20, 1);
+        assert!(tiny.row_group_bytes >= 1 << 20 && tiny.max_file_bytes >= 4 << 20);
+    }
+}

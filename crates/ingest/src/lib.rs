@@ -1,0 +1,299 @@
+//! Ingestion: parses transcript files in parallel and writes them into an archive as Parquet
+//! chunks, committing as chunks complete.
+//!
+//! Design (memory is O(workers), never O(corpus)):
+//!
+//! ```text
+//! files ──(shared cursor)──▶ worker 0..N: read → hash → parse → normalise → rows → ChunkWriter
+//!                                   │ finished chunks, rejects, counts (bounded channel)
+//!                                   ▼
+//!                              committer: writes rejects, publishes manifests, reports progress
+//! ```
+//!
+//! Each worker owns its chunk writers, so parsing and Parquet encoding of different files run on
+//! all cores without copying rows between threads. A chunk closes only between files, so a
+//! committed chunk never holds part of a document. A kill before a commit loses only uncommitted
+//! chunks; running the same command again skips the documents already committed (by content hash).
+
+mod budget;
+mod worker;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use verbatim_archive::rows::RejectRow;
+use verbatim_archive::{Archive, ArchiveError, ChunkWriter, FileEntry, Table};
+use verbatim_sources::SourceFile;
+
+pub use budget::IngestOptions;
+use worker::{Event, Worker};
+
+/// Ingestion failed as a whole (bad input files never cause this; they are rejects).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The archive could not be written.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A worker thread could not be started or died.
+    #[error("ingest worker failed: {0}")]
+    Worker(String),
+}
+
+/// Receives progress as ingestion goes; every method has a no-op default.
+pub trait Progress: Send + Sync {
+    /// Work is about to start on `files` files of `bytes` bytes in total.
+    fn begin(&self, _files: usize, _bytes: u64) {}
+    /// One file was handled (ingested, unchanged or rejected).
+    fn file_done(&self, _bytes: u64, _segments: u64) {}
+    /// A file was rejected.
+    fn rejected(&self, _reject: &RejectRow) {}
+    /// A snapshot was committed.
+    fn committed(&self, _version: u64, _documents: u64) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// What an ingestion run did.
+#[derive(Debug, Default, Clone)]
+pub struct IngestReport {
+    /// The run id (also in the chunk names and the manifest).
+    pub run_id: String,
+    /// Files looked at.
+    pub files: u64,
+    /// Bytes of the files looked at.
+    pub bytes: u64,
+    /// Files whose documents were added.
+    pub files_ingested: u64,
+    /// Files already in the archive with the same content.
+    pub files_unchanged: u64,
+    /// Files that could not be ingested.
+    pub rejects: Vec<RejectRow>,
+    /// Documents added.
+    pub documents: u64,
+    /// Segments added.
+    pub segments: u64,
+    /// Snapshot version after the run.
+    pub version: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Ingests `files` into `archive`. Bad files become rejects; only archive failures are errors.
+pub async fn ingest(
+    archive: &Archive,
+    files: Vec<SourceFile>,
+    options: &IngestOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let mut writer = archive.begin_writing().await?;
+    let result = run(&mut writer, files, options, progress, started).await;
+    let finished = writer.finish().await;
+    let mut report = result?;
+    finished?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+async fn run(
+    writer: &mut verbatim_archive::ArchiveWriter,
+    files: Vec<SourceFile>,
+    options: &IngestOptions,
+    progress: Arc<dyn Progress>,
+    started: Instant,
+) -> Result<IngestReport, IngestError> {
+    let known = Arc::new(writer.document_keys().await?);
+    let known_rejects = writer.reject_keys().await?;
+    let mut report = IngestReport {
+        run_id: writer.run_id().to_string(),
+        files: files.len() as u64,
+        bytes: files.iter().map(|f| f.size).sum(),
+        version: writer.manifest().version,
+        ..IngestReport::default()
+    };
+    progress.begin(files.len(), report.bytes);
+
+    let workers = options.workers.min(files.len()).max(1);
+    let (events, mut inbox) = mpsc::channel(2 * workers);
+    let shared = Arc::new(worker::Shared {
+        files,
+        next: AtomicUsize::new(0),
+        known,
+        claims: Mutex::new(Default::default()),
+        cancelled: AtomicBool::new(false),
+        ingested_at_ms: chrono::Utc::now().timestamp_millis(),
+        factory: writer.chunk_factory(options.chunk_settings(), tokio::runtime::Handle::current()),
+        options: options.clone(),
+    });
+    let mut threads = Vec::with_capacity(workers);
+    for id in 0..workers {
+        let worker = Worker::new(id, shared.clone(), events.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("verbatim-ingest-{id}"))
+            .spawn(move || worker.run())
+            .map_err(|e| IngestError::Worker(e.to_string()))?;
+        threads.push(thread);
+    }
+    drop(events);
+
+    let mut committer = Committer::new(known_rejects, shared.factory.clone());
+    let outcome = async {
+        let mut last_commit = Instant::now();
+        while let Some(event) = inbox.recv().await {
+            committer.absorb(event, &mut report, progress.as_ref());
+            // Commit what is ready: every finished chunk, and rejects at least every few seconds.
+            let due = last_commit.elapsed() > Duration::from_secs(5) && committer.has_rejects();
+            if committer.has_chunks() || due {
+                committer
+                    .commit(writer, &mut report, progress.as_ref())
+                    .await?;
+                last_commit = Instant::now();
+            }
+        }
+        committer
+            .commit(writer, &mut report, progress.as_ref())
+            .await
+    }
+    .await;
+    if outcome.is_err() {
+        shared.cancelled.store(true, Ordering::Relaxed);
+        drop(inbox);
+    }
+    let mut worker_failure = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => worker_failure = Some(IngestError::Archive(e)),
+            Err(_) => worker_failure = Some(IngestError::Worker("a worker thread panicked".into())),
+        }
+    }
+    outcome?;
+    if let Some(failure) = worker_failure {
+        return Err(failure);
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Collects finished chunks and rejects, and commits them as one snapshot.
+struct Committer {
+    known_rejects: verbatim_archive::RejectKeys,
+    factory: verbatim_archive::ChunkFactory,
+    pending_files: Vec<(Table, FileEntry)>,
+    pending_documents: u64,
+    pending_segments: u64,
+    pending_rejects: Vec<RejectRow>,
+    rejects_written: u64,
+}
+
+impl Committer {
+    fn new(
+        known_rejects: verbatim_archive::RejectKeys,
+        factory: verbatim_archive::ChunkFactory,
+    ) -> Self {
+        Committer {
+            known_rejects,
+            factory,
+            pending_files: Vec::new(),
+            pending_documents: 0,
+            pending_segments: 0,
+            pending_rejects: Vec::new(),
+            rejects_written: 0,
+        }
+    }
+
+    fn has_chunks(&self) -> bool {
+        !self.pending_files.is_empty()
+    }
+
+    fn has_rejects(&self) -> bool {
+        !self.pending_rejects.is_empty()
+    }
+
+    fn absorb(&mut self, event: Event, report: &mut IngestReport, progress: &dyn Progress) {
+        match event {
+            Event::Chunk {
+                files,
+                documents,
+                segments,
+            } => {
+                self.pending_files.extend(files);
+                self.pending_documents += documents;
+                self.pending_segments += segments;
+            }
+            Event::Ingested { bytes, segments } => {
+                report.files_ingested += 1;
+                progress.file_done(bytes, segments);
+            }
+            Event::Unchanged { bytes } => {
+                report.files_unchanged += 1;
+                progress.file_done(bytes, 0);
+            }
+            Event::Rejected { bytes, reject } => {
+                progress.rejected(&reject);
+                progress.file_done(bytes, 0);
+                let already = reject
+                    .content_hash
+                    .as_deref()
+                    .is_some_and(|h| self.known_rejects.contains(&reject.source, h));
+                if !already {
+                    self.pending_rejects.push(reject.clone());
+                }
+                report.rejects.push(reject);
+            }
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        writer: &mut verbatim_archive::ArchiveWriter,
+        report: &mut IngestReport,
+        progress: &dyn Progress,
+    ) -> Result<(), IngestError> {
+        if !self.pending_rejects.is_empty() {
+            let entry = self.write_rejects().await?;
+            self.pending_files.push((Table::Rejects, entry));
+        }
+        if self.pending_files.is_empty() {
+            return Ok(());
+        }
+        let version = writer.commit(&self.pending_files).await?;
+        report.version = version;
+        report.documents += self.pending_documents;
+        report.segments += self.pending_segments;
+        progress.committed(version, report.documents);
+        self.pending_files.clear();
+        self.pending_documents = 0;
+        self.pending_segments = 0;
+        Ok(())
+    }
+
+    async fn write_rejects(&mut self) -> Result<FileEntry, IngestError> {
+        let rows = std::mem::take(&mut self.pending_rejects);
+        let factory = self.factory.clone();
+        let sequence = self.rejects_written;
+        self.rejects_written += 1;
+        let entry = tokio::task::spawn_blocking(move || -> Result<FileEntry, ArchiveError> {
+            let batch = verbatim_archive::rows::rejects_batch(&rows)?;
+            let mut chunk: ChunkWriter =
+                factory.create(Table::Rejects, &format!("rejects-{sequence}"))?;
+            chunk.write(&batch)?;
+            chunk.finish()
+        })
+        .await
+        .map_err(|e| IngestError::Worker(e.to_string()))??;
+        Ok(entry)
+    }
+}
+
+/// Whether a directory walk should pick up `path` as a transcript file.
+pub fn is_transcript_file(path: &Path) -> bool {
+    verbatim_formats::Format::for_path(path).is_some()
+}

@@ -1,0 +1,268 @@
+//! One ingest worker: takes files from the shared cursor, parses them and appends their rows to
+//! its own chunk writers, handing finished chunks to the committer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, documents_batch};
+use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, Table};
+use verbatim_formats::{Format, FormatError};
+use verbatim_model::{normalise, words};
+use verbatim_sources::{SourceFile, names};
+
+use crate::IngestOptions;
+
+/// State shared by all workers of a run.
+pub(crate) struct Shared {
+    pub files: Vec<SourceFile>,
+    pub next: AtomicUsize,
+    pub known: Arc<DocumentKeys>,
+    /// Document ids taken in this run, with the source that took them.
+    pub claims: Mutex<HashMap<String, String>>,
+    pub cancelled: AtomicBool,
+    pub ingested_at_ms: i64,
+    pub factory: ChunkFactory,
+    pub options: IngestOptions,
+}
+
+/// What a worker tells the committer.
+pub(crate) enum Event {
+    /// Chunk files finished (segments and documents of whole files), ready to commit.
+    Chunk {
+        files: Vec<(Table, FileEntry)>,
+        documents: u64,
+        segments: u64,
+    },
+    /// A file's documents were added to the worker's open chunk.
+    Ingested { bytes: u64, segments: u64 },
+    /// A file is already in the archive with the same content.
+    Unchanged { bytes: u64 },
+    /// A file could not be ingested.
+    Rejected { bytes: u64, reject: RejectRow },
+}
+
+enum Outcome {
+    Ingested { segments: u64 },
+    Unchanged,
+    Rejected(RejectRow),
+}
+
+pub(crate) struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+    rows: SegmentRows,
+    documents: Vec<DocumentRow>,
+    segments_chunk: Option<ChunkWriter>,
+    chunk_segments: u64,
+    chunks_written: u64,
+}
+
+impl Worker {
+    pub fn new(id: usize, shared: Arc<Shared>, events: mpsc::Sender<Event>) -> Worker {
+        Worker {
+            id,
+            shared,
+            events,
+            rows: SegmentRows::default(),
+            documents: Vec::new(),
+            segments_chunk: None,
+            chunk_segments: 0,
+            chunks_written: 0,
+        }
+    }
+
+    /// Works until the files run out or the run is cancelled; finishes its last chunk.
+    pub fn run(mut self) -> Result<(), ArchiveError> {
+        let shared = self.shared.clone();
+        while !shared.cancelled.load(Ordering::Relaxed) {
+            let index = shared.next.fetch_add(1, Ordering::Relaxed);
+            let Some(file) = shared.files.get(index) else {
+                break;
+            };
+            let event = match self.process(file)? {
+                Outcome::Ingested { segments } => Event::Ingested {
+                    bytes: file.size,
+                    segments,
+                },
+                Outcome::Unchanged => Event::Unchanged { bytes: file.size },
+                Outcome::Rejected(reject) => Event::Rejected {
+                    bytes: file.size,
+                    reject,
+                },
+            };
+            if !self.send(event) {
+                return Ok(());
+            }
+            let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
+            if open_bytes + self.rows.approx_bytes() as u64 >= shared.options.chunk_bytes {
+                self.finish_chunk()?;
+            }
+        }
+        if !shared.cancelled.load(Ordering::Relaxed) {
+            self.finish_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, event: Event) -> bool {
+        self.events.blocking_send(event).is_ok()
+    }
+
+    fn process(&mut self, file: &SourceFile) -> Result<Outcome, ArchiveError> {
+        let source = file.path.to_string_lossy().into_owned();
+        let reject = |reason: String, location: Option<&FormatError>, hash: Option<String>| {
+            Outcome::Rejected(RejectRow {
+                source: source.clone(),
+                doc_id: Some(file.doc_id.clone()),
+                line: location.filter(|l| l.line > 0).map(|l| l.line as i64),
+                column: location.filter(|l| l.column > 0).map(|l| l.column as i64),
+                reason,
+                content_hash: hash,
+                rejected_at_ms: self.shared.ingested_at_ms,
+            })
+        };
+        let limit = self.shared.options.max_file_bytes;
+        if file.size > limit {
+            let reason = format!(
+                "file is {} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit",
+                file.size
+            );
+            return Ok(reject(reason, None, None));
+        }
+        let bytes = match std::fs::read(&file.path) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(reject(format!("cannot read: {e}"), None, None)),
+        };
+        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+        let format = Format::for_path(&file.path).unwrap_or(Format::YoutubeJson);
+        let transcripts = match format.parse(&bytes) {
+            Ok(transcripts) => transcripts,
+            Err(e) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
+        };
+        let doc_ids = document_ids(&file.doc_id, transcripts.len());
+        match self.shared.known.hash_of(&doc_ids[0]) {
+            Some(known) if known == hash => return Ok(Outcome::Unchanged),
+            Some(_) => {
+                let reason = format!(
+                    "document {} is already in the archive with different content; changed documents are not replaced",
+                    doc_ids[0]
+                );
+                return Ok(reject(reason, None, Some(hash)));
+            }
+            None => {}
+        }
+        if let Some(other) = self.claim(&doc_ids, &source) {
+            let reason = format!(
+                "document id {} is also produced by {other}; rename one of them",
+                doc_ids[0]
+            );
+            return Ok(reject(reason, None, Some(hash)));
+        }
+
+        let hints = names::hints(&file.doc_id);
+        let mut segments = 0u64;
+        for (doc_id, transcript) in doc_ids.into_iter().zip(&transcripts) {
+            let mut n_words = 0usize;
+            let mut duration_ms = 0i64;
+            let mut n_segments = 0i64;
+            normalise(&transcript.snippets, |segment| {
+                n_words += words::count_words(segment.text);
+                duration_ms = duration_ms.max(segment.end_ms);
+                n_segments += 1;
+                self.rows.push(&doc_id, &segment);
+            });
+            self.flush_rows_if_full()?;
+            segments += n_segments as u64;
+            self.documents.push(DocumentRow {
+                doc_id,
+                video_id: hints.video_id.clone(),
+                source: source.clone(),
+                format: format.name().to_string(),
+                language: hints.language.clone(),
+                n_segments,
+                n_words: n_words as i64,
+                duration_ms,
+                content_hash: hash.clone(),
+                ingested_at_ms: self.shared.ingested_at_ms,
+            });
+        }
+        self.chunk_segments += segments;
+        Ok(Outcome::Ingested { segments })
+    }
+
+    /// Claims the ids for `source`; returns the other source if one of them is taken.
+    fn claim(&self, doc_ids: &[String], source: &str) -> Option<String> {
+        let mut claims = self
+            .shared
+            .claims
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(other) = doc_ids.iter().find_map(|id| claims.get(id)) {
+            return Some(other.clone());
+        }
+        for id in doc_ids {
+            claims.insert(id.clone(), source.to_string());
+        }
+        None
+    }
+
+    fn flush_rows_if_full(&mut self) -> Result<(), ArchiveError> {
+        if self.rows.approx_bytes() as u64 >= self.shared.options.batch_bytes {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    fn flush_rows(&mut self) -> Result<(), ArchiveError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self.rows.take_batch()?;
+        if self.segments_chunk.is_none() {
+            let suffix = format!("{}-{}", self.id, self.chunks_written);
+            self.segments_chunk = Some(self.shared.factory.create(Table::Segments, &suffix)?);
+        }
+        self.segments_chunk
+            .as_mut()
+            .expect("chunk just opened")
+            .write(&batch)
+    }
+
+    /// Finishes the open chunk files and hands them to the committer.
+    fn finish_chunk(&mut self) -> Result<(), ArchiveError> {
+        self.flush_rows()?;
+        if self.documents.is_empty() {
+            return Ok(());
+        }
+        let suffix = format!("{}-{}", self.id, self.chunks_written);
+        self.chunks_written += 1;
+        let mut files = Vec::with_capacity(2);
+        if let Some(chunk) = self.segments_chunk.take() {
+            files.push((Table::Segments, chunk.finish()?));
+        }
+        let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
+        documents_chunk.write(&documents_batch(&self.documents)?)?;
+        files.push((Table::Documents, documents_chunk.finish()?));
+        let event = Event::Chunk {
+            files,
+            documents: self.documents.len() as u64,
+            segments: self.chunk_segments,
+        };
+        self.documents.clear();
+        self.chunk_segments = 0;
+        self.send(event);
+        Ok(())
+    }
+}
+
+/// Document ids for a file holding `count` transcripts: the file's id alone, or `id#1`, `id#2`, …
+fn document_ids(doc_id: &str, count: usize) -> Vec<String> {
+    if count <= 1 {
+        vec![doc_id.to_string()]
+    } else {
+        (1..=count).map(|n| format!("{doc_id}#{n}")).collect()
+    }
+}

@@ -1,0 +1,210 @@
+//! Normalisation of raw snippets into segments.
+//!
+//! Times become integer milliseconds. A caption's `duration` is display time, and on auto-generated
+//! tracks nearly every caption overlaps the next, so the end of a segment is
+//! `min(start + duration, next start)` (never before its own start); the raw duration is kept.
+//! Unusable values (`NaN`, infinities, negatives) are repaired and counted, never dropped silently.
+
+use crate::RawSnippet;
+
+/// One normalised caption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Position in the transcript, from 0, in file order.
+    pub seq: i32,
+    /// Start in milliseconds.
+    pub start_ms: i64,
+    /// Normalised end in milliseconds: `min(start + duration, next start)`, at least `start_ms`.
+    pub end_ms: i64,
+    /// The raw duration in milliseconds as the file gave it; `None` when it was unusable.
+    pub duration_ms: Option<i64>,
+    /// The caption text.
+    pub text: &'a str,
+}
+
+/// What normalisation had to repair in one transcript.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NormaliseStats {
+    /// Segments whose end was cut back to the next segment's start.
+    pub overlaps_clipped: u64,
+    /// Segments whose start was missing, not finite or negative (set to the previous start).
+    pub bad_starts: u64,
+    /// Segments whose duration was missing, not finite or negative (end taken from the next start).
+    pub bad_durations: u64,
+    /// Segments that start before the previous one.
+    pub out_of_order: u64,
+}
+
+impl NormaliseStats {
+    /// Adds another transcript's counts to these.
+    pub fn add(&mut self, other: &NormaliseStats) {
+        self.overlaps_clipped += other.overlaps_clipped;
+        self.bad_starts += other.bad_starts;
+        self.bad_durations += other.bad_durations;
+        self.out_of_order += other.out_of_order;
+    }
+}
+
+/// Converts seconds to whole milliseconds, or `None` for values that are not finite or negative.
+pub fn seconds_to_ms(seconds: f64) -> Option<i64> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        // `as` saturates, so absurd values stay absurd but never wrap.
+        Some((seconds * 1000.0).round() as i64)
+    } else {
+        None
+    }
+}
+
+/// Normalises a transcript's snippets into segments, calling `emit` for each in order.
+pub fn normalise<'a>(
+    snippets: &'a [RawSnippet<'_>],
+    mut emit: impl FnMut(Segment<'a>),
+) -> NormaliseStats {
+    let mut stats = NormaliseStats::default();
+    let starts = repaired_starts(snippets, &mut stats);
+    for (index, snippet) in snippets.iter().enumerate() {
+        let start_ms = starts[index];
+        let duration_ms = seconds_to_ms(snippet.duration);
+        let next_start = starts.get(index + 1).copied();
+        let own_end = match duration_ms {
+            Some(duration) => Some(start_ms.saturating_add(duration)),
+            None => {
+                stats.bad_durations += 1;
+                None
+            }
+        };
+        let end_ms = match (own_end, next_start) {
+            (Some(end), Some(next)) if end > next => {
+                stats.overlaps_clipped += 1;
+                next
+            }
+            (Some(end), _) => end,
+            (None, Some(next)) => next,
+            (None, None) => start_ms,
+        };
+        emit(Segment {
+            seq: index as i32,
+            start_ms,
+            end_ms: end_ms.max(start_ms),
+            duration_ms,
+            text: &snippet.text,
+        });
+    }
+    stats
+}
+
+/// Start times in milliseconds, with unusable ones replaced by the previous start (or 0).
+fn repaired_starts(snippets: &[RawSnippet<'_>], stats: &mut NormaliseStats) -> Vec<i64> {
+    let mut previous: Option<i64> = None;
+    snippets
+        .iter()
+        .map(|snippet| {
+            let start = match seconds_to_ms(snippet.start) {
+                Some(start) => {
+                    if previous.is_some_and(|p| start < p) {
+                        stats.out_of_order += 1;
+                    }
+                    start
+                }
+                None => {
+                    stats.bad_starts += 1;
+                    previous.unwrap_or(0)
+                }
+            };
+            previous = Some(start);
+            start
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn snippet(start: f64, duration: f64) -> RawSnippet<'static> {
+        RawSnippet {
+            text: Cow::Borrowed("x"),
+            start,
+            duration,
+        }
+    }
+
+    fn run(snippets: &[RawSnippet<'_>]) -> (Vec<(i64, i64, Option<i64>)>, NormaliseStats) {
+        let mut out = Vec::new();
+        let stats = normalise(snippets, |s| {
+            out.push((s.start_ms, s.end_ms, s.duration_ms))
+        });
+        (out, stats)
+    }
+
+    #[test]
+    fn overlapping_durations_are_clipped_to_the_next_start_and_raw_kept() {
+        let (segments, stats) =
+            run(&[snippet(0.8, 2.71), snippet(3.52, 2.72), snippet(5.84, 2.32)]);
+        assert_eq!(
+            segments,
+            vec![
+                (800, 3510, Some(2710)),
+                (3520, 5840, Some(2720)),
+                (5840, 8160, Some(2320))
+            ]
+        );
+        assert_eq!(stats.overlaps_clipped, 1);
+    }
+
+    #[test]
+    fn auto_caption_style_double_overlap_is_clipped() {
+        // duration[i] == start[i+2] - start[i], as on YouTube auto-generated tracks.
+        let (segments, stats) = run(&[snippet(0.0, 4.0), snippet(2.0, 4.0), snippet(4.0, 1.0)]);
+        assert_eq!(segments[0], (0, 2000, Some(4000)));
+        assert_eq!(segments[1], (2000, 4000, Some(4000)));
+        assert_eq!(stats.overlaps_clipped, 2);
+    }
+
+    #[test]
+    fn nan_and_negative_values_are_repaired_and_counted() {
+        let (segments, stats) = run(&[
+            snippet(1.0, f64::NAN),
+            snippet(f64::NAN, 1.0),
+            snippet(3.0, -2.0),
+            snippet(f64::INFINITY, f64::NEG_INFINITY),
+        ]);
+        assert_eq!(
+            segments[0],
+            (1000, 1000, None),
+            "NaN duration ends at the next start"
+        );
+        assert_eq!(
+            segments[1],
+            (1000, 2000, Some(1000)),
+            "NaN start takes the previous start"
+        );
+        assert_eq!(segments[2], (3000, 3000, None));
+        assert_eq!(segments[3], (3000, 3000, None));
+        assert_eq!(stats.bad_starts, 2);
+        assert_eq!(stats.bad_durations, 3);
+    }
+
+    #[test]
+    fn out_of_order_starts_never_give_an_end_before_the_start() {
+        let (segments, stats) = run(&[snippet(5.0, 3.0), snippet(2.0, 1.0)]);
+        assert_eq!(segments[0], (5000, 5000, Some(3000)));
+        assert_eq!(segments[1], (2000, 3000, Some(1000)));
+        assert_eq!(stats.out_of_order, 1);
+    }
+
+    #[test]
+    fn absurd_durations_saturate_without_wrapping() {
+        let (segments, _) = run(&[snippet(1.0, 359301.532), snippet(1e300, 1e300)]);
+        assert_eq!(segments[0].2, Some(359_301_532));
+        assert!(segments[1].1 >= segments[1].0);
+    }
+
+    #[test]
+    fn seconds_are_rounded_to_the_nearest_millisecond() {
+        assert_eq!(seconds_to_ms(7.6000000000000005), Some(7600));
+        assert_eq!(seconds_to_ms(0.0005), Some(1));
+        assert_eq!(seconds_to_ms(-0.1), None);
+    }
+}

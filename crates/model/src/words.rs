@@ -1,0 +1,153 @@
+//! What verbatim counts as a word.
+//!
+//! A word is a maximal run of letters, marks and numbers (Unicode categories L, M and N), which may
+//! continue across single inner apostrophes (`'` or `’`): "I'm" and "rock'n'roll" are one word each,
+//! while "'quoted'" gives "quoted". Words are lowercased character by character with the simple
+//! Unicode mapping. The same rule as a regular expression, applied to the lowercased text, is
+//! `[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*` (DuckDB: `regexp_extract_all(lower(text), …)`).
+
+use unicode_general_category::{GeneralCategory as Gc, get_general_category};
+
+/// The regular expression equivalent to [`tokenize`], for engines that tokenise with regexes.
+pub const WORD_REGEX: &str = r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*";
+
+/// Whether `c` can be part of a word (Unicode letter, mark or number).
+pub fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
+    matches!(
+        get_general_category(c),
+        Gc::UppercaseLetter
+            | Gc::LowercaseLetter
+            | Gc::TitlecaseLetter
+            | Gc::ModifierLetter
+            | Gc::OtherLetter
+            | Gc::NonspacingMark
+            | Gc::SpacingMark
+            | Gc::EnclosingMark
+            | Gc::DecimalNumber
+            | Gc::LetterNumber
+            | Gc::OtherNumber
+    )
+}
+
+fn is_apostrophe(c: char) -> bool {
+    c == '\'' || c == '\u{2019}'
+}
+
+/// Calls `on_word` with each word of `text` as written (not lowercased), in order.
+pub fn for_each_word<'t>(text: &'t str, mut on_word: impl FnMut(&'t str)) {
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if !is_word_char(c) {
+            continue;
+        }
+        let mut end = start + c.len_utf8();
+        while let Some(&(index, next)) = chars.peek() {
+            if is_word_char(next) {
+                end = index + next.len_utf8();
+                chars.next();
+            } else if is_apostrophe(next) {
+                let after = text[index + next.len_utf8()..].chars().next();
+                if !after.is_some_and(is_word_char) {
+                    break;
+                }
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        on_word(&text[start..end]);
+    }
+}
+
+/// Appends `word` lowercased (simple per-character mapping) to `out`.
+pub fn push_lowercase(word: &str, out: &mut String) {
+    if word.is_ascii() {
+        out.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        return;
+    }
+    for c in word.chars() {
+        // Only U+0130 has a multi-character full lowercase mapping; the simple mapping is its first char.
+        out.push(c.to_lowercase().next().unwrap_or(c));
+    }
+}
+
+/// The lowercased words of `text`, in order.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for_each_word(text, |word| {
+        let mut lower = String::with_capacity(word.len());
+        push_lowercase(word, &mut lower);
+        words.push(lower);
+    });
+    words
+}
+
+/// The number of words in `text` (as [`tokenize`] would count them, without allocating).
+pub fn count_words(text: &str) -> usize {
+    let mut count = 0;
+    for_each_word(text, |_| count += 1);
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_punctuation_and_whitespace_and_lowercases() {
+        assert_eq!(
+            tokenize("Hi everybody. I'm Mary-Thomas!"),
+            ["hi", "everybody", "i'm", "mary", "thomas"]
+        );
+    }
+
+    #[test]
+    fn apostrophes_join_only_inside_words() {
+        assert_eq!(
+            tokenize("'quoted' dogs' rock'n'roll it’s ''"),
+            ["quoted", "dogs", "rock'n'roll", "it’s"]
+        );
+    }
+
+    #[test]
+    fn non_ascii_letters_marks_and_numbers_are_word_characters() {
+        assert_eq!(
+            tokenize("Café naïve ÜBER Москва 東京 x²"),
+            ["café", "naïve", "über", "москва", "東京", "x²"]
+        );
+        // Combining acute accent (a mark) stays in the word.
+        assert_eq!(
+            tokenize("Cafe\u{301} au lait"),
+            ["cafe\u{301}", "au", "lait"]
+        );
+    }
+
+    #[test]
+    fn symbols_emoji_and_underscores_are_separators() {
+        assert_eq!(
+            tokenize("snake_case 🎉party [Music] >> ok"),
+            ["snake", "case", "party", "music", "ok"]
+        );
+    }
+
+    #[test]
+    fn lowercasing_uses_the_simple_mapping() {
+        assert_eq!(tokenize("İSTANBUL ΟΔΟΣ"), ["istanbul", "οδοσ"]);
+    }
+
+    #[test]
+    fn count_matches_tokenize() {
+        for text in [
+            "",
+            "   ",
+            "a b c",
+            "I'm here, you're there.",
+            "Ελλάδα & 中文 123 4.5",
+        ] {
+            assert_eq!(count_words(text), tokenize(text).len(), "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Querying an archive with SQL: a DataFusion session with a spilling memory pool, the archive's
+//! tables registered from its committed snapshot, verbatim's transcript functions, and saved
+//! queries with typed parameters.
+
+mod error;
+pub mod saved;
+mod session;
+pub mod udf;
+
+pub use error::QueryError;
+pub use saved::{Param, SavedQuery};
+pub use session::{SessionOptions, open_session, register_archive_tables};

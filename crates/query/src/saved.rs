@@ -1,0 +1,370 @@
+//! Saved queries: SQL files with a header that says what they answer and which parameters they
+//! take, run by name (`verbatim run NAME --param k=v`).
+//!
+//! ```sql
+//! -- The most frequent words across the archive.
+//! --
+//! -- @param limit integer = 20 : how many words to list
+//! -- @param stopwords text = '' : words to leave out (comma-separated, or 'english')
+//! SELECT … LIMIT ${limit}
+//! ```
+//!
+//! Parameters are typed (`integer`, `number`, `text`); values are checked and rendered as SQL
+//! literals (text quoted and escaped), so a parameter can never change the shape of the query.
+//! A parameter without a default is required.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::QueryError;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
+
+/// The type of a saved query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// A string, rendered as a quoted SQL literal.
+    Text,
+}
+
+/// A declared parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Its name, used as `${name}` in the SQL.
+    pub name: String,
+    /// Its type.
+    pub kind: ParamType,
+    /// Its default value (unquoted); required when `None`.
+    pub default: Option<String>,
+    /// What it means.
+    pub description: String,
+}
+
+/// A saved query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedQuery {
+    /// Its name (the file stem).
+    pub name: String,
+    /// What it answers (the header's leading comment).
+    pub description: String,
+    /// Its parameters, in declaration order.
+    pub params: Vec<Param>,
+    /// The whole file text.
+    pub sql: String,
+    /// Where it comes from: `built-in` or a file path.
+    pub origin: String,
+}
+
+impl SavedQuery {
+    /// Parses a saved query's text; `name` is its file stem.
+    pub fn parse(name: &str, sql: &str, origin: &str) -> Result<SavedQuery, QueryError> {
+        let error = |line: usize, reason: String| {
+            QueryError::SavedQuery(format!("{origin}:{line}: {reason}"))
+        };
+        let mut description = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
+        for (index, line) in sql.lines().enumerate() {
+            let Some(comment) = line.trim_start().strip_prefix("--") else {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                break;
+            };
+            let comment = comment.trim();
+            if let Some(declaration) = comment.strip_prefix("@param") {
+                let param = parse_param(declaration).map_err(|reason| error(index + 1, reason))?;
+                if params.iter().any(|p| p.name == param.name) {
+                    return Err(error(
+                        index + 1,
+                        format!("parameter {} declared twice", param.name),
+                    ));
+                }
+                params.push(param);
+            } else if params.is_empty() && !comment.is_empty() {
+                description.push(comment.to_string());
+            }
+        }
+        for used in placeholders(sql) {
+            if !params.iter().any(|p| p.name == used) {
+                return Err(error(
+                    0,
+                    format!("${{{used}}} is used but not declared with @param"),
+                ));
+            }
+        }
+        Ok(SavedQuery {
+            name: name.to_string(),
+            description: description.join(" "),
+            params,
+            sql: sql.to_string(),
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The SQL with every `${name}` replaced by its value (given or default) as a literal.
+    pub fn render(&self, values: &[(String, String)]) -> Result<String, QueryError> {
+        let mut given: BTreeMap<&str, &str> = BTreeMap::new();
+        for (key, value) in values {
+            if !self.params.iter().any(|p| &p.name == key) {
+                return Err(QueryError::SavedQuery(format!(
+                    "{} has no parameter {key:?}; it takes: {}",
+                    self.name,
+                    self.param_names()
+                )));
+            }
+            given.insert(key, value);
+        }
+        let mut literals = BTreeMap::new();
+        for param in &self.params {
+            let value = match (given.get(param.name.as_str()), &param.default) {
+                (Some(value), _) => value.to_string(),
+                (None, Some(default)) => default.clone(),
+                (None, None) => {
+                    return Err(QueryError::SavedQuery(format!(
+                        "{} needs --param {}=VALUE ({})",
+                        self.name, param.name, param.description
+                    )));
+                }
+            };
+            let literal = literal(param, &value).map_err(|reason| {
+                QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name))
+            })?;
+            literals.insert(param.name.clone(), literal);
+        }
+        Ok(substitute(&self.sql, &literals))
+    }
+
+    fn param_names(&self) -> String {
+        if self.params.is_empty() {
+            return "no parameters".to_string();
+        }
+        self.params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Parses `name type [= default] : description`.
+fn parse_param(declaration: &str) -> Result<Param, String> {
+    let (head, description) = declaration.split_once(':').unwrap_or((declaration, ""));
+    let (signature, default) = match head.split_once('=') {
+        Some((signature, default)) => (signature, Some(unquote(default.trim()))),
+        None => (head, None),
+    };
+    let mut words = signature.split_whitespace();
+    let (Some(name), Some(kind), None) = (words.next(), words.next(), words.next()) else {
+        return Err("expected `@param NAME TYPE [= DEFAULT] : DESCRIPTION`".to_string());
+    };
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!("bad parameter name {name:?}"));
+    }
+    let kind = match kind {
+        "integer" => ParamType::Integer,
+        "number" => ParamType::Number,
+        "text" => ParamType::Text,
+        other => {
+            return Err(format!(
+                "unknown parameter type {other:?} (integer, number or text)"
+            ));
+        }
+    };
+    let param = Param {
+        name: name.to_string(),
+        kind,
+        default,
+        description: description.trim().to_string(),
+    };
+    if let Some(default) = &param.default {
+        literal(&param, default).map_err(|reason| format!("default of {name}: {reason}"))?;
+    }
+    Ok(param)
+}
+
+fn unquote(value: &str) -> String {
+    match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        Some(inner) => inner.replace("''", "'"),
+        None => value.to_string(),
+    }
+}
+
+/// The value as an SQL literal of the parameter's type.
+fn literal(param: &Param, value: &str) -> Result<String, String> {
+    match param.kind {
+        ParamType::Integer => value
+            .trim()
+            .parse::<i64>()
+            .map(|v| v.to_string())
+            .map_err(|_| format!("expected an integer, got {value:?}")),
+        ParamType::Number => match value.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(format!("{v:?}")),
+            _ => Err(format!("expected a number, got {value:?}")),
+        },
+        ParamType::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
+    }
+}
+
+/// The names used as `${name}` in `sql`.
+fn placeholders(sql: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                names.push(after[..end].to_string());
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    names
+}
+
+fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> String {
+    let mut out = sql.to_string();
+    for (name, literal) in literals {
+        out = out.replace(&format!("${{{name}}}"), literal);
+    }
+    out
+}
+
+/// The saved queries shipped with verbatim.
+pub fn builtin() -> Vec<SavedQuery> {
+    BUILTIN
+        .iter()
+        .map(|(name, sql)| {
+            SavedQuery::parse(name, sql, "built-in").expect("built-in queries are checked by tests")
+        })
+        .collect()
+}
+
+/// The saved queries in `dir` (`*.sql`), sorted by name.
+pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, QueryError> {
+    let read_error = |e: std::io::Error| QueryError::SavedQuery(format!("{}: {e}", dir.display()));
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read_error)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let sql = std::fs::read_to_string(path)
+                .map_err(|e| QueryError::SavedQuery(format!("{}: {e}", path.display())))?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            SavedQuery::parse(&name, &sql, &path.display().to_string())
+        })
+        .collect()
+}
+
+/// Built-in queries, overridden and extended by those of `dirs` (later folders win).
+pub fn catalog(dirs: &[&Path]) -> Result<Vec<SavedQuery>, QueryError> {
+    let mut by_name: BTreeMap<String, SavedQuery> =
+        builtin().into_iter().map(|q| (q.name.clone(), q)).collect();
+    for dir in dirs {
+        for query in load_dir(dir)? {
+            by_name.insert(query.name.clone(), query);
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SQL: &str = "-- Finds things.\n-- Really.\n--\n-- @param limit integer = 20 : how many\n-- @param phrase text : what to find\nSELECT * FROM t WHERE x = ${phrase} LIMIT ${limit}\n";
+
+    fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn header_gives_description_and_typed_params() {
+        let query = SavedQuery::parse("find", SQL, "test").unwrap();
+        assert_eq!(query.description, "Finds things. Really.");
+        assert_eq!(query.params.len(), 2);
+        assert_eq!(query.params[0].default.as_deref(), Some("20"));
+        assert_eq!(query.params[1].default, None);
+    }
+
+    #[test]
+    fn values_become_safe_literals() {
+        let query = SavedQuery::parse("find", SQL, "test").unwrap();
+        let sql = query
+            .render(&values(&[("phrase", "it's'; DROP TABLE t; --")]))
+            .unwrap();
+        assert!(
+            sql.contains("x = 'it''s''; DROP TABLE t; --' LIMIT 20"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn bad_or_missing_or_unknown_params_are_refused_with_the_reason() {
+        let query = SavedQuery::parse("find", SQL, "test").unwrap();
+        let missing = query.render(&[]).unwrap_err().to_string();
+        assert!(missing.contains("needs --param phrase=VALUE"), "{missing}");
+        let bad = query
+            .render(&values(&[("phrase", "x"), ("limit", "ten")]))
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("expected an integer"), "{bad}");
+        let unknown = query
+            .render(&values(&[("phrase", "x"), ("lmit", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("it takes: limit, phrase"), "{unknown}");
+    }
+
+    #[test]
+    fn undeclared_placeholders_are_refused() {
+        let error = SavedQuery::parse("x", "-- x\nSELECT ${nope}", "test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("${nope} is used but not declared"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn builtin_queries_parse_and_render_with_defaults() {
+        let queries = builtin();
+        let names: Vec<_> = queries.iter().map(|q| q.name.as_str()).collect();
+        for expected in ["doc-stats", "search", "top-words"] {
+            assert!(names.contains(&expected), "{names:?}");
+        }
+        for query in queries {
+            assert!(
+                !query.description.is_empty(),
+                "{} has no description",
+                query.name
+            );
+            let required: Vec<_> = query
+                .params
+                .iter()
+                .filter(|p| p.default.is_none())
+                .map(|p| (p.name.clone(), "x".to_string()))
+                .collect();
+            let sql = query.render(&required).unwrap();
+            assert!(!sql.contains("${"), "{sql}");
+        }
+    }
+}

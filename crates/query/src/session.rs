@@ -1,0 +1,142 @@
+//! The DataFusion session over an archive: a spilling memory pool sized from the user's budget,
+//! a spill directory, verbatim's functions, and one table per archive table listing exactly the
+//! files of the committed snapshot (so uncommitted leftovers of killed runs are never read).
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::SpillCompression;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use verbatim_archive::{Archive, Snapshot, Table};
+
+use crate::{QueryError, udf};
+
+/// Share of the memory limit given to DataFusion's pool. The rest covers what the pool does not
+/// track: scan buffers, batches in flight between operators, and allocator overhead.
+const POOL_SHARE: f64 = 0.6;
+
+/// How a query session is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// The memory budget of the whole process, in bytes.
+    pub memory_limit: u64,
+    /// Where operators spill; the OS temporary directory when `None`.
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of query plans.
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+impl SessionOptions {
+    /// Bytes given to DataFusion's spilling memory pool.
+    pub fn pool_bytes(&self) -> usize {
+        (self.memory_limit as f64 * POOL_SHARE) as usize
+    }
+}
+
+/// Opens a session over the archive's current snapshot.
+pub async fn open_session(
+    archive: &Archive,
+    options: &SessionOptions,
+) -> Result<SessionContext, QueryError> {
+    let snapshot = archive.snapshot().await?;
+    let ctx = session_context(options)?;
+    udf::register_all(&ctx);
+    register_archive_tables(&ctx, archive, &snapshot)?;
+    Ok(ctx)
+}
+
+fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryError> {
+    let pool_bytes = options.pool_bytes().max(1 << 20);
+    let top_consumers = NonZeroUsize::new(5).expect("5 is not zero");
+    let pool = TrackConsumersPool::new(FairSpillPool::new(pool_bytes), top_consumers);
+    let disk = match &options.spill_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                QueryError::Spill(format!(
+                    "cannot create spill directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            DiskManagerMode::Directories(vec![dir.clone()])
+        }
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(disk))
+        .build_arc()
+        .map_err(|e| QueryError::DataFusion(e.to_string()))?;
+
+    let mut config = SessionConfig::new()
+        .with_target_partitions(options.target_partitions.max(1))
+        .with_batch_size(options.batch_size.max(1))
+        .with_information_schema(true);
+    let execution = &mut config.options_mut().execution;
+    execution.spill_compression = SpillCompression::Lz4Frame;
+    // The merge phase of an external sort reserves this up front; keep it small against the pool.
+    execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables included).
+pub fn register_archive_tables(
+    ctx: &SessionContext,
+    archive: &Archive,
+    snapshot: &Snapshot,
+) -> Result<(), QueryError> {
+    let df = |e: datafusion::error::DataFusionError| QueryError::DataFusion(e.to_string());
+    for table in Table::ALL {
+        let urls = snapshot
+            .files(table)
+            .iter()
+            .map(|f| ListingTableUrl::parse(archive.file_url(&f.path).as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(df)?;
+        let schema = read_schema(&table.schema());
+        if urls.is_empty() {
+            ctx.register_table(table.name(), Arc::new(EmptyTable::new(schema)))
+                .map_err(df)?;
+            continue;
+        }
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        let provider = ListingTable::try_new(config).map_err(df)?;
+        ctx.register_table(table.name(), Arc::new(provider))
+            .map_err(df)?;
+    }
+    Ok(())
+}
+
+/// The schema tables are read with: strings as `Utf8View`, as DataFusion reads Parquet by default.
+fn read_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}

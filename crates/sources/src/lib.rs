@@ -1,0 +1,322 @@
+//! Where transcripts come from: expands the sources a user names (files, directories walked
+//! recursively, glob patterns) into [`SourceFile`]s with stable document ids.
+//!
+//! A document id is the file's path relative to the folder the user gave (for a glob, the folder
+//! before its first wildcard), with `/` separators and without the final extension, so same-named
+//! files in different folders stay different documents. A file named directly gets its file stem.
+//! [`names`] reads what a file name says about the video (YouTube id, language).
+
+pub mod names;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// One transcript file to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The file's path as found (absolute if the source was).
+    pub path: PathBuf,
+    /// The document id derived from the path relative to the source folder.
+    pub doc_id: String,
+    /// Size in bytes when listed.
+    pub size: u64,
+}
+
+/// A source that could not be expanded.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The path does not exist.
+    #[error("{path}: no such file or directory")]
+    NotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// A glob pattern is malformed.
+    #[error("{pattern}: invalid glob pattern: {reason}")]
+    BadPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A glob pattern matched no transcript file.
+    #[error("{pattern}: no files match")]
+    NoMatch {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// Reading a directory or file metadata failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// The result of expanding sources: the files found and the sources that failed.
+#[derive(Debug, Default)]
+pub struct Expansion {
+    /// Files in a stable order (sources in the order given, each walked in name order), without duplicates.
+    pub files: Vec<SourceFile>,
+    /// Sources (or parts of them) that could not be read; the others are still expanded.
+    pub problems: Vec<SourceError>,
+}
+
+impl Expansion {
+    /// Total size in bytes of the files found.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// Expands `sources` into files. Directories are walked recursively, skipping hidden entries and
+/// keeping only files for which `wanted` is true; files named directly are always kept.
+pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
+    let mut expansion = Expansion::default();
+    let mut seen = HashSet::new();
+    for source in sources {
+        if is_glob(source) {
+            expand_glob(source, &wanted, &mut expansion, &mut seen);
+            continue;
+        }
+        let path = Path::new(source);
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk_dir(path, path, &wanted, &mut expansion, &mut seen),
+            Ok(meta) => {
+                let doc_id = doc_id_for(path, path.parent().unwrap_or(Path::new("")));
+                push_file(
+                    path.to_path_buf(),
+                    doc_id,
+                    meta.len(),
+                    &mut expansion,
+                    &mut seen,
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                expansion.problems.push(SourceError::NotFound {
+                    path: source.clone(),
+                })
+            }
+            Err(source) => expansion.problems.push(SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+    expansion
+}
+
+/// The document id of `path` relative to `base`: `/`-separated, final extension removed.
+pub fn doc_id_for(path: &Path, base: &Path) -> String {
+    let relative = path.strip_prefix(base).unwrap_or(path);
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if let Some(last) = parts.last_mut() {
+        if let Some(dot) = last.rfind('.').filter(|&i| i > 0) {
+            last.truncate(dot);
+        }
+    }
+    parts.retain(|p| p != "." && !p.is_empty());
+    parts.join("/")
+}
+
+fn is_glob(source: &str) -> bool {
+    source.contains(['*', '?', '['])
+}
+
+/// The folder part of a glob pattern before its first wildcard component.
+fn glob_base(pattern: &str) -> PathBuf {
+    let mut base = PathBuf::new();
+    for component in Path::new(pattern).components() {
+        if is_glob(&component.as_os_str().to_string_lossy()) {
+            break;
+        }
+        base.push(component);
+    }
+    if base.as_os_str() == pattern {
+        base.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        base
+    }
+}
+
+fn expand_glob(
+    pattern: &str,
+    wanted: &impl Fn(&Path) -> bool,
+    expansion: &mut Expansion,
+    seen: &mut HashSet<PathBuf>,
+) {
+    let paths = match glob::glob(pattern) {
+        Ok(paths) => paths,
+        Err(e) => {
+            let reason = e.msg.to_string();
+            expansion.problems.push(SourceError::BadPattern {
+                pattern: pattern.to_string(),
+                reason,
+            });
+            return;
+        }
+    };
+    let base = glob_base(pattern);
+    let before = expansion.files.len();
+    for entry in paths {
+        match entry {
+            Ok(path) if path.is_dir() => walk_dir(&path, &base, wanted, expansion, seen),
+            Ok(path) => match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    let doc_id = doc_id_for(&path, &base);
+                    push_file(path, doc_id, meta.len(), expansion, seen)
+                }
+                Err(source) => expansion.problems.push(SourceError::Io { path, source }),
+            },
+            Err(e) => {
+                let path = e.path().to_path_buf();
+                expansion.problems.push(SourceError::Io {
+                    path,
+                    source: e.into(),
+                })
+            }
+        }
+    }
+    if expansion.files.len() == before {
+        expansion.problems.push(SourceError::NoMatch {
+            pattern: pattern.to_string(),
+        });
+    }
+}
+
+fn walk_dir(
+    dir: &Path,
+    base: &Path,
+    wanted: &impl Fn(&Path) -> bool,
+    expansion: &mut Expansion,
+    seen: &mut HashSet<PathBuf>,
+) {
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        match entry {
+            Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => {
+                match entry.metadata() {
+                    Ok(meta) => {
+                        let doc_id = doc_id_for(entry.path(), base);
+                        push_file(entry.into_path(), doc_id, meta.len(), expansion, seen)
+                    }
+                    Err(e) => {
+                        let path = entry.path().to_path_buf();
+                        expansion.problems.push(SourceError::Io {
+                            path,
+                            source: e.into(),
+                        })
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| dir.to_path_buf());
+                expansion.problems.push(SourceError::Io {
+                    path,
+                    source: e.into(),
+                })
+            }
+        }
+    }
+}
+
+fn push_file(
+    path: PathBuf,
+    doc_id: String,
+    size: u64,
+    expansion: &mut Expansion,
+    seen: &mut HashSet<PathBuf>,
+) {
+    let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    if seen.insert(key) {
+        expansion.files.push(SourceFile { path, doc_id, size });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, relative: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"[]").unwrap();
+    }
+
+    fn json(p: &Path) -> bool {
+        p.extension().is_some_and(|e| e == "json")
+    }
+
+    fn ids(expansion: &Expansion) -> Vec<&str> {
+        expansion.files.iter().map(|f| f.doc_id.as_str()).collect()
+    }
+
+    #[test]
+    fn directories_give_relative_ids_and_keep_same_names_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "python-for-hpc.json");
+        touch(dir.path(), "a/talk.json");
+        touch(dir.path(), "b/talk.json");
+        touch(dir.path(), "b/notes.txt");
+        touch(dir.path(), ".hidden/x.json");
+        let expansion = expand(&[dir.path().to_string_lossy().into_owned()], json);
+        assert!(expansion.problems.is_empty());
+        assert_eq!(ids(&expansion), ["a/talk", "b/talk", "python-for-hpc"]);
+    }
+
+    #[test]
+    fn a_file_given_directly_gets_its_stem_and_duplicates_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "x/python-for-hpc.json");
+        let file = dir
+            .path()
+            .join("x/python-for-hpc.json")
+            .to_string_lossy()
+            .into_owned();
+        let folder = dir.path().to_string_lossy().into_owned();
+        let expansion = expand(&[file, folder], json);
+        assert_eq!(ids(&expansion), ["python-for-hpc"]);
+    }
+
+    #[test]
+    fn globs_are_relative_to_the_folder_before_the_first_wildcard() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "ch1/v1.en.json");
+        touch(dir.path(), "ch2/v2.json");
+        let pattern = format!("{}/*/*.json", dir.path().display());
+        let expansion = expand(&[pattern], json);
+        assert_eq!(ids(&expansion), ["ch1/v1.en", "ch2/v2"]);
+    }
+
+    #[test]
+    fn missing_paths_and_empty_globs_are_reported_and_do_not_stop_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "ok.json");
+        let sources = [
+            dir.path()
+                .join("missing.json")
+                .to_string_lossy()
+                .into_owned(),
+            format!("{}/*.nothing", dir.path().display()),
+            dir.path().join("ok.json").to_string_lossy().into_owned(),
+        ];
+        let expansion = expand(&sources, json);
+        assert_eq!(ids(&expansion), ["ok"]);
+        assert_eq!(expansion.problems.len(), 2);
+        assert!(expansion.problems[0].to_string().contains("no such file"));
+        assert!(expansion.problems[1].to_string().contains("no files match"));
+    }
+}
