@@ -1,1 +1,8 @@
+//! Integration tests of the `verbatim` binary, in one test binary (one link instead of many).
 
+mod common;
+
+mod cli;
+mod crash;
+mod ingest;
+mod spill;

@@ -65,7 +65,7 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
 fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptions) {
     let seconds = report.elapsed.as_secs_f64();
     eprintln!(
-        "ingested {} files ({}) in {seconds:.2}s: {}, {} segments/s, {} threads, memory budget {}",
+        "processed {} files ({}) in {seconds:.2}s: {}, {} segments/s, {} threads, memory budget {}",
         report.files,
         show_size(report.bytes),
         rate(report.bytes, report.elapsed),

@@ -362,7 +362,11 @@ mod tests {
     #[test]
     fn broken_files_report_line_column_and_reason() {
         let error = parse(b"[\n  {\"text\": \"a\", \"start\": 1, \"duration\": 2},\n  {\"text\": \"b\" \"start\": 2}\n]").unwrap_err();
-        assert_eq!((error.line, error.column), (3, 15));
+        assert_eq!(
+            (error.line, error.column),
+            (3, 16),
+            "the column of the unexpected character"
+        );
         assert!(error.reason.contains("expected"), "{}", error.reason);
 
         let error = parse(br#"[{"text": 5, "start": 1}]"#).unwrap_err();

@@ -142,7 +142,7 @@ impl<W: Write> Encoder for arrow::csv::Writer<W> {
     }
 }
 
-impl<W: Write, F: arrow::json::writer::JsonFormat> Encoder for arrow::json::Writer<W, F> {
+impl<W: Write> Encoder for arrow::json::ArrayWriter<W> {
     fn encode(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         Ok(self.write(batch)?)
     }
@@ -151,6 +151,17 @@ impl<W: Write, F: arrow::json::writer::JsonFormat> Encoder for arrow::json::Writ
         let mut out = self.into_inner();
         out.write_all(b"\n")?;
         out.flush()?;
+        Ok(())
+    }
+}
+
+impl<W: Write> Encoder for arrow::json::LineDelimitedWriter<W> {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        Ok(self.write(batch)?)
+    }
+    fn close(mut self) -> Result<(), OutputError> {
+        self.finish()?;
+        self.into_inner().flush()?;
         Ok(())
     }
 }

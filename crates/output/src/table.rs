@@ -66,7 +66,7 @@ impl<'w> TableSink<'w> {
         let header: Vec<String> = names
             .iter()
             .zip(widths)
-            .map(|(n, w)| format!("{n:<w$}"))
+            .map(|(n, w)| pad(n, *w, false))
             .collect();
         writeln!(self.out, "{}", header.join(" | ").trim_end())?;
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
@@ -99,13 +99,7 @@ impl BatchSink for TableSink<'_> {
                 .iter()
                 .zip(widths)
                 .zip(&self.numeric)
-                .map(|((cell, w), numeric)| {
-                    if *numeric {
-                        format!("{cell:>w$}")
-                    } else {
-                        format!("{cell:<w$}")
-                    }
-                })
+                .map(|((cell, w), numeric)| pad(cell, *w, *numeric))
                 .collect();
             writeln!(self.out, "{}", cells.join(" | ").trim_end())?;
         }
@@ -125,5 +119,15 @@ impl BatchSink for TableSink<'_> {
         }
         self.out.flush()?;
         Ok(self.rows)
+    }
+}
+
+/// `cell` padded with spaces to `width` characters, on the left for numbers (values of any length).
+fn pad(cell: &str, width: usize, right_align: bool) -> String {
+    let fill = " ".repeat(width.saturating_sub(cell.chars().count()));
+    if right_align {
+        format!("{fill}{cell}")
+    } else {
+        format!("{cell}{fill}")
     }
 }

@@ -1,0 +1,179 @@
+//! Crash safety: an ingest killed (SIGKILL) at any moment leaves a readable archive with no
+//! partial or duplicated data, and running the same command again gives exactly the archive of
+//! one clean run.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn manifests(archive: &Path) -> usize {
+    std::fs::read_dir(archive.join("_verbatim/manifests"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn latest_manifest(archive: &Path) -> String {
+    let mut names: Vec<_> = std::fs::read_dir(archive.join("_verbatim/manifests"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.pop().unwrap_or_default()
+}
+
+fn spawn_ingest(corpus: &Path, archive: &Path) -> Child {
+    verbatim()
+        .args(["ingest", "-q", "--chunk-size", "48KiB", "-j", "2"])
+        .arg(corpus)
+        .arg("--archive")
+        .arg(archive)
+        .spawn()
+        .expect("verbatim starts")
+}
+
+/// Kills `child` once `ready` holds (or after `timeout`); false if it had already finished.
+fn kill_when(child: &mut Child, timeout: Duration, ready: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return false;
+        }
+        if ready() || started.elapsed() > timeout {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn assert_consistent(archive: &Path) {
+    let duplicates = "SELECT count(*) FROM (SELECT doc_id, seq FROM segments GROUP BY doc_id, seq HAVING count(*) > 1)";
+    assert_eq!(
+        sql_value(archive, duplicates),
+        "0",
+        "no duplicated segments"
+    );
+    let docs =
+        "SELECT count(*) FROM (SELECT doc_id FROM documents GROUP BY doc_id HAVING count(*) > 1)";
+    assert_eq!(sql_value(archive, docs), "0", "no duplicated documents");
+    let partial = "SELECT count(*) FROM documents d LEFT JOIN (SELECT doc_id, count(*) AS n FROM segments GROUP BY doc_id) s \
+                   ON s.doc_id = d.doc_id WHERE coalesce(s.n, 0) <> d.n_segments";
+    assert_eq!(
+        sql_value(archive, partial),
+        "0",
+        "every committed document is complete"
+    );
+}
+
+#[test]
+fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "3MB", 21);
+    write(&corpus, "channel-00/broken.json", "[{\"text\": \"cut off");
+
+    let clean = dir.path().join("clean");
+    let output = verbatim()
+        .args(["ingest", "-q", "--chunk-size", "48KiB"])
+        .arg(&corpus)
+        .arg("--archive")
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = archive_contents(&clean);
+    assert!(manifests(&clean) > 3, "the corpus spans several commits");
+
+    let crashed = dir.path().join("crashed");
+    let mut kills = 0;
+    // First kill at once (before any commit), then each time right after a new commit.
+    let mut child = spawn_ingest(&corpus, &crashed);
+    if kill_when(&mut child, Duration::from_millis(20), || false) {
+        kills += 1;
+    }
+    for _ in 0..4 {
+        let before = latest_manifest(&crashed);
+        let mut child = spawn_ingest(&corpus, &crashed);
+        if !kill_when(&mut child, Duration::from_secs(60), || {
+            latest_manifest(&crashed) != before
+        }) {
+            break;
+        }
+        kills += 1;
+        assert_consistent(&crashed);
+    }
+    assert!(
+        kills >= 2,
+        "the ingest was interrupted part-way ({kills} kills)"
+    );
+    let partial: u64 = sql_value(&crashed, "SELECT count(*) FROM documents")
+        .parse()
+        .unwrap();
+    let total: u64 = sql_value(&clean, "SELECT count(*) FROM documents")
+        .parse()
+        .unwrap();
+    assert!(
+        partial < total,
+        "killed runs had not finished ({partial} of {total})"
+    );
+
+    let finish = verbatim()
+        .args(["ingest", "-q", "--chunk-size", "48KiB"])
+        .arg(&corpus)
+        .arg("--archive")
+        .arg(&crashed)
+        .output()
+        .unwrap();
+    assert_eq!(
+        finish.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&finish.stderr)
+    );
+    assert_consistent(&crashed);
+    assert_eq!(
+        archive_contents(&crashed),
+        expected,
+        "a re-run gives exactly the archive of one clean run"
+    );
+
+    // No leftovers of the killed runs remain in the table folders.
+    for table in ["segments", "documents", "rejects"] {
+        let listed: usize = sql_value(
+            &crashed,
+            &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 0)"),
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(listed, 0);
+        for entry in std::fs::read_dir(crashed.join(table)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(name.ends_with(".parquet"), "stray file {table}/{name}");
+        }
+    }
+    let info = run_ok(&["info", "--archive", &crashed.to_string_lossy()]);
+    let files_on_disk: usize = ["segments", "documents", "rejects"]
+        .iter()
+        .map(|t| std::fs::read_dir(crashed.join(t)).unwrap().count())
+        .sum();
+    let files_listed: usize = info
+        .lines()
+        .skip(3)
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(
+        files_on_disk, files_listed,
+        "every chunk on disk is committed: {info}"
+    );
+}

@@ -1,0 +1,102 @@
+//! Bounded memory: a high-cardinality aggregation under a tiny limit spills and stays correct;
+//! an operator that cannot spill fails with an error naming the setting to raise.
+
+use crate::common::*;
+
+#[test]
+fn a_high_cardinality_aggregation_spills_under_a_tiny_limit_and_is_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "6MB", 11);
+    let archive = dir.path().join("a");
+    let archive_arg = archive.to_string_lossy().into_owned();
+    run_ok(&[
+        "ingest",
+        "-q",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &archive_arg,
+    ]);
+    let total = sql_value(&archive, "SELECT count(*) FROM segments");
+    let total: u64 = total.parse().unwrap();
+    assert!(total > 50_000, "{total}");
+
+    // Every (doc_id, seq) is its own group: as many groups as rows.
+    let query = "SELECT count(*), sum(n) FROM (SELECT doc_id, seq, count(*) AS n FROM segments GROUP BY doc_id, seq)";
+    let spill = dir.path().join("spill");
+    let small = [
+        "--memory-limit",
+        "6MiB",
+        "--spill-dir",
+        &spill.to_string_lossy().into_owned(),
+    ]
+    .map(String::from);
+    let mut args: Vec<String> = ["sql", "-q", "--archive", &archive_arg, "--format", "csv"]
+        .map(String::from)
+        .to_vec();
+    args.extend(small.iter().cloned());
+    let answer = run_ok(
+        &[
+            args.iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &[query],
+        ]
+        .concat(),
+    );
+    assert_eq!(answer, format!("count(*),sum(n)\n{total},{total}\n"));
+
+    let explain = format!("EXPLAIN ANALYZE {query}");
+    let plan = run_ok(
+        &[
+            args.iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &[explain.as_str()],
+        ]
+        .concat(),
+    );
+    let spilled: u64 = plan
+        .split("spilled_rows=")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit() && c != '.').next())
+        .filter_map(|n| n.parse::<f64>().ok())
+        .map(|n| n as u64)
+        .sum();
+    assert!(spilled > 0, "EXPLAIN ANALYZE reports spilled rows: {plan}");
+}
+
+#[test]
+fn an_operator_that_cannot_spill_says_which_setting_to_raise() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "3MB", 5);
+    let archive = dir.path().join("a");
+    let archive_arg = archive.to_string_lossy().into_owned();
+    run_ok(&[
+        "ingest",
+        "-q",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &archive_arg,
+    ]);
+    // A hash join's build side cannot spill in DataFusion 55.
+    let join = "SELECT count(*) FROM segments a JOIN segments b ON a.text = b.text";
+    let output = run(&[
+        "sql",
+        "--archive",
+        &archive_arg,
+        "--memory-limit",
+        "2MiB",
+        join,
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs more memory than --memory-limit 2.0 MiB allows"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("raise --memory-limit"), "{stderr}");
+}
