@@ -54,10 +54,11 @@ impl Config {
         let mut file: FileConfig = toml::from_str(&text)
             .with_context(|| format!("config {} is not valid", path.display()))?;
         let base = base_dir(&path);
-        if let Some(archive) = &file.archive {
-            if !archive.contains("://") && Path::new(archive).is_relative() {
-                file.archive = Some(base.join(archive).to_string_lossy().into_owned());
-            }
+        if let Some(archive) = &file.archive
+            && !archive.contains("://")
+            && Path::new(archive).is_relative()
+        {
+            file.archive = Some(base.join(archive).to_string_lossy().into_owned());
         }
         for dir in [&mut file.spill_dir, &mut file.queries]
             .into_iter()

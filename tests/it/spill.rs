@@ -24,40 +24,24 @@ fn a_high_cardinality_aggregation_spills_under_a_tiny_limit_and_is_correct() {
     // Every (doc_id, seq) is its own group: as many groups as rows.
     let query = "SELECT count(*), sum(n) FROM (SELECT doc_id, seq, count(*) AS n FROM segments GROUP BY doc_id, seq)";
     let spill = dir.path().join("spill");
-    let small = [
-        "--memory-limit",
-        "6MiB",
-        "--spill-dir",
-        &spill.to_string_lossy().into_owned(),
-    ]
-    .map(String::from);
-    let mut args: Vec<String> = ["sql", "-q", "--archive", &archive_arg, "--format", "csv"]
-        .map(String::from)
-        .to_vec();
-    args.extend(small.iter().cloned());
-    let answer = run_ok(
-        &[
-            args.iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice(),
-            &[query],
-        ]
-        .concat(),
-    );
-    assert_eq!(answer, format!("count(*),sum(n)\n{total},{total}\n"));
-
-    let explain = format!("EXPLAIN ANALYZE {query}");
-    let plan = run_ok(
-        &[
-            args.iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice(),
-            &[explain.as_str()],
-        ]
-        .concat(),
-    );
+    let spill = spill.to_string_lossy();
+    let tiny = |sql: &str| {
+        run_ok(&[
+            "sql",
+            "-q",
+            "--archive",
+            &archive_arg,
+            "--format",
+            "csv",
+            "--memory-limit",
+            "6MiB",
+            "--spill-dir",
+            &spill,
+            sql,
+        ])
+    };
+    assert_eq!(tiny(query), format!("count(*),sum(n)\n{total},{total}\n"));
+    let plan = tiny(&format!("EXPLAIN ANALYZE {query}"));
     let spilled: u64 = plan
         .split("spilled_rows=")
         .skip(1)

@@ -139,7 +139,7 @@ impl Archive {
     }
 
     async fn create_if_missing(&self) -> Result<(), ArchiveError> {
-        if let Some(local) = self.location.url.to_file_path().ok() {
+        if let Ok(local) = self.location.url.to_file_path() {
             std::fs::create_dir_all(&local).map_err(|e| ArchiveError::Location {
                 location: self.display().to_string(),
                 reason: e.to_string(),

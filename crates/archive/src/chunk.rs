@@ -147,7 +147,7 @@ impl ChunkWriter {
         let bytes = self.writer.bytes_written() as u64;
         let io = |e: std::io::Error| ArchiveError::Parquet {
             path: path.clone(),
-            source: e.into(),
+            source: Box::new(e.into()),
         };
         self.writer.sync().map_err(io)?;
         self.writer.inner_mut().shutdown().map_err(io)?;

@@ -20,20 +20,12 @@ pub enum ArchiveError {
         location: String,
     },
     /// Another run holds the write lock.
-    #[error(
-        "archive {location} is locked by run {run_id} (pid {pid} on {host}, since {since}); if that run is gone, delete {lock_path}"
-    )]
+    #[error("archive {location} is locked by {holder}; if that run is gone, delete {lock_path}")]
     Locked {
         /// The archive location.
         location: String,
-        /// The run holding the lock.
-        run_id: String,
-        /// Its process id.
-        pid: u32,
-        /// Its host name.
-        host: String,
-        /// When it took the lock.
-        since: String,
+        /// Who holds the lock: run id, process id, host and since when.
+        holder: String,
         /// The lock object to delete by hand if the run is gone.
         lock_path: String,
     },
@@ -60,24 +52,24 @@ pub enum ArchiveError {
     Store {
         /// The object concerned.
         path: String,
-        /// The store's error.
-        source: object_store::Error,
+        /// The store's error (boxed: it is large).
+        source: Box<object_store::Error>,
     },
     /// Writing or reading Parquet failed.
     #[error("{path}: {source}")]
     Parquet {
         /// The object concerned.
         path: String,
-        /// The Parquet error.
-        source: parquet::errors::ParquetError,
+        /// The Parquet error (boxed: it is large).
+        source: Box<parquet::errors::ParquetError>,
     },
     /// Building an Arrow batch failed.
     #[error("building {table} rows: {source}")]
     Arrow {
         /// The table concerned.
         table: &'static str,
-        /// The Arrow error.
-        source: arrow::error::ArrowError,
+        /// The Arrow error (boxed: it is large).
+        source: Box<arrow::error::ArrowError>,
     },
 }
 
@@ -85,7 +77,7 @@ impl ArchiveError {
     pub(crate) fn store(path: impl ToString) -> impl FnOnce(object_store::Error) -> ArchiveError {
         move |source| ArchiveError::Store {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -94,7 +86,7 @@ impl ArchiveError {
     ) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
         move |source| ArchiveError::Parquet {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -119,7 +119,7 @@ async fn read_pairs(
         for batch in reader {
             let batch = batch.map_err(|e| ArchiveError::Parquet {
                 path: object.to_string(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
             visit_pairs(&batch, &mut each);
         }

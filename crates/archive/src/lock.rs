@@ -42,10 +42,10 @@ pub(crate) async fn acquire(
                     Some(holder) if !is_stale(&holder) => {
                         return Err(ArchiveError::Locked {
                             location: display.to_string(),
-                            run_id: holder.run_id,
-                            pid: holder.pid,
-                            host: holder.host,
-                            since: holder.since,
+                            holder: format!(
+                                "run {} (pid {} on {}, since {})",
+                                holder.run_id, holder.pid, holder.host, holder.since
+                            ),
                             lock_path: path.to_string(),
                         });
                     }

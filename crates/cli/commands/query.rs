@@ -70,7 +70,7 @@ impl Runner {
 
     /// Runs every statement of `sql`, streaming results of those that return rows.
     pub async fn execute(&self, sql: &str) -> Result<()> {
-        let statements = DFParser::parse_sql(sql).map_err(|e| self.error(e.into()))?;
+        let statements = DFParser::parse_sql(sql).map_err(|e| self.error(e))?;
         let mut out: Box<dyn Write + Send> = match &self.output {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path)

@@ -116,7 +116,7 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Common words first (most frequent), then non-ASCII words mixed into generated ones.
     pub fn new(seed: u64) -> Vocabulary {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_70_6b_e7);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f70_6be7);
         let mut words: Vec<String> = COMMON.iter().map(|w| w.to_string()).collect();
         let generated = 60_000;
         for i in 0..generated {

@@ -115,10 +115,10 @@ pub fn doc_id_for(path: &Path, base: &Path) -> String {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if let Some(last) = parts.last_mut() {
-        if let Some(dot) = last.rfind('.').filter(|&i| i > 0) {
-            last.truncate(dot);
-        }
+    if let Some(last) = parts.last_mut()
+        && let Some(dot) = last.rfind('.').filter(|&i| i > 0)
+    {
+        last.truncate(dot);
     }
     parts.retain(|p| p != "." && !p.is_empty());
     parts.join("/")

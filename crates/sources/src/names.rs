@@ -1,8 +1,8 @@
 //! What a file name tells about its transcript: the YouTube video id and the language.
 //!
 //! Recognised shapes (yt-dlp's and youtube-transcript-api users' conventions):
-//! `<id>.json`, `<id>.<lang>.json`, `Title [<id>].<lang>.vtt`, `<anything>-<id>.json` is *not*
-//! trusted (too many false positives). A language is a trailing dotted part that looks like a
+//! `<id>.json`, `<id>.<lang>.json`, `Title [<id>].<lang>.vtt`; an id elsewhere in a name
+//! (`<anything>-<id>.json`) is *not* taken (too many false positives). A language is a trailing dotted part that looks like a
 //! BCP 47 tag whose primary subtag is an ISO 639-1 code (`en`, `en-GB`, `zh-Hant`, `es-419`).
 
 /// What a document id's last path component says about the video.
@@ -23,20 +23,25 @@ pub fn hints(doc_id: &str) -> NameHints {
     };
     let video_id = bracketed_id(stem).or_else(|| {
         let first = stem.split('.').next().unwrap_or(stem);
-        looks_like_video_id(first).then(|| first.to_string())
+        looks_like_bare_video_id(first).then(|| first.to_string())
     });
     NameHints { video_id, language }
 }
 
-/// Whether `s` has the shape of a YouTube video id: 11 characters of `[A-Za-z0-9_-]` with at least
-/// one uppercase letter or digit (real ids are random; plain lowercase words are not taken as ids).
+/// Whether `s` has the shape of a YouTube video id: 11 characters of `[A-Za-z0-9_-]`.
 pub fn looks_like_video_id(s: &str) -> bool {
     s.len() == 11
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && s.bytes()
-            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        && s.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Whether a whole file stem is taken as a video id: the shape of one, with both upper- and
+/// lowercase letters (real ids are random, so nearly all have both; names such as `lecture_001`
+/// or `INTRO-VIDEO` do not). Ids in brackets, as yt-dlp writes them, need only the shape.
+pub fn looks_like_bare_video_id(s: &str) -> bool {
+    looks_like_video_id(s)
+        && s.bytes().any(|b| b.is_ascii_uppercase())
+        && s.bytes().any(|b| b.is_ascii_lowercase())
 }
 
 fn bracketed_id(stem: &str) -> Option<String> {
@@ -85,6 +90,12 @@ mod tests {
         assert_eq!(h("python-for-hpc"), (None, None));
         assert_eq!(h("talks/lecture_001"), (None, None));
         assert_eq!(h("notes.final"), (None, None));
+        assert_eq!(h("INTRO-VIDEO"), (None, None));
+        assert_eq!(
+            h("Talk [lecture_001]"),
+            (Some("lecture_001"), None),
+            "brackets are trusted"
+        );
     }
 
     #[test]
