@@ -43,26 +43,15 @@ impl sqllogictest::AsyncDB for Verbatim {
             Some(saved_call) => render_saved(saved_call)?,
             None => sql.to_string(),
         };
-        let frame = self
-            .ctx
-            .sql(&sql)
-            .await
-            .map_err(|e| SltError(e.to_string()))?;
+        let frame = self.ctx.sql(&sql).await.map_err(|e| SltError(e.to_string()))?;
         let schema = frame.schema().as_arrow().clone();
         if schema.fields().is_empty() {
             frame.collect().await.map_err(|e| SltError(e.to_string()))?;
             return Ok(DBOutput::StatementComplete(0));
         }
-        let types = schema
-            .fields()
-            .iter()
-            .map(|f| column_type(f.data_type()))
-            .collect();
+        let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
         let mut rows = Vec::new();
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| SltError(e.to_string()))?;
+        let mut stream = frame.execute_stream().await.map_err(|e| SltError(e.to_string()))?;
         while let Some(batch) = stream.next().await {
             rows.extend(format_rows(&batch.map_err(|e| SltError(e.to_string()))?)?);
         }
@@ -86,10 +75,7 @@ fn render_saved(call: &str) -> Result<String, SltError> {
     let name = lines.next().unwrap_or_default().trim();
     let params: Vec<(String, String)> = lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        })
+        .map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())))
         .collect::<Option<_>>()
         .ok_or_else(|| SltError(format!("bad parameter line in run {name}")))?;
     let query = saved::builtin()
@@ -102,12 +88,7 @@ fn render_saved(call: &str) -> Result<String, SltError> {
 fn column_type(data_type: &DataType) -> DefaultColumnType {
     if data_type.is_integer() {
         DefaultColumnType::Integer
-    } else if data_type.is_floating()
-        || matches!(
-            data_type,
-            DataType::Decimal128(..) | DataType::Decimal256(..)
-        )
-    {
+    } else if data_type.is_floating() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..)) {
         DefaultColumnType::FloatingPoint
     } else {
         DefaultColumnType::Text
@@ -140,14 +121,9 @@ async fn sample_archive(dir: &Path) -> Archive {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/python-for-hpc.json");
     let files = verbatim_sources::expand(&[sample.to_string_lossy().into_owned()], |_| true).files;
     let options = verbatim_ingest::IngestOptions::new(2, 512 << 20, 128 << 20);
-    let report = verbatim_ingest::ingest(
-        &archive,
-        files,
-        &options,
-        Arc::new(verbatim_ingest::NoProgress),
-    )
-    .await
-    .expect("ingest the sample");
+    let report = verbatim_ingest::ingest(&archive, files, &options, Arc::new(verbatim_ingest::NoProgress))
+        .await
+        .expect("ingest the sample");
     assert_eq!(report.segments, 1568);
     archive
 }
@@ -179,11 +155,7 @@ fn main() -> ExitCode {
         let mut failures = 0;
         let mut passed = 0;
         for file in slt_files() {
-            let name = file
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
                 continue;
             }

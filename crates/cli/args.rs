@@ -114,11 +114,7 @@ pub struct QueryArgs {
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// The SQL to run (several statements may be separated by `;`).
-    #[arg(
-        value_name = "SQL",
-        required_unless_present = "file",
-        conflicts_with = "file"
-    )]
+    #[arg(value_name = "SQL", required_unless_present = "file", conflicts_with = "file")]
     pub sql: Option<String>,
     /// Read the SQL from this file.
     #[arg(long, short, value_name = "FILE")]
@@ -151,9 +147,7 @@ pub struct RunArgs {
 
 fn parse_param(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => {
-            Ok((name.trim().to_string(), value.to_string()))
-        }
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
         _ => Err(format!("expected NAME=VALUE, got {value:?}")),
     }
 }

@@ -49,10 +49,9 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let mut file: FileConfig = toml::from_str(&text)
-            .with_context(|| format!("config {} is not valid", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut file: FileConfig =
+            toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))?;
         let base = base_dir(&path);
         if let Some(archive) = &file.archive
             && !archive.contains("://")
@@ -60,10 +59,7 @@ impl Config {
         {
             file.archive = Some(base.join(archive).to_string_lossy().into_owned());
         }
-        for dir in [&mut file.spill_dir, &mut file.queries]
-            .into_iter()
-            .flatten()
-        {
+        for dir in [&mut file.spill_dir, &mut file.queries].into_iter().flatten() {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
@@ -169,17 +165,11 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_against_the_project_folder() {
-        assert_eq!(
-            base_dir(Path::new("/p/config/verbatim.toml")),
-            PathBuf::from("/p")
-        );
+        assert_eq!(base_dir(Path::new("/p/config/verbatim.toml")), PathBuf::from("/p"));
         assert_eq!(
             base_dir(Path::new("/home/u/.config/verbatim/config.toml")),
             PathBuf::from("/home/u/.config/verbatim")
         );
-        assert_eq!(
-            base_dir(Path::new("config/verbatim.toml")),
-            PathBuf::from(".")
-        );
+        assert_eq!(base_dir(Path::new("config/verbatim.toml")), PathBuf::from("."));
     }
 }

@@ -32,7 +32,6 @@ fn main() {
         .expect("write to string");
     }
     code.push_str("];\n");
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_queries.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_queries.rs");
     std::fs::write(out, code).expect("write generated code");
 }

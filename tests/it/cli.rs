@@ -40,8 +40,7 @@ fn unknown_queries_formats_and_missing_archives_give_short_errors() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr
-            .contains("no saved query \"top-wordz\"; saved queries: doc-stats, search, top-words"),
+        stderr.contains("no saved query \"top-wordz\"; saved queries: doc-stats, search, top-words"),
         "{stderr}"
     );
 
@@ -72,13 +71,7 @@ fn archive_comes_from_the_environment_and_config() {
     ]);
     let from_env = verbatim()
         .env("VERBATIM_ARCHIVE", &archive)
-        .args([
-            "sql",
-            "-q",
-            "--format",
-            "csv",
-            "SELECT count(*) AS n FROM segments",
-        ])
+        .args(["sql", "-q", "--format", "csv", "SELECT count(*) AS n FROM segments"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&from_env.stdout), "n\n1568\n");
@@ -107,13 +100,7 @@ fn results_stream_to_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive = archive.to_string_lossy();
-    run_ok(&[
-        "ingest",
-        "-q",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive,
-    ]);
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
     let sql = "SELECT seq, text FROM segments ORDER BY seq LIMIT 2";
     let csv = run_ok(&["sql", "-q", "--archive", &archive, "--format", "csv", sql]);
     assert_eq!(
@@ -123,15 +110,7 @@ fn results_stream_to_every_format() {
     let json = run_ok(&["sql", "-q", "--archive", &archive, "--format", "json", sql]);
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed[1]["text"], "I lead and coordinate a lot of the HPC");
-    let ndjson = run_ok(&[
-        "sql",
-        "-q",
-        "--archive",
-        &archive,
-        "--format",
-        "ndjson",
-        sql,
-    ]);
+    let ndjson = run_ok(&["sql", "-q", "--archive", &archive, "--format", "ndjson", sql]);
     assert_eq!(ndjson.lines().count(), 2);
     let table = run_ok(&["sql", "-q", "--archive", &archive, sql]);
     assert!(table.starts_with("seq | text\n----+-"), "{table}");
@@ -169,11 +148,7 @@ fn demo_runs_the_whole_pipeline_on_the_bundled_sample() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("demo");
     let output = run(&["demo", "--archive", &archive.to_string_lossy()]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("python      |    68"), "{stdout}");
     assert!(

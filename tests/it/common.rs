@@ -78,6 +78,16 @@ pub fn generate(dir: &Path, size: &str, seed: u64) {
     ]);
 }
 
+/// Generates a corpus of `size` with `seed` in `dir/corpus` and ingests it into `dir/a`;
+/// returns (corpus, archive).
+pub fn generated_archive(dir: &Path, size: &str, seed: u64) -> (PathBuf, PathBuf) {
+    let corpus = dir.join("corpus");
+    generate(&corpus, size, seed);
+    let archive = dir.join("a");
+    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    (corpus, archive)
+}
+
 /// Writes `text` to `dir/name`, creating folders.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -54,21 +54,12 @@ fn kill_when(child: &mut Child, timeout: Duration, ready: impl Fn() -> bool) -> 
 
 fn assert_consistent(archive: &Path) {
     let duplicates = "SELECT count(*) FROM (SELECT doc_id, seq FROM segments GROUP BY doc_id, seq HAVING count(*) > 1)";
-    assert_eq!(
-        sql_value(archive, duplicates),
-        "0",
-        "no duplicated segments"
-    );
-    let docs =
-        "SELECT count(*) FROM (SELECT doc_id FROM documents GROUP BY doc_id HAVING count(*) > 1)";
+    assert_eq!(sql_value(archive, duplicates), "0", "no duplicated segments");
+    let docs = "SELECT count(*) FROM (SELECT doc_id FROM documents GROUP BY doc_id HAVING count(*) > 1)";
     assert_eq!(sql_value(archive, docs), "0", "no duplicated documents");
     let partial = "SELECT count(*) FROM documents d LEFT JOIN (SELECT doc_id, count(*) AS n FROM segments GROUP BY doc_id) s \
                    ON s.doc_id = d.doc_id WHERE coalesce(s.n, 0) <> d.n_segments";
-    assert_eq!(
-        sql_value(archive, partial),
-        "0",
-        "every committed document is complete"
-    );
+    assert_eq!(sql_value(archive, partial), "0", "every committed document is complete");
 }
 
 #[test]
@@ -113,20 +104,10 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         kills += 1;
         assert_consistent(&crashed);
     }
-    assert!(
-        kills >= 2,
-        "the ingest was interrupted part-way ({kills} kills)"
-    );
-    let partial: u64 = sql_value(&crashed, "SELECT count(*) FROM documents")
-        .parse()
-        .unwrap();
-    let total: u64 = sql_value(&clean, "SELECT count(*) FROM documents")
-        .parse()
-        .unwrap();
-    assert!(
-        partial < total,
-        "killed runs had not finished ({partial} of {total})"
-    );
+    assert!(kills >= 2, "the ingest was interrupted part-way ({kills} kills)");
+    let partial: u64 = sql_value(&crashed, "SELECT count(*) FROM documents").parse().unwrap();
+    let total: u64 = sql_value(&clean, "SELECT count(*) FROM documents").parse().unwrap();
+    assert!(partial < total, "killed runs had not finished ({partial} of {total})");
 
     let finish = verbatim()
         .args(["ingest", "-q", "--chunk-size", "48KiB"])
@@ -172,8 +153,5 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         .skip(3)
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
         .sum();
-    assert_eq!(
-        files_on_disk, files_listed,
-        "every chunk on disk is committed: {info}"
-    );
+    assert_eq!(files_on_disk, files_listed, "every chunk on disk is committed: {info}");
 }

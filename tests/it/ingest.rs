@@ -16,10 +16,7 @@ fn the_sample_gives_1568_segments_with_normalised_ends() {
     ]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("added 1 documents, 1568 segments"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("added 1 documents, 1568 segments"), "{stderr}");
     assert_eq!(
         sql_value(
             &archive,
@@ -34,25 +31,11 @@ fn the_sample_gives_1568_segments_with_normalised_ends() {
 #[test]
 fn ingesting_the_same_sources_again_adds_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    generate(&corpus, "300KB", 3);
-    let archive = dir.path().join("a");
+    let (corpus, archive) = generated_archive(dir.path(), "300KB", 3);
     let archive_arg = archive.to_string_lossy();
-    run_ok(&[
-        "ingest",
-        "-q",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
     let before = archive_contents(&archive);
     let info_before = run_ok(&["info", "--archive", &archive_arg]);
-    let output = run(&[
-        "ingest",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
+    let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive_arg]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("added 0 documents, 0 segments"), "{stderr}");
@@ -100,21 +83,11 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
         &archive.to_string_lossy(),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "rejects give exit status 3: {stderr}"
-    );
-    assert!(
-        stderr.contains("broken.json:3:16: expected `,` or `}`"),
-        "{stderr}"
-    );
+    assert_eq!(output.status.code(), Some(3), "rejects give exit status 3: {stderr}");
+    assert!(stderr.contains("broken.json:3:16: expected `,` or `}`"), "{stderr}");
     assert!(stderr.contains("empty.json: empty file"), "{stderr}");
 
-    let docs = sql_rows(
-        &archive,
-        "SELECT doc_id, n_segments FROM documents ORDER BY doc_id",
-    );
+    let docs = sql_rows(&archive, "SELECT doc_id, n_segments FROM documents ORDER BY doc_id");
     assert_eq!(docs, ["cli#1,1", "cli#2,1", "good,1", "nan,2"]);
     let nan = sql_rows(
         &archive,
@@ -153,11 +126,7 @@ fn document_ids_are_relative_paths_and_names_give_video_ids_and_languages() {
     let corpus = dir.path().join("in");
     let transcript = r#"[{"text": "a", "start": 0, "duration": 1}]"#;
     write(&corpus, "a/talk.json", transcript);
-    write(
-        &corpus,
-        "b/talk.json",
-        &transcript.replace("\"a\"", "\"b\""),
-    );
+    write(&corpus, "b/talk.json", &transcript.replace("\"a\"", "\"b\""));
     write(&corpus, "ch/dQw4w9WgXcQ.en-GB.json", transcript);
     write(
         &corpus,
@@ -216,9 +185,7 @@ fn two_sources_with_one_document_id_keep_the_first_and_reject_the_second() {
         &archive.to_string_lossy(),
     ]);
     assert_eq!(output.status.code(), Some(3));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("document id talk is also produced by")
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("document id talk is also produced by"));
     assert_eq!(sql_value(&archive, "SELECT text FROM segments"), "a");
 }
 
@@ -227,30 +194,17 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive_arg = archive.to_string_lossy().into_owned();
-    run_ok(&[
-        "ingest",
-        "-q",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
         .trim()
         .to_string();
     let lock = |pid: u32| {
-        let text = format!(
-            r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z"}}"#
-        );
+        let text = format!(r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z"}}"#);
         write(&archive, "_verbatim/lock", &text);
     };
     lock(std::process::id());
-    let output = run(&[
-        "ingest",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
+    let output = run(&["ingest", &sample().to_string_lossy(), "--archive", &archive_arg]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("is locked by run other"), "{stderr}");
@@ -262,13 +216,7 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
 
     lock(dead_pid());
-    run_ok(&[
-        "ingest",
-        "-q",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
     assert!(!Path::new(&archive).join("_verbatim/lock").exists());
 }
 

@@ -6,17 +6,8 @@ use crate::common::*;
 #[test]
 fn a_high_cardinality_aggregation_spills_under_a_tiny_limit_and_is_correct() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    generate(&corpus, "6MB", 11);
-    let archive = dir.path().join("a");
+    let (_, archive) = generated_archive(dir.path(), "6MB", 11);
     let archive_arg = archive.to_string_lossy().into_owned();
-    run_ok(&[
-        "ingest",
-        "-q",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
     let total = sql_value(&archive, "SELECT count(*) FROM segments");
     let total: u64 = total.parse().unwrap();
     assert!(total > 50_000, "{total}");
@@ -55,27 +46,11 @@ fn a_high_cardinality_aggregation_spills_under_a_tiny_limit_and_is_correct() {
 #[test]
 fn an_operator_that_cannot_spill_says_which_setting_to_raise() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    generate(&corpus, "3MB", 5);
-    let archive = dir.path().join("a");
+    let (_, archive) = generated_archive(dir.path(), "3MB", 5);
     let archive_arg = archive.to_string_lossy().into_owned();
-    run_ok(&[
-        "ingest",
-        "-q",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive_arg,
-    ]);
     // A hash join's build side cannot spill in DataFusion 55.
     let join = "SELECT count(*) FROM segments a JOIN segments b ON a.text = b.text";
-    let output = run(&[
-        "sql",
-        "--archive",
-        &archive_arg,
-        "--memory-limit",
-        "2MiB",
-        join,
-    ]);
+    let output = run(&["sql", "--archive", &archive_arg, "--memory-limit", "2MiB", join]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

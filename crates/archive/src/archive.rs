@@ -111,13 +111,7 @@ impl Archive {
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let lock_path = self.object(&format!("{META_DIR}/lock"));
-        lock::acquire(
-            self.location.store.as_ref(),
-            &lock_path,
-            &run_id,
-            self.display(),
-        )
-        .await?;
+        lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display()).await?;
         let writer = async {
             let snapshot = self.snapshot().await?;
             self.remove_uncommitted(&snapshot.manifest).await?;
@@ -156,12 +150,7 @@ impl Archive {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
-            .location
-            .store
-            .put_opts(&path, body.into(), options)
-            .await
-        {
+        match self.location.store.put_opts(&path, body.into(), options).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(ArchiveError::store(path)(e)),
         }
@@ -178,13 +167,7 @@ impl Archive {
             .map_err(ArchiveError::store(&dir))?;
         Ok(objects
             .iter()
-            .filter_map(|o| {
-                o.location
-                    .filename()?
-                    .strip_suffix(".json")?
-                    .parse::<u64>()
-                    .ok()
-            })
+            .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok())
             .collect())
     }
 
@@ -193,10 +176,7 @@ impl Archive {
     }
 
     async fn read_manifest(&self, version: u64) -> Result<Manifest, ArchiveError> {
-        let path = self.object(&format!(
-            "{META_DIR}/manifests/{}",
-            Manifest::file_name(version)
-        ));
+        let path = self.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
         let bytes = self
             .location
             .store
@@ -204,11 +184,10 @@ impl Archive {
             .await
             .map_err(ArchiveError::store(&path))?;
         let bytes = bytes.bytes().await.map_err(ArchiveError::store(&path))?;
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Corrupt {
-                path: path.to_string(),
-                reason: e.to_string(),
-            })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Corrupt {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
         if manifest.format != FORMAT || manifest.format_version > FORMAT_VERSION {
             let reason = format!(
                 "format {} version {} is not readable by this build (reads {FORMAT} up to version {FORMAT_VERSION})",
@@ -241,10 +220,7 @@ impl Archive {
                 .map_err(ArchiveError::store(&dir))?;
             for object in objects {
                 let path = object.location.as_ref();
-                let relative = path
-                    .strip_prefix(&root)
-                    .unwrap_or(path)
-                    .trim_start_matches('/');
+                let relative = path.strip_prefix(&root).unwrap_or(path).trim_start_matches('/');
                 if !committed.contains(relative) {
                     match self.location.store.delete(&object.location).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -287,31 +263,17 @@ impl ArchiveWriter {
     /// Keys of the documents already committed.
     pub async fn document_keys(&self) -> Result<DocumentKeys, ArchiveError> {
         let files = self.manifest.files(Table::Documents);
-        keys::document_keys(
-            &self.archive.location.store,
-            &self.archive.location.root,
-            files,
-        )
-        .await
+        keys::document_keys(&self.archive.location.store, &self.archive.location.root, files).await
     }
 
     /// Keys of the rejects already committed.
     pub async fn reject_keys(&self) -> Result<RejectKeys, ArchiveError> {
         let files = self.manifest.files(Table::Rejects);
-        keys::reject_keys(
-            &self.archive.location.store,
-            &self.archive.location.root,
-            files,
-        )
-        .await
+        keys::reject_keys(&self.archive.location.store, &self.archive.location.root, files).await
     }
 
     /// A factory for chunk writers, usable from other threads.
-    pub fn chunk_factory(
-        &self,
-        settings: ChunkSettings,
-        runtime: tokio::runtime::Handle,
-    ) -> ChunkFactory {
+    pub fn chunk_factory(&self, settings: ChunkSettings, runtime: tokio::runtime::Handle) -> ChunkFactory {
         ChunkFactory {
             archive: self.archive.clone(),
             run_id: self.run_id.clone(),
@@ -323,22 +285,15 @@ impl ArchiveWriter {
     /// Publishes a new snapshot with these files added. Atomic: readers see all or none of them.
     pub async fn commit(&mut self, added: &[(Table, FileEntry)]) -> Result<u64, ArchiveError> {
         let next = self.manifest.next(&self.run_id, added);
-        let path = self.archive.object(&format!(
-            "{META_DIR}/manifests/{}",
-            Manifest::file_name(next.version)
-        ));
+        let path = self
+            .archive
+            .object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(next.version)));
         let body = serde_json::to_vec_pretty(&next).expect("manifest serialises");
         let options = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
-            .archive
-            .location
-            .store
-            .put_opts(&path, body.into(), options)
-            .await
-        {
+        match self.archive.location.store.put_opts(&path, body.into(), options).await {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let location = self.archive.display().to_string();
@@ -360,10 +315,9 @@ impl ArchiveWriter {
         };
         for version in self.archive.manifest_versions().await? {
             if version <= oldest_kept {
-                let path = self.archive.object(&format!(
-                    "{META_DIR}/manifests/{}",
-                    Manifest::file_name(version)
-                ));
+                let path = self
+                    .archive
+                    .object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
                 match self.archive.location.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(ArchiveError::store(path)(e)),
@@ -394,14 +348,7 @@ impl ChunkFactory {
         let relative = format!("{}/{}-{suffix}.parquet", table.name(), self.run_id);
         let object = self.archive.object(&relative);
         let store = self.archive.location.store.clone();
-        ChunkWriter::create(
-            store,
-            object,
-            relative,
-            table,
-            &self.settings,
-            self.runtime.clone(),
-        )
+        ChunkWriter::create(store, object, relative, table, &self.settings, self.runtime.clone())
     }
 
     /// The settings chunks are written with.

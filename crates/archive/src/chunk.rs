@@ -45,8 +45,7 @@ impl Default for ChunkSettings {
 impl ChunkSettings {
     /// The Parquet writer properties for `table`.
     pub fn writer_properties(&self, table: Table) -> Result<WriterProperties, ArchiveError> {
-        let level =
-            ZstdLevel::try_new(self.zstd_level).map_err(ArchiveError::parquet("zstd level"))?;
+        let level = ZstdLevel::try_new(self.zstd_level).map_err(ArchiveError::parquet("zstd level"))?;
         let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
@@ -97,8 +96,7 @@ impl ChunkWriter {
         settings: &ChunkSettings,
         runtime: tokio::runtime::Handle,
     ) -> Result<ChunkWriter, ArchiveError> {
-        let upload = BufWriter::with_capacity(store, object, settings.upload_buffer_bytes)
-            .with_max_concurrency(2);
+        let upload = BufWriter::with_capacity(store, object, settings.upload_buffer_bytes).with_max_concurrency(2);
         let sink = SyncIoBridge::new_with_handle(upload, runtime);
         let properties = settings.writer_properties(table)?;
         let writer = ArrowWriter::try_new(sink, table.schema(), Some(properties))

@@ -12,9 +12,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// There is no archive at the location.
-    #[error(
-        "no verbatim archive at {location} (create one with `verbatim ingest SOURCE... --archive {location}`)"
-    )]
+    #[error("no verbatim archive at {location} (create one with `verbatim ingest SOURCE... --archive {location}`)")]
     NotAnArchive {
         /// The archive location.
         location: String,
@@ -30,9 +28,7 @@ pub enum ArchiveError {
         lock_path: String,
     },
     /// Someone else published the manifest version this run meant to publish.
-    #[error(
-        "manifest version {version} of {location} was published by another writer; re-run to continue"
-    )]
+    #[error("manifest version {version} of {location} was published by another writer; re-run to continue")]
     Conflict {
         /// The archive location.
         location: String,
@@ -81,9 +77,7 @@ impl ArchiveError {
         }
     }
 
-    pub(crate) fn parquet(
-        path: impl ToString,
-    ) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
+    pub(crate) fn parquet(path: impl ToString) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
         move |source| ArchiveError::Parquet {
             path: path.to_string(),
             source: Box::new(source),

@@ -44,8 +44,7 @@ pub struct RejectKeys {
 impl RejectKeys {
     /// Whether this source with this content was already recorded as rejected.
     pub fn contains(&self, source: &str, content_hash: &str) -> bool {
-        self.keys
-            .contains(&(source.to_string(), content_hash.to_string()))
+        self.keys.contains(&(source.to_string(), content_hash.to_string()))
     }
 }
 
@@ -56,17 +55,11 @@ pub(crate) async fn document_keys(
     files: &[FileEntry],
 ) -> Result<DocumentKeys, ArchiveError> {
     let mut keys = DocumentKeys::default();
-    read_pairs(
-        store,
-        root,
-        files,
-        ["doc_id", "content_hash"],
-        |doc_id, hash| {
-            if let Some(hash) = hash {
-                keys.hashes.insert(doc_id.to_string(), hash.to_string());
-            }
-        },
-    )
+    read_pairs(store, root, files, ["doc_id", "content_hash"], |doc_id, hash| {
+        if let Some(hash) = hash {
+            keys.hashes.insert(doc_id.to_string(), hash.to_string());
+        }
+    })
     .await?;
     Ok(keys)
 }
@@ -78,17 +71,11 @@ pub(crate) async fn reject_keys(
     files: &[FileEntry],
 ) -> Result<RejectKeys, ArchiveError> {
     let mut keys = RejectKeys::default();
-    read_pairs(
-        store,
-        root,
-        files,
-        ["source", "content_hash"],
-        |source, hash| {
-            if let Some(hash) = hash {
-                keys.keys.insert((source.to_string(), hash.to_string()));
-            }
-        },
-    )
+    read_pairs(store, root, files, ["source", "content_hash"], |source, hash| {
+        if let Some(hash) = hash {
+            keys.keys.insert((source.to_string(), hash.to_string()));
+        }
+    })
     .await?;
     Ok(keys)
 }
@@ -105,17 +92,11 @@ async fn read_pairs(
     for file in files {
         let object = Path::from(format!("{root}/{}", file.path));
         let wrap = ArchiveError::parquet;
-        let result = store
-            .get(&object)
-            .await
-            .map_err(ArchiveError::store(&object))?;
+        let result = store.get(&object).await.map_err(ArchiveError::store(&object))?;
         let bytes = result.bytes().await.map_err(ArchiveError::store(&object))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(wrap(&object))?;
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(wrap(&object))?;
+        let reader = builder.with_projection(mask).build().map_err(wrap(&object))?;
         for batch in reader {
             let batch = batch.map_err(|e| ArchiveError::Parquet {
                 path: object.to_string(),

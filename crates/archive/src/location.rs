@@ -42,8 +42,7 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
         _ => std::path::PathBuf::from(location),
     };
     let absolute = std::path::absolute(&local).map_err(|e| error(e.to_string()))?;
-    let url =
-        Url::from_directory_path(&absolute).map_err(|_| error("not an absolute path".into()))?;
+    let url = Url::from_directory_path(&absolute).map_err(|_| error("not an absolute path".into()))?;
     let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
     Ok(Location {
         store: Arc::new(LocalFileSystem::new()),

@@ -73,10 +73,7 @@ pub(crate) async fn release(store: &dyn ObjectStore, path: &Path) -> Result<(), 
     }
 }
 
-async fn read_holder(
-    store: &dyn ObjectStore,
-    path: &Path,
-) -> Result<Option<LockInfo>, ArchiveError> {
+async fn read_holder(store: &dyn ObjectStore, path: &Path) -> Result<Option<LockInfo>, ArchiveError> {
     match store.get(path).await {
         Ok(result) => {
             let bytes = result.bytes().await.map_err(ArchiveError::store(path))?;

@@ -49,19 +49,13 @@ impl Manifest {
             version: 0,
             committed_at: String::new(),
             run_id: String::new(),
-            tables: Table::ALL
-                .iter()
-                .map(|t| (t.name().to_string(), Vec::new()))
-                .collect(),
+            tables: Table::ALL.iter().map(|t| (t.name().to_string(), Vec::new())).collect(),
         }
     }
 
     /// The files of `table`.
     pub fn files(&self, table: Table) -> &[FileEntry] {
-        self.tables
-            .get(table.name())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.tables.get(table.name()).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Total rows of `table`.

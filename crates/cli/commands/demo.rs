@@ -62,18 +62,9 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
             .iter()
             .find(|q| q.name == name)
             .context("built-in query missing")?;
-        let params: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let shown: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("--param {k}={v}"))
-            .collect();
-        eprintln!(
-            "\n== verbatim run {name} {} --archive {archive}",
-            shown.join(" ")
-        );
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let shown: Vec<String> = params.iter().map(|(k, v)| format!("--param {k}={v}")).collect();
+        eprintln!("\n== verbatim run {name} {} --archive {archive}", shown.join(" "));
         runner.execute(&query.render(&params)?).await?;
     }
     eprintln!(

@@ -13,8 +13,7 @@ pub fn run(args: GenArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let threads = config.threads(args.threads);
     let bar = bytes_bar(size, quiet);
     let started = std::time::Instant::now();
-    let report =
-        verbatim_gen::generate(&args.out, size, args.seed, threads, &|bytes| bar.inc(bytes))?;
+    let report = verbatim_gen::generate(&args.out, size, args.seed, threads, &|bytes| bar.inc(bytes))?;
     bar.finish_and_clear();
     if !quiet {
         eprintln!(

@@ -21,10 +21,7 @@ pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
             manifest.version, manifest.committed_at, manifest.run_id
         );
     }
-    println!(
-        "{:<10} {:>6} {:>14} {:>12}",
-        "table", "files", "rows", "bytes"
-    );
+    println!("{:<10} {:>6} {:>14} {:>12}", "table", "files", "rows", "bytes");
     for table in Table::ALL {
         let files = manifest.files(table);
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();

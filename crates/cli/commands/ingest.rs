@@ -45,18 +45,11 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
         None => 128 << 20,
     };
     let mut options = IngestOptions::new(config.threads(args.threads), memory, chunk);
-    if let Some(size) = args
-        .row_group_size
-        .as_ref()
-        .or(config.file.row_group_size.as_ref())
-    {
+    if let Some(size) = args.row_group_size.as_ref().or(config.file.row_group_size.as_ref()) {
         options.row_group_bytes = parse_size(size).context("--row-group-size")?;
     }
     if let Some(level) = args.zstd_level.or(config.file.zstd_level) {
-        anyhow::ensure!(
-            (1..=22).contains(&level),
-            "--zstd-level must be 1 to 22, got {level}"
-        );
+        anyhow::ensure!((1..=22).contains(&level), "--zstd-level must be 1 to 22, got {level}");
         options.zstd_level = level;
     }
     Ok(options)

@@ -37,24 +37,15 @@ impl Runner {
             .map_or("table", String::as_str);
         let Some(format) = Format::from_name(format_name) else {
             let names: Vec<_> = Format::NAMES.iter().map(|(n, _)| *n).collect();
-            bail!(
-                "unknown --format {format_name:?}; use one of {}",
-                names.join(", ")
-            );
+            bail!("unknown --format {format_name:?}; use one of {}", names.join(", "));
         };
-        if format.is_binary()
-            && args.output.is_none()
-            && std::io::IsTerminal::is_terminal(&std::io::stdout())
-        {
+        if format.is_binary() && args.output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             bail!("{format_name} output is binary: use --output FILE or redirect stdout");
         }
         let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
         let options = SessionOptions {
             memory_limit,
-            spill_dir: args
-                .spill_dir
-                .clone()
-                .or_else(|| config.file.spill_dir.clone()),
+            spill_dir: args.spill_dir.clone().or_else(|| config.file.spill_dir.clone()),
             target_partitions: config.threads(args.threads),
             batch_size: 8192,
         };
@@ -73,13 +64,9 @@ impl Runner {
         let statements = DFParser::parse_sql(sql).map_err(|e| self.error(e))?;
         let mut out: Box<dyn Write + Send> = match &self.output {
             Some(path) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?,
+                std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
             )),
-            None => Box::new(std::io::BufWriter::with_capacity(
-                1 << 16,
-                std::io::stdout(),
-            )),
+            None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
         };
         for statement in statements {
             let started = Instant::now();
@@ -89,11 +76,7 @@ impl Runner {
                 .statement_to_plan(statement)
                 .await
                 .map_err(|e| self.error(e))?;
-            let frame = self
-                .ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(|e| self.error(e))?;
+            let frame = self.ctx.execute_logical_plan(plan).await.map_err(|e| self.error(e))?;
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let mut stream = frame.execute_stream().await.map_err(|e| self.error(e))?;
             if schema.fields().is_empty() {
@@ -144,9 +127,7 @@ fn finish(sink: Box<dyn BatchSink + '_>) -> Result<u64, verbatim_output::OutputE
 pub async fn sql(args: SqlArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let text = match (&args.sql, &args.file) {
         (Some(sql), _) => sql.clone(),
-        (None, Some(file)) => {
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-        }
+        (None, Some(file)) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
         (None, None) => bail!("give the SQL as an argument or with --file"),
     };
     let runner = Runner::open(&args.query, config, quiet).await?;
@@ -164,10 +145,7 @@ pub async fn run_saved(args: RunArgs, config: &Config, quiet: bool) -> Result<Ex
     let name = args.name.as_deref().unwrap_or_default();
     let Some(query) = catalog.iter().find(|q| q.name == name) else {
         let names: Vec<_> = catalog.iter().map(|q| q.name.as_str()).collect();
-        bail!(
-            "no saved query {name:?}; saved queries: {}",
-            names.join(", ")
-        );
+        bail!("no saved query {name:?}; saved queries: {}", names.join(", "));
     };
     let sql = query.render(&args.params)?;
     if args.print_sql {
@@ -193,10 +171,7 @@ fn print_list(catalog: &[saved::SavedQuery]) {
                 Some(default) => format!(" = {default:?}"),
                 None => " (required)".to_string(),
             };
-            println!(
-                "    --param {}=<{kind}>{default}: {}",
-                param.name, param.description
-            );
+            println!("    --param {}=<{kind}>{default}: {}", param.name, param.description);
         }
     }
 }

@@ -63,25 +63,21 @@ fn skip_leading_text(bytes: &[u8]) -> Result<(u64, &[u8]), FormatError> {
                 return Err(FormatError::whole_file("empty file: no JSON array"));
             }
             None => {
-                return Err(FormatError::whole_file(
-                    "no JSON array after the leading text lines",
-                ));
+                return Err(FormatError::whole_file("no JSON array after the leading text lines"));
             }
-            Some(_) => {
-                match rest.iter().position(|&b| b == b'\n') {
-                    Some(newline) => {
-                        rest = &rest[newline + 1..];
-                        skipped += 1;
-                    }
-                    None => {
-                        return Err(FormatError {
+            Some(_) => match rest.iter().position(|&b| b == b'\n') {
+                Some(newline) => {
+                    rest = &rest[newline + 1..];
+                    skipped += 1;
+                }
+                None => {
+                    return Err(FormatError {
                         line: skipped + 1,
                         column: 1,
                         reason: "expected a JSON array of {\"text\", \"start\", \"duration\"} snippets".into(),
                     });
-                    }
                 }
-            }
+            },
         }
     }
 }
@@ -166,21 +162,13 @@ impl<'de> Visitor<'de> for TopLevel {
         while let Some(item) = seq.next_element_seed(ItemSeed)? {
             match item {
                 Item::Snippet(snippet) if nested.is_empty() => single.snippets.push(snippet),
-                Item::Transcript(transcript) if single.snippets.is_empty() => {
-                    nested.push(transcript)
-                }
+                Item::Transcript(transcript) if single.snippets.is_empty() => nested.push(transcript),
                 _ => {
-                    return Err(de::Error::custom(
-                        "an array mixes snippets and arrays of snippets",
-                    ));
+                    return Err(de::Error::custom("an array mixes snippets and arrays of snippets"));
                 }
             }
         }
-        Ok(if nested.is_empty() {
-            vec![single]
-        } else {
-            nested
-        })
+        Ok(if nested.is_empty() { vec![single] } else { nested })
     }
 }
 
@@ -253,9 +241,7 @@ impl<'de> Visitor<'de> for SnippetVisitor {
                     snippet.text = text.map(|t| t.0).unwrap_or(Cow::Borrowed(""));
                 }
                 "start" => snippet.start = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
-                "duration" => {
-                    snippet.duration = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN)
-                }
+                "duration" => snippet.duration = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -295,11 +281,7 @@ mod tests {
     use super::*;
 
     fn texts(transcript: &RawTranscript<'_>) -> Vec<String> {
-        transcript
-            .snippets
-            .iter()
-            .map(|s| s.text.to_string())
-            .collect()
+        transcript.snippets.iter().map(|s| s.text.to_string()).collect()
     }
 
     #[test]
@@ -321,7 +303,8 @@ mod tests {
 
     #[test]
     fn escapes_surrogate_pairs_and_bom_are_decoded() {
-        let json = "\u{feff}[{\"text\": \"caf\\u00e9 \\ud83c\\udf89 \\\"q\\\"\\nline\", \"start\": 1, \"duration\": 2}]";
+        let json =
+            "\u{feff}[{\"text\": \"caf\\u00e9 \\ud83c\\udf89 \\\"q\\\"\\nline\", \"start\": 1, \"duration\": 2}]";
         let transcripts = parse(json.as_bytes()).unwrap();
         assert_eq!(texts(&transcripts[0]), ["café 🎉 \"q\"\nline"]);
     }
@@ -361,7 +344,9 @@ mod tests {
 
     #[test]
     fn broken_files_report_line_column_and_reason() {
-        let error = parse(b"[\n  {\"text\": \"a\", \"start\": 1, \"duration\": 2},\n  {\"text\": \"b\" \"start\": 2}\n]").unwrap_err();
+        let error =
+            parse(b"[\n  {\"text\": \"a\", \"start\": 1, \"duration\": 2},\n  {\"text\": \"b\" \"start\": 2}\n]")
+                .unwrap_err();
         assert_eq!(
             (error.line, error.column),
             (3, 16),
@@ -376,12 +361,7 @@ mod tests {
         assert!(error.reason.contains("JSON array"), "{}", error.reason);
 
         assert!(parse(b"").unwrap_err().reason.contains("empty file"));
-        assert!(
-            parse(b"not json at all")
-                .unwrap_err()
-                .reason
-                .contains("JSON array")
-        );
+        assert!(parse(b"not json at all").unwrap_err().reason.contains("JSON array"));
         let truncated = parse(br#"[{"text": "a", "start": 1, "dur"#).unwrap_err();
         assert!(truncated.reason.contains("EOF"), "{}", truncated.reason);
     }

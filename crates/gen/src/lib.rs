@@ -92,13 +92,9 @@ pub fn plan(size: u64, seed: u64) -> Vec<PlannedFile> {
 fn video_id(rng: &mut impl Rng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     loop {
-        let id: String = (0..11)
-            .map(|_| ALPHABET[rng.random_range(0..64)] as char)
-            .collect();
+        let id: String = (0..11).map(|_| ALPHABET[rng.random_range(0..64)] as char).collect();
         // Real ids are random; keep only those that do not look like plain lowercase words.
-        if id
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        if id.bytes().any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             && id.bytes().any(|b| b.is_ascii_alphabetic())
         {
             return id;
@@ -133,8 +129,7 @@ pub fn generate(
                         buffer.clear();
                         let count = write_transcript(&mut buffer, file, &vocabulary);
                         let path = out.join(&file.relative);
-                        std::fs::write(&path, &buffer)
-                            .map_err(|source| GenError { path, source })?;
+                        std::fs::write(&path, &buffer).map_err(|source| GenError { path, source })?;
                         bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
                         snippets.fetch_add(count, Ordering::Relaxed);
                         progress(buffer.len() as u64);
@@ -212,8 +207,7 @@ fn write_transcript(out: &mut Vec<u8>, file: &PlannedFile, vocabulary: &Vocabula
         } else {
             out.extend_from_slice(b"{\"text\": ");
             write_json_string(out, text, style.ensure_ascii);
-            write!(out, ", \"start\": {start:?}, \"duration\": {duration:?}}}")
-                .expect("write to vec");
+            write!(out, ", \"start\": {start:?}, \"duration\": {duration:?}}}").expect("write to vec");
         }
     }
     out.extend_from_slice(if style.pretty { b"\n]\n" } else { b"]" });
@@ -272,15 +266,11 @@ mod tests {
     fn escapes_follow_python_ensure_ascii() {
         let mut out = Vec::new();
         write_json_string(&mut out, "café 🎉 \"q\"\n", true);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#""caf\u00e9 \ud83c\udf89 \"q\"\n""#
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#""caf\u00e9 \ud83c\udf89 \"q\"\n""#);
     }
 
     fn tempfile_dir(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("verbatim-gen-test-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("verbatim-gen-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }

@@ -101,9 +101,8 @@ const NON_ASCII: &[&str] = &[
 ];
 
 const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ne", "ra", "tu", "shi", "po", "ver", "dan", "el", "or", "ix", "qua", "zen",
-    "tri", "mon", "pel", "sa", "gor", "bri", "fe", "hul", "jo", "wen", "yst", "ach", "ump", "ling",
-    "ton",
+    "ka", "lo", "mi", "ne", "ra", "tu", "shi", "po", "ver", "dan", "el", "or", "ix", "qua", "zen", "tri", "mon", "pel",
+    "sa", "gor", "bri", "fe", "hul", "jo", "wen", "yst", "ach", "ump", "ling", "ton",
 ];
 
 /// A seeded vocabulary with Zipf-distributed word frequencies.

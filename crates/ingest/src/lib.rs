@@ -151,15 +151,11 @@ async fn run(
             // Commit what is ready: every finished chunk, and rejects at least every few seconds.
             let due = last_commit.elapsed() > Duration::from_secs(5) && committer.has_rejects();
             if committer.has_chunks() || due {
-                committer
-                    .commit(writer, &mut report, progress.as_ref())
-                    .await?;
+                committer.commit(writer, &mut report, progress.as_ref()).await?;
                 last_commit = Instant::now();
             }
         }
-        committer
-            .commit(writer, &mut report, progress.as_ref())
-            .await
+        committer.commit(writer, &mut report, progress.as_ref()).await
     }
     .await;
     if outcome.is_err() {
@@ -194,10 +190,7 @@ struct Committer {
 }
 
 impl Committer {
-    fn new(
-        known_rejects: verbatim_archive::RejectKeys,
-        factory: verbatim_archive::ChunkFactory,
-    ) -> Self {
+    fn new(known_rejects: verbatim_archive::RejectKeys, factory: verbatim_archive::ChunkFactory) -> Self {
         Committer {
             known_rejects,
             factory,
@@ -282,8 +275,7 @@ impl Committer {
         self.rejects_written += 1;
         let entry = tokio::task::spawn_blocking(move || -> Result<FileEntry, ArchiveError> {
             let batch = verbatim_archive::rows::rejects_batch(&rows)?;
-            let mut chunk: ChunkWriter =
-                factory.create(Table::Rejects, &format!("rejects-{sequence}"))?;
+            let mut chunk: ChunkWriter = factory.create(Table::Rejects, &format!("rejects-{sequence}"))?;
             chunk.write(&batch)?;
             chunk.finish()
         })

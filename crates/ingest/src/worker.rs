@@ -225,10 +225,7 @@ impl Worker {
             let suffix = format!("{}-{}", self.id, self.chunks_written);
             self.segments_chunk = Some(self.shared.factory.create(Table::Segments, &suffix)?);
         }
-        self.segments_chunk
-            .as_mut()
-            .expect("chunk just opened")
-            .write(&batch)
+        self.segments_chunk.as_mut().expect("chunk just opened").write(&batch)
     }
 
     /// Finishes the open chunk files and hands them to the committer.

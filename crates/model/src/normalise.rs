@@ -56,10 +56,7 @@ pub fn seconds_to_ms(seconds: f64) -> Option<i64> {
 }
 
 /// Normalises a transcript's snippets into segments, calling `emit` for each in order.
-pub fn normalise<'a>(
-    snippets: &'a [RawSnippet<'_>],
-    mut emit: impl FnMut(Segment<'a>),
-) -> NormaliseStats {
+pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segment<'a>)) -> NormaliseStats {
     let mut stats = NormaliseStats::default();
     let starts = repaired_starts(snippets, &mut stats);
     for (index, snippet) in snippets.iter().enumerate() {
@@ -132,16 +129,13 @@ mod tests {
 
     fn run(snippets: &[RawSnippet<'_>]) -> (Vec<(i64, i64, Option<i64>)>, NormaliseStats) {
         let mut out = Vec::new();
-        let stats = normalise(snippets, |s| {
-            out.push((s.start_ms, s.end_ms, s.duration_ms))
-        });
+        let stats = normalise(snippets, |s| out.push((s.start_ms, s.end_ms, s.duration_ms)));
         (out, stats)
     }
 
     #[test]
     fn overlapping_durations_are_clipped_to_the_next_start_and_raw_kept() {
-        let (segments, stats) =
-            run(&[snippet(0.8, 2.71), snippet(3.52, 2.72), snippet(5.84, 2.32)]);
+        let (segments, stats) = run(&[snippet(0.8, 2.71), snippet(3.52, 2.72), snippet(5.84, 2.32)]);
         assert_eq!(
             segments,
             vec![
@@ -170,11 +164,7 @@ mod tests {
             snippet(3.0, -2.0),
             snippet(f64::INFINITY, f64::NEG_INFINITY),
         ]);
-        assert_eq!(
-            segments[0],
-            (1000, 1000, None),
-            "NaN duration ends at the next start"
-        );
+        assert_eq!(segments[0], (1000, 1000, None), "NaN duration ends at the next start");
         assert_eq!(
             segments[1],
             (1000, 2000, Some(1000)),

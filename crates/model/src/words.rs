@@ -119,10 +119,7 @@ mod tests {
             ["café", "naïve", "über", "москва", "東京", "x²"]
         );
         // Combining acute accent (a mark) stays in the word.
-        assert_eq!(
-            tokenize("Cafe\u{301} au lait"),
-            ["cafe\u{301}", "au", "lait"]
-        );
+        assert_eq!(tokenize("Cafe\u{301} au lait"), ["cafe\u{301}", "au", "lait"]);
     }
 
     #[test]
@@ -140,13 +137,7 @@ mod tests {
 
     #[test]
     fn count_matches_tokenize() {
-        for text in [
-            "",
-            "   ",
-            "a b c",
-            "I'm here, you're there.",
-            "Ελλάδα & 中文 123 4.5",
-        ] {
+        for text in ["", "   ", "a b c", "I'm here, you're there.", "Ελλάδα & 中文 123 4.5"] {
             assert_eq!(count_words(text), tokenize(text).len(), "{text:?}");
         }
     }

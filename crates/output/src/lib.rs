@@ -76,8 +76,7 @@ impl OutputError {
             OutputError::Arrow(arrow::error::ArrowError::IoError(_, e)) => Some(e),
             _ => None,
         };
-        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || self.to_string().contains("Broken pipe")
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) || self.to_string().contains("Broken pipe")
     }
 }
 
@@ -98,9 +97,7 @@ pub fn sink<'w>(
     Ok(match format {
         Format::Table => Box::new(TableSink::new(schema, out)),
         Format::Csv => Box::new(Counted::new(
-            arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(out),
+            arrow::csv::WriterBuilder::new().with_header(true).build(out),
         )),
         Format::Json => Box::new(Counted::new(arrow::json::ArrayWriter::new(out))),
         Format::Ndjson => Box::new(Counted::new(arrow::json::LineDelimitedWriter::new(out))),
@@ -249,10 +246,7 @@ mod tests {
     fn csv_has_one_header_and_quotes_values() {
         let (text, rows) = render(Format::Csv);
         assert_eq!(rows, 3);
-        assert_eq!(
-            text,
-            "word,count\nthe,10\n,2\n\"a,\"\"quoted\"\"\nline\",1234567\n"
-        );
+        assert_eq!(text, "word,count\nthe,10\n,2\n\"a,\"\"quoted\"\"\nline\",1234567\n");
     }
 
     #[test]
@@ -262,10 +256,7 @@ mod tests {
         assert_eq!(parsed.0, 3);
         let (ndjson, _) = render(Format::Ndjson);
         assert_eq!(ndjson.lines().count(), 3);
-        assert!(
-            ndjson.starts_with("{\"word\":\"the\",\"count\":10}\n"),
-            "{ndjson}"
-        );
+        assert!(ndjson.starts_with("{\"word\":\"the\",\"count\":10}\n"), "{ndjson}");
     }
 
     #[test]
@@ -290,8 +281,7 @@ mod tests {
         }
         assert_eq!(sink.finish().unwrap(), 3);
         let bytes = bytes::Bytes::from(out.0.lock().unwrap().clone());
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024).unwrap();
         let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 3);
     }

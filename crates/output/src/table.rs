@@ -20,11 +20,7 @@ pub struct TableSink<'w> {
 impl<'w> TableSink<'w> {
     /// A sink for results of `schema`.
     pub fn new(schema: SchemaRef, out: Box<dyn Write + Send + 'w>) -> Self {
-        let numeric = schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().is_numeric())
-            .collect();
+        let numeric = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
         TableSink {
             schema,
             out,
@@ -45,29 +41,15 @@ impl<'w> TableSink<'w> {
             .map(|row| {
                 formatters
                     .iter()
-                    .map(|f| {
-                        f.value(row)
-                            .to_string()
-                            .replace('\n', "\\n")
-                            .replace('\r', "\\r")
-                    })
+                    .map(|f| f.value(row).to_string().replace('\n', "\\n").replace('\r', "\\r"))
                     .collect()
             })
             .collect())
     }
 
     fn write_header(&mut self, widths: &[usize]) -> Result<(), OutputError> {
-        let names: Vec<String> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let header: Vec<String> = names
-            .iter()
-            .zip(widths)
-            .map(|(n, w)| pad(n, *w, false))
-            .collect();
+        let names: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let header: Vec<String> = names.iter().zip(widths).map(|(n, w)| pad(n, *w, false)).collect();
         writeln!(self.out, "{}", header.join(" | ").trim_end())?;
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         writeln!(self.out, "{}", rule.join("-+-"))?;
@@ -79,12 +61,7 @@ impl BatchSink for TableSink<'_> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         let rows = Self::cells(batch)?;
         if self.widths.is_none() {
-            let mut widths: Vec<usize> = self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().chars().count())
-                .collect();
+            let mut widths: Vec<usize> = self.schema.fields().iter().map(|f| f.name().chars().count()).collect();
             for row in &rows {
                 for (width, cell) in widths.iter_mut().zip(row) {
                     *width = (*width).max(cell.chars().count());
@@ -109,12 +86,7 @@ impl BatchSink for TableSink<'_> {
 
     fn finish(mut self: Box<Self>) -> Result<u64, OutputError> {
         if self.widths.is_none() {
-            let widths: Vec<usize> = self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().chars().count())
-                .collect();
+            let widths: Vec<usize> = self.schema.fields().iter().map(|f| f.name().chars().count()).collect();
             self.write_header(&widths)?;
         }
         self.out.flush()?;

@@ -46,7 +46,5 @@ impl QueryError {
 }
 
 fn strip_context(message: String) -> String {
-    message
-        .trim_start_matches("Error during planning: ")
-        .to_string()
+    message.trim_start_matches("Error during planning: ").to_string()
 }

@@ -62,9 +62,7 @@ pub struct SavedQuery {
 impl SavedQuery {
     /// Parses a saved query's text; `name` is its file stem.
     pub fn parse(name: &str, sql: &str, origin: &str) -> Result<SavedQuery, QueryError> {
-        let error = |line: usize, reason: String| {
-            QueryError::SavedQuery(format!("{origin}:{line}: {reason}"))
-        };
+        let error = |line: usize, reason: String| QueryError::SavedQuery(format!("{origin}:{line}: {reason}"));
         let mut description = Vec::new();
         let mut params: Vec<Param> = Vec::new();
         for (index, line) in sql.lines().enumerate() {
@@ -78,10 +76,7 @@ impl SavedQuery {
             if let Some(declaration) = comment.strip_prefix("@param") {
                 let param = parse_param(declaration).map_err(|reason| error(index + 1, reason))?;
                 if params.iter().any(|p| p.name == param.name) {
-                    return Err(error(
-                        index + 1,
-                        format!("parameter {} declared twice", param.name),
-                    ));
+                    return Err(error(index + 1, format!("parameter {} declared twice", param.name)));
                 }
                 params.push(param);
             } else if params.is_empty() && !comment.is_empty() {
@@ -90,10 +85,7 @@ impl SavedQuery {
         }
         for used in placeholders(sql) {
             if !params.iter().any(|p| p.name == used) {
-                return Err(error(
-                    0,
-                    format!("${{{used}}} is used but not declared with @param"),
-                ));
+                return Err(error(0, format!("${{{used}}} is used but not declared with @param")));
             }
         }
         Ok(SavedQuery {
@@ -130,9 +122,8 @@ impl SavedQuery {
                     )));
                 }
             };
-            let literal = literal(param, &value).map_err(|reason| {
-                QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name))
-            })?;
+            let literal = literal(param, &value)
+                .map_err(|reason| QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name)))?;
             literals.insert(param.name.clone(), literal);
         }
         Ok(substitute(&self.sql, &literals))
@@ -161,10 +152,7 @@ fn parse_param(declaration: &str) -> Result<Param, String> {
     let (Some(name), Some(kind), None) = (words.next(), words.next(), words.next()) else {
         return Err("expected `@param NAME TYPE [= DEFAULT] : DESCRIPTION`".to_string());
     };
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(format!("bad parameter name {name:?}"));
     }
     let kind = match kind {
@@ -172,9 +160,7 @@ fn parse_param(declaration: &str) -> Result<Param, String> {
         "number" => ParamType::Number,
         "text" => ParamType::Text,
         other => {
-            return Err(format!(
-                "unknown parameter type {other:?} (integer, number or text)"
-            ));
+            return Err(format!("unknown parameter type {other:?} (integer, number or text)"));
         }
     };
     let param = Param {
@@ -241,9 +227,7 @@ fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> String {
 pub fn builtin() -> Vec<SavedQuery> {
     BUILTIN
         .iter()
-        .map(|(name, sql)| {
-            SavedQuery::parse(name, sql, "built-in").expect("built-in queries are checked by tests")
-        })
+        .map(|(name, sql)| SavedQuery::parse(name, sql, "built-in").expect("built-in queries are checked by tests"))
         .collect()
 }
 
@@ -272,8 +256,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, QueryError> {
 
 /// Built-in queries, overridden and extended by those of `dirs` (later folders win).
 pub fn catalog(dirs: &[&Path]) -> Result<Vec<SavedQuery>, QueryError> {
-    let mut by_name: BTreeMap<String, SavedQuery> =
-        builtin().into_iter().map(|q| (q.name.clone(), q)).collect();
+    let mut by_name: BTreeMap<String, SavedQuery> = builtin().into_iter().map(|q| (q.name.clone(), q)).collect();
     for dir in dirs {
         for query in load_dir(dir)? {
             by_name.insert(query.name.clone(), query);
@@ -289,10 +272,7 @@ mod tests {
     const SQL: &str = "-- Finds things.\n-- Really.\n--\n-- @param limit integer = 20 : how many\n-- @param phrase text : what to find\nSELECT * FROM t WHERE x = ${phrase} LIMIT ${limit}\n";
 
     fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -307,13 +287,8 @@ mod tests {
     #[test]
     fn values_become_safe_literals() {
         let query = SavedQuery::parse("find", SQL, "test").unwrap();
-        let sql = query
-            .render(&values(&[("phrase", "it's'; DROP TABLE t; --")]))
-            .unwrap();
-        assert!(
-            sql.contains("x = 'it''s''; DROP TABLE t; --' LIMIT 20"),
-            "{sql}"
-        );
+        let sql = query.render(&values(&[("phrase", "it's'; DROP TABLE t; --")])).unwrap();
+        assert!(sql.contains("x = 'it''s''; DROP TABLE t; --' LIMIT 20"), "{sql}");
     }
 
     #[test]
@@ -338,10 +313,7 @@ mod tests {
         let error = SavedQuery::parse("x", "-- x\nSELECT ${nope}", "test")
             .unwrap_err()
             .to_string();
-        assert!(
-            error.contains("${nope} is used but not declared"),
-            "{error}"
-        );
+        assert!(error.contains("${nope} is used but not declared"), "{error}");
     }
 
     #[test]
@@ -352,11 +324,7 @@ mod tests {
             assert!(names.contains(&expected), "{names:?}");
         }
         for query in queries {
-            assert!(
-                !query.description.is_empty(),
-                "{} has no description",
-                query.name
-            );
+            assert!(!query.description.is_empty(), "{} has no description", query.name);
             let required: Vec<_> = query
                 .params
                 .iter()

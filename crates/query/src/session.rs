@@ -10,9 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::SpillCompression;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -47,10 +45,7 @@ impl SessionOptions {
 }
 
 /// Opens a session over the archive's current snapshot.
-pub async fn open_session(
-    archive: &Archive,
-    options: &SessionOptions,
-) -> Result<SessionContext, QueryError> {
+pub async fn open_session(archive: &Archive, options: &SessionOptions) -> Result<SessionContext, QueryError> {
     let snapshot = archive.snapshot().await?;
     let ctx = session_context(options)?;
     udf::register_all(&ctx);
@@ -64,12 +59,8 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
     let pool = TrackConsumersPool::new(FairSpillPool::new(pool_bytes), top_consumers);
     let disk = match &options.spill_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                QueryError::Spill(format!(
-                    "cannot create spill directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| QueryError::Spill(format!("cannot create spill directory {}: {e}", dir.display())))?;
             DiskManagerMode::Directories(vec![dir.clone()])
         }
         None => DiskManagerMode::OsTmpDirectory,
@@ -97,11 +88,7 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
 }
 
 /// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables included).
-pub fn register_archive_tables(
-    ctx: &SessionContext,
-    archive: &Archive,
-    snapshot: &Snapshot,
-) -> Result<(), QueryError> {
+pub fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot: &Snapshot) -> Result<(), QueryError> {
     let df = |e: datafusion::error::DataFusionError| QueryError::DataFusion(e.to_string());
     for table in Table::ALL {
         let urls = snapshot
@@ -116,14 +103,12 @@ pub fn register_archive_tables(
                 .map_err(df)?;
             continue;
         }
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(schema);
         let provider = ListingTable::try_new(config).map_err(df)?;
-        ctx.register_table(table.name(), Arc::new(provider))
-            .map_err(df)?;
+        ctx.register_table(table.name(), Arc::new(provider)).map_err(df)?;
     }
     Ok(())
 }

@@ -17,9 +17,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Result, exec_err, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 use verbatim_model::words;
 
@@ -44,17 +42,15 @@ pub fn register_all(ctx: &SessionContext) {
 
 /// The English stop words `is_stop_word(word, 'english')` knows.
 pub const ENGLISH_STOP_WORDS: &[&str] = &[
-    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at",
-    "be", "because", "been", "before", "being", "but", "by", "can", "could", "did", "do", "does",
-    "doing", "don't", "down", "each", "few", "for", "from", "get", "got", "had", "has", "have",
-    "having", "he", "her", "here", "hers", "him", "his", "how", "i", "i'm", "if", "in", "into",
-    "is", "it", "it's", "its", "just", "kind", "know", "like", "me", "more", "most", "my", "no",
-    "not", "now", "of", "off", "oh", "ok", "okay", "on", "once", "one", "only", "or", "other",
-    "our", "out", "over", "really", "right", "said", "say", "so", "some", "such", "than", "that",
-    "that's", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through",
-    "to", "too", "um", "uh", "up", "very", "was", "way", "we", "we're", "well", "were", "what",
-    "when", "where", "which", "while", "who", "why", "will", "with", "would", "yeah", "you",
-    "you're", "your",
+    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because",
+    "been", "before", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "don't", "down", "each",
+    "few", "for", "from", "get", "got", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his",
+    "how", "i", "i'm", "if", "in", "into", "is", "it", "it's", "its", "just", "kind", "know", "like", "me", "more",
+    "most", "my", "no", "not", "now", "of", "off", "oh", "ok", "okay", "on", "once", "one", "only", "or", "other",
+    "our", "out", "over", "really", "right", "said", "say", "so", "some", "such", "than", "that", "that's", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "um", "uh", "up",
+    "very", "was", "way", "we", "we're", "well", "were", "what", "when", "where", "which", "while", "who", "why",
+    "will", "with", "would", "yeah", "you", "you're", "your",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -73,11 +69,7 @@ fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()>
 }
 
 /// A constant string argument (`None` for NULL); arrays are refused.
-fn constant_str<'a>(
-    value: &'a ColumnarValue,
-    function: &str,
-    argument: &str,
-) -> Result<Option<&'a str>> {
+fn constant_str<'a>(value: &'a ColumnarValue, function: &str, argument: &str) -> Result<Option<&'a str>> {
     match value {
         ColumnarValue::Scalar(scalar) => match scalar.try_as_str() {
             Some(s) => Ok(s),
@@ -147,10 +139,7 @@ macro_rules! udf_struct {
 
 // ---------------------------------------------------------------------------------------------
 
-udf_struct!(
-    Tokenize,
-    "`tokenize(text)`: the lowercased words of `text`."
-);
+udf_struct!(Tokenize, "`tokenize(text)`: the lowercased words of `text`.");
 
 impl ScalarUDFImpl for Tokenize {
     fn name(&self) -> &str {
@@ -163,10 +152,7 @@ impl ScalarUDFImpl for Tokenize {
         coerce_strings(self.name(), arg_types, 1)
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Utf8,
-            true,
-        ))))
+        Ok(DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let text = args.args[0].to_array(args.number_rows)?;
@@ -187,10 +173,7 @@ impl ScalarUDFImpl for Tokenize {
     }
 }
 
-udf_struct!(
-    WordCount,
-    "`word_count(text)`: the number of words of `text`."
-);
+udf_struct!(WordCount, "`word_count(text)`: the number of words of `text`.");
 
 impl ScalarUDFImpl for WordCount {
     fn name(&self) -> &str {
@@ -374,9 +357,7 @@ impl ScalarUDFImpl for YoutubeLink {
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
-            [id, ms] if is_string(id) => {
-                Ok(vec![DataType::Utf8, coerce_to_int64(self.name(), ms)?])
-            }
+            [id, ms] if is_string(id) => Ok(vec![DataType::Utf8, coerce_to_int64(self.name(), ms)?]),
             [id, _] => plan_err!("youtube_link: video_id must be a string, got {id}"),
             _ => plan_err!("youtube_link takes 2 arguments, got {}", arg_types.len()),
         }
@@ -402,10 +383,7 @@ impl ScalarUDFImpl for YoutubeLink {
 /// The YouTube link to `video_id` at `ms` milliseconds (whole seconds, never negative).
 pub fn youtube_link(video_id: &str, ms: i64) -> String {
     let id: String = url::form_urlencoded::byte_serialize(video_id.as_bytes()).collect();
-    format!(
-        "https://www.youtube.com/watch?v={id}&t={}s",
-        ms.max(0) / 1000
-    )
+    format!("https://www.youtube.com/watch?v={id}&t={}s", ms.max(0) / 1000)
 }
 
 #[cfg(test)]
@@ -426,10 +404,7 @@ mod tests {
             youtube_link("dQw4w9WgXcQ", 43_210),
             "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=43s"
         );
-        assert_eq!(
-            youtube_link("a&b", -5),
-            "https://www.youtube.com/watch?v=a%26b&t=0s"
-        );
+        assert_eq!(youtube_link("a&b", -5), "https://www.youtube.com/watch?v=a%26b&t=0s");
     }
 
     #[test]
@@ -447,12 +422,6 @@ mod tests {
         assert!(stop_list("").is_empty());
         assert!(stop_list("English").contains("the"));
         let custom = stop_list("Foo, bar ,baz");
-        assert_eq!(
-            custom,
-            ["foo", "bar", "baz"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        );
+        assert_eq!(custom, ["foo", "bar", "baz"].iter().map(|s| s.to_string()).collect());
     }
 }

@@ -86,18 +86,10 @@ pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
             Ok(meta) if meta.is_dir() => walk_dir(path, path, &wanted, &mut expansion, &mut seen),
             Ok(meta) => {
                 let doc_id = doc_id_for(path, path.parent().unwrap_or(Path::new("")));
-                push_file(
-                    path.to_path_buf(),
-                    doc_id,
-                    meta.len(),
-                    &mut expansion,
-                    &mut seen,
-                );
+                push_file(path.to_path_buf(), doc_id, meta.len(), &mut expansion, &mut seen);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                expansion.problems.push(SourceError::NotFound {
-                    path: source.clone(),
-                })
+                expansion.problems.push(SourceError::NotFound { path: source.clone() })
             }
             Err(source) => expansion.problems.push(SourceError::Io {
                 path: path.to_path_buf(),
@@ -144,12 +136,7 @@ fn glob_base(pattern: &str) -> PathBuf {
     }
 }
 
-fn expand_glob(
-    pattern: &str,
-    wanted: &impl Fn(&Path) -> bool,
-    expansion: &mut Expansion,
-    seen: &mut HashSet<PathBuf>,
-) {
+fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut Expansion, seen: &mut HashSet<PathBuf>) {
     let paths = match glob::glob(pattern) {
         Ok(paths) => paths,
         Err(e) => {
@@ -175,10 +162,7 @@ fn expand_glob(
             },
             Err(e) => {
                 let path = e.path().to_path_buf();
-                expansion.problems.push(SourceError::Io {
-                    path,
-                    source: e.into(),
-                })
+                expansion.problems.push(SourceError::Io { path, source: e.into() })
             }
         }
     }
@@ -203,43 +187,26 @@ fn walk_dir(
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         match entry {
-            Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => {
-                match entry.metadata() {
-                    Ok(meta) => {
-                        let doc_id = doc_id_for(entry.path(), base);
-                        push_file(entry.into_path(), doc_id, meta.len(), expansion, seen)
-                    }
-                    Err(e) => {
-                        let path = entry.path().to_path_buf();
-                        expansion.problems.push(SourceError::Io {
-                            path,
-                            source: e.into(),
-                        })
-                    }
+            Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => match entry.metadata() {
+                Ok(meta) => {
+                    let doc_id = doc_id_for(entry.path(), base);
+                    push_file(entry.into_path(), doc_id, meta.len(), expansion, seen)
                 }
-            }
+                Err(e) => {
+                    let path = entry.path().to_path_buf();
+                    expansion.problems.push(SourceError::Io { path, source: e.into() })
+                }
+            },
             Ok(_) => {}
             Err(e) => {
-                let path = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| dir.to_path_buf());
-                expansion.problems.push(SourceError::Io {
-                    path,
-                    source: e.into(),
-                })
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+                expansion.problems.push(SourceError::Io { path, source: e.into() })
             }
         }
     }
 }
 
-fn push_file(
-    path: PathBuf,
-    doc_id: String,
-    size: u64,
-    expansion: &mut Expansion,
-    seen: &mut HashSet<PathBuf>,
-) {
+fn push_file(path: PathBuf, doc_id: String, size: u64, expansion: &mut Expansion, seen: &mut HashSet<PathBuf>) {
     let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     if seen.insert(key) {
         expansion.files.push(SourceFile { path, doc_id, size });
@@ -281,11 +248,7 @@ mod tests {
     fn a_file_given_directly_gets_its_stem_and_duplicates_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         touch(dir.path(), "x/python-for-hpc.json");
-        let file = dir
-            .path()
-            .join("x/python-for-hpc.json")
-            .to_string_lossy()
-            .into_owned();
+        let file = dir.path().join("x/python-for-hpc.json").to_string_lossy().into_owned();
         let folder = dir.path().to_string_lossy().into_owned();
         let expansion = expand(&[file, folder], json);
         assert_eq!(ids(&expansion), ["python-for-hpc"]);
@@ -306,10 +269,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(dir.path(), "ok.json");
         let sources = [
-            dir.path()
-                .join("missing.json")
-                .to_string_lossy()
-                .into_owned(),
+            dir.path().join("missing.json").to_string_lossy().into_owned(),
             format!("{}/*.nothing", dir.path().display()),
             dir.path().join("ok.json").to_string_lossy().into_owned(),
         ];
