@@ -146,12 +146,8 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let archive = sample_archive(dir.path()).await;
-        let options = SessionOptions {
-            memory_limit: 512 << 20,
-            spill_dir: None,
-            target_partitions: 2,
-            batch_size: 8192,
-        };
+        let options =
+            SessionOptions { memory_limit: 512 << 20, spill_dir: None, target_partitions: 2, batch_size: 8192 };
         let mut failures = 0;
         let mut passed = 0;
         for file in slt_files() {
@@ -177,10 +173,7 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| e.to_string())
             } else {
-                runner
-                    .run_file_async(&file)
-                    .await
-                    .map_err(|e| e.display(true).to_string())
+                runner.run_file_async(&file).await.map_err(|e| e.display(true).to_string())
             };
             match result {
                 Ok(()) => {
@@ -194,10 +187,6 @@ fn main() -> ExitCode {
             }
         }
         println!("{passed} passed, {failures} failed");
-        if failures == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
+        if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
     })
 }

@@ -105,24 +105,15 @@ fn default_locations() -> Vec<PathBuf> {
 /// The folder relative paths in `config` are resolved against.
 fn base_dir(config: &Path) -> PathBuf {
     let parent = config.parent().unwrap_or(Path::new(""));
-    let base = if parent.file_name().is_some_and(|n| n == "config") {
-        parent.parent().unwrap_or(parent)
-    } else {
-        parent
-    };
-    if base.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        base.to_path_buf()
-    }
+    let base =
+        if parent.file_name().is_some_and(|n| n == "config") { parent.parent().unwrap_or(parent) } else { parent };
+    if base.as_os_str().is_empty() { PathBuf::from(".") } else { base.to_path_buf() }
 }
 
 /// Parses a size such as `512MiB`, `2GB`, `1.5 GiB` or a plain number of bytes.
 pub fn parse_size(text: &str) -> Result<u64> {
-    let size: bytesize::ByteSize = text
-        .trim()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{text:?} is not a size like 512MiB or 2GB: {e}"))?;
+    let size: bytesize::ByteSize =
+        text.trim().parse().map_err(|e| anyhow::anyhow!("{text:?} is not a size like 512MiB or 2GB: {e}"))?;
     if size.as_u64() == 0 {
         bail!("{text:?}: the size must be more than zero");
     }
@@ -137,9 +128,7 @@ pub fn show_size(bytes: u64) -> String {
 /// Half of the machine's memory (or of the cgroup limit, when lower); 4 GiB if unknown.
 pub fn default_memory_limit() -> u64 {
     let total = physical_memory().unwrap_or(8 << 30);
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok());
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok());
     cgroup.map_or(total, |c| c.min(total)) / 2
 }
 

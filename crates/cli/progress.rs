@@ -86,11 +86,7 @@ impl verbatim_ingest::Progress for IngestProgress {
             let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= Duration::from_secs(10) {
                 *last = Instant::now();
-                eprintln!(
-                    "verbatim: ingest {:.0}s: {}",
-                    self.started.elapsed().as_secs_f64(),
-                    self.message()
-                );
+                eprintln!("verbatim: ingest {:.0}s: {}", self.started.elapsed().as_secs_f64(), self.message());
             }
         }
     }
@@ -141,8 +137,5 @@ pub fn bytes_bar(total: u64, quiet: bool) -> ProgressBar {
 
 /// "12.3 MiB/s" for bytes over a duration.
 pub fn rate(bytes: u64, elapsed: Duration) -> String {
-    format!(
-        "{}/s",
-        show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64)
-    )
+    format!("{}/s", show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64))
 }

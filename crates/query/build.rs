@@ -18,18 +18,9 @@ fn main() {
     );
     for path in entries {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path
-            .file_stem()
-            .expect("file has a stem")
-            .to_string_lossy()
-            .into_owned();
+        let name = path.file_stem().expect("file has a stem").to_string_lossy().into_owned();
         let absolute = std::fs::canonicalize(&path).expect("query file exists");
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            absolute.display().to_string()
-        )
-        .expect("write to string");
+        writeln!(code, "    ({name:?}, include_str!({:?})),", absolute.display().to_string()).expect("write to string");
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_queries.rs");

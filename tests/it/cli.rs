@@ -14,20 +14,9 @@ fn help_lists_every_command() {
 #[test]
 fn run_list_shows_saved_queries_with_their_parameters() {
     let list = run_ok(&["run", "--list"]);
-    assert!(
-        list.contains("top-words") && list.contains("search") && list.contains("doc-stats"),
-        "{list}"
-    );
+    assert!(list.contains("top-words") && list.contains("search") && list.contains("doc-stats"), "{list}");
     assert!(list.contains("--param phrase=<text> (required)"), "{list}");
-    let sql = run_ok(&[
-        "run",
-        "top-words",
-        "--print-sql",
-        "--param",
-        "limit=7",
-        "--param",
-        "stopwords=it's",
-    ]);
+    let sql = run_ok(&["run", "top-words", "--print-sql", "--param", "limit=7", "--param", "stopwords=it's"]);
     assert!(sql.contains("LIMIT 7") && sql.contains("'it''s'"), "{sql}");
 }
 
@@ -39,17 +28,11 @@ fn unknown_queries_formats_and_missing_archives_give_short_errors() {
     let output = run(&["run", "top-wordz", "--archive", &archive]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr.contains("no saved query \"top-wordz\"; saved queries: doc-stats, search, top-words"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no saved query \"top-wordz\"; saved queries: doc-stats, search, top-words"), "{stderr}");
 
     let output = run(&["sql", "--archive", &archive, "SELECT 1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("no verbatim archive at") && stderr.contains("verbatim ingest"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no verbatim archive at") && stderr.contains("verbatim ingest"), "{stderr}");
 
     let output = run(&["sql", "--archive", &archive, "--format", "xml", "SELECT 1"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown --format \"xml\""));
@@ -62,24 +45,14 @@ fn unknown_queries_formats_and_missing_archives_give_short_errors() {
 fn archive_comes_from_the_environment_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
-    run_ok(&[
-        "ingest",
-        "-q",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive.to_string_lossy(),
-    ]);
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     let from_env = verbatim()
         .env("VERBATIM_ARCHIVE", &archive)
         .args(["sql", "-q", "--format", "csv", "SELECT count(*) AS n FROM segments"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&from_env.stdout), "n\n1568\n");
-    let config = write(
-        dir.path(),
-        "config/verbatim.toml",
-        "archive = \"a\"\nformat = \"csv\"\n",
-    );
+    let config = write(dir.path(), "config/verbatim.toml", "archive = \"a\"\nformat = \"csv\"\n");
     let from_config = verbatim()
         .env("VERBATIM_CONFIG", &config)
         .args(["sql", "-q", "SELECT count(*) AS n FROM documents"])
@@ -87,11 +60,7 @@ fn archive_comes_from_the_environment_and_config() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&from_config.stdout), "n\n1\n");
     let bad = write(dir.path(), "bad.toml", "archiv = \"a\"\n");
-    let output = verbatim()
-        .env("VERBATIM_CONFIG", &bad)
-        .args(["sql", "SELECT 1"])
-        .output()
-        .unwrap();
+    let output = verbatim().env("VERBATIM_CONFIG", &bad).args(["sql", "SELECT 1"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `archiv`"));
 }
 
@@ -103,10 +72,7 @@ fn results_stream_to_every_format() {
     run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
     let sql = "SELECT seq, text FROM segments ORDER BY seq LIMIT 2";
     let csv = run_ok(&["sql", "-q", "--archive", &archive, "--format", "csv", sql]);
-    assert_eq!(
-        csv,
-        "seq,text\n0,Hi everybody. I'm Mary Thomas and\n1,I lead and coordinate a lot of the HPC\n"
-    );
+    assert_eq!(csv, "seq,text\n0,Hi everybody. I'm Mary Thomas and\n1,I lead and coordinate a lot of the HPC\n");
     let json = run_ok(&["sql", "-q", "--archive", &archive, "--format", "json", sql]);
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed[1]["text"], "I lead and coordinate a lot of the HPC");
@@ -151,8 +117,5 @@ fn demo_runs_the_whole_pipeline_on_the_bundled_sample() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("python      |    68"), "{stdout}");
-    assert!(
-        stdout.contains("python-for-hpc | 01:26:00 |       1568 |    9898 |            115.1"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("python-for-hpc | 01:26:00 |       1568 |    9898 |            115.1"), "{stdout}");
 }

@@ -11,17 +11,10 @@ pub fn sample() -> PathBuf {
 /// A `verbatim` command that ignores any config file and environment settings of the machine.
 pub fn verbatim() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
-    command.env(
-        "VERBATIM_CONFIG",
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/empty-config.toml"),
-    );
-    for var in [
-        "VERBATIM_ARCHIVE",
-        "VERBATIM_MEMORY_LIMIT",
-        "VERBATIM_FORMAT",
-        "VERBATIM_SPILL_DIR",
-        "VERBATIM_QUERIES",
-    ] {
+    command.env("VERBATIM_CONFIG", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/empty-config.toml"));
+    for var in
+        ["VERBATIM_ARCHIVE", "VERBATIM_MEMORY_LIMIT", "VERBATIM_FORMAT", "VERBATIM_SPILL_DIR", "VERBATIM_QUERIES"]
+    {
         command.env_remove(var);
     }
     command
@@ -35,25 +28,13 @@ pub fn run(args: &[&str]) -> Output {
 /// Runs `verbatim ARGS`, asserting success; returns stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let output = run(args);
-    assert!(
-        output.status.success(),
-        "verbatim {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "verbatim {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
 /// The CSV rows (without header) of `sql` over `archive`.
 pub fn sql_rows(archive: &Path, sql: &str) -> Vec<String> {
-    let out = run_ok(&[
-        "sql",
-        "-q",
-        "--archive",
-        &archive.to_string_lossy(),
-        "--format",
-        "csv",
-        sql,
-    ]);
+    let out = run_ok(&["sql", "-q", "--archive", &archive.to_string_lossy(), "--format", "csv", sql]);
     out.lines().skip(1).map(str::to_string).collect()
 }
 
@@ -66,16 +47,7 @@ pub fn sql_value(archive: &Path, sql: &str) -> String {
 
 /// Generates a corpus of `size` with `seed` into `dir`.
 pub fn generate(dir: &Path, size: &str, seed: u64) {
-    run_ok(&[
-        "gen",
-        "-q",
-        "--out",
-        &dir.to_string_lossy(),
-        "--size",
-        size,
-        "--seed",
-        &seed.to_string(),
-    ]);
+    run_ok(&["gen", "-q", "--out", &dir.to_string_lossy(), "--size", size, "--seed", &seed.to_string()]);
 }
 
 /// Generates a corpus of `size` with `seed` in `dir/corpus` and ingests it into `dir/a`;
@@ -98,17 +70,12 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Everything an archive holds, as sorted text, without the run-dependent columns.
 pub fn archive_contents(archive: &Path) -> Vec<String> {
-    let mut all = sql_rows(
-        archive,
-        "SELECT doc_id, seq, start_ms, end_ms, duration_ms, text FROM segments ORDER BY doc_id, seq",
-    );
+    let mut all =
+        sql_rows(archive, "SELECT doc_id, seq, start_ms, end_ms, duration_ms, text FROM segments ORDER BY doc_id, seq");
     all.extend(sql_rows(
         archive,
         "SELECT doc_id, video_id, format, language, n_segments, n_words, duration_ms, content_hash FROM documents ORDER BY doc_id",
     ));
-    all.extend(sql_rows(
-        archive,
-        "SELECT doc_id, line, \"column\", reason, content_hash FROM rejects ORDER BY doc_id",
-    ));
+    all.extend(sql_rows(archive, "SELECT doc_id, line, \"column\", reason, content_hash FROM rejects ORDER BY doc_id"));
     all
 }

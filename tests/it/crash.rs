@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 fn manifests(archive: &Path) -> usize {
-    std::fs::read_dir(archive.join("_verbatim/manifests"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(archive.join("_verbatim/manifests")).map(|d| d.count()).unwrap_or(0)
 }
 
 fn latest_manifest(archive: &Path) -> String {
     let mut names: Vec<_> = std::fs::read_dir(archive.join("_verbatim/manifests"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     names.sort();
     names.pop().unwrap_or_default()
@@ -77,12 +71,7 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         .arg(&clean)
         .output()
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
     let expected = archive_contents(&clean);
     assert!(manifests(&clean) > 3, "the corpus spans several commits");
 
@@ -96,9 +85,7 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
     for _ in 0..4 {
         let before = latest_manifest(&crashed);
         let mut child = spawn_ingest(&corpus, &crashed);
-        if !kill_when(&mut child, Duration::from_secs(60), || {
-            latest_manifest(&crashed) != before
-        }) {
+        if !kill_when(&mut child, Duration::from_secs(60), || latest_manifest(&crashed) != before) {
             break;
         }
         kills += 1;
@@ -116,27 +103,14 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         .arg(&crashed)
         .output()
         .unwrap();
-    assert_eq!(
-        finish.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&finish.stderr)
-    );
+    assert_eq!(finish.status.code(), Some(3), "{}", String::from_utf8_lossy(&finish.stderr));
     assert_consistent(&crashed);
-    assert_eq!(
-        archive_contents(&crashed),
-        expected,
-        "a re-run gives exactly the archive of one clean run"
-    );
+    assert_eq!(archive_contents(&crashed), expected, "a re-run gives exactly the archive of one clean run");
 
     // No leftovers of the killed runs remain in the table folders.
     for table in ["segments", "documents", "rejects"] {
-        let listed: usize = sql_value(
-            &crashed,
-            &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 0)"),
-        )
-        .parse()
-        .unwrap();
+        let listed: usize =
+            sql_value(&crashed, &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 0)")).parse().unwrap();
         assert_eq!(listed, 0);
         for entry in std::fs::read_dir(crashed.join(table)).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -144,14 +118,9 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         }
     }
     let info = run_ok(&["info", "--archive", &crashed.to_string_lossy()]);
-    let files_on_disk: usize = ["segments", "documents", "rejects"]
-        .iter()
-        .map(|t| std::fs::read_dir(crashed.join(t)).unwrap().count())
-        .sum();
-    let files_listed: usize = info
-        .lines()
-        .skip(3)
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .sum();
+    let files_on_disk: usize =
+        ["segments", "documents", "rejects"].iter().map(|t| std::fs::read_dir(crashed.join(t)).unwrap().count()).sum();
+    let files_listed: usize =
+        info.lines().skip(3).filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()).sum();
     assert_eq!(files_on_disk, files_listed, "every chunk on disk is committed: {info}");
 }

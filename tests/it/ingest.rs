@@ -8,22 +8,11 @@ use crate::common::*;
 fn the_sample_gives_1568_segments_with_normalised_ends() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
-    let output = run(&[
-        "ingest",
-        &sample().to_string_lossy(),
-        "--archive",
-        &archive.to_string_lossy(),
-    ]);
+    let output = run(&["ingest", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("added 1 documents, 1568 segments"), "{stderr}");
-    assert_eq!(
-        sql_value(
-            &archive,
-            "SELECT count(*) FROM segments WHERE doc_id = 'python-for-hpc'"
-        ),
-        "1568"
-    );
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments WHERE doc_id = 'python-for-hpc'"), "1568");
     let overlaps = "SELECT count(*) FROM (SELECT end_ms, lead(start_ms) OVER (PARTITION BY doc_id ORDER BY seq) AS next FROM segments) WHERE end_ms > next";
     assert_eq!(sql_value(&archive, overlaps), "0");
 }
@@ -49,11 +38,7 @@ fn ingesting_the_same_sources_again_adds_nothing() {
 fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("in");
-    write(
-        &corpus,
-        "good.json",
-        r#"[{"text": "hello world", "start": 0.5, "duration": 1.0}]"#,
-    );
+    write(&corpus, "good.json", r#"[{"text": "hello world", "start": 0.5, "duration": 1.0}]"#);
     write(
         &corpus,
         "broken.json",
@@ -70,18 +55,9 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
         "cli.json",
         "Could not retrieve a transcript for the video abc!\n[[{\"text\":\"a\",\"start\":0,\"duration\":1}],[{\"text\":\"b\",\"start\":0,\"duration\":1}]]",
     );
-    write(
-        &corpus,
-        "notes.txt",
-        "not a transcript, and not picked up from a folder",
-    );
+    write(&corpus, "notes.txt", "not a transcript, and not picked up from a folder");
     let archive = dir.path().join("a");
-    let output = run(&[
-        "ingest",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive.to_string_lossy(),
-    ]);
+    let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "rejects give exit status 3: {stderr}");
     assert!(stderr.contains("broken.json:3:16: expected `,` or `}`"), "{stderr}");
@@ -89,33 +65,16 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
 
     let docs = sql_rows(&archive, "SELECT doc_id, n_segments FROM documents ORDER BY doc_id");
     assert_eq!(docs, ["cli#1,1", "cli#2,1", "good,1", "nan,2"]);
-    let nan = sql_rows(
-        &archive,
-        "SELECT seq, start_ms, end_ms, duration_ms FROM segments WHERE doc_id = 'nan' ORDER BY seq",
-    );
-    assert_eq!(
-        nan,
-        ["0,1000,2000,", "1,2000,3000,1000"],
-        "NaN duration: raw NULL, end at the next start"
-    );
-    let rejects = sql_rows(
-        &archive,
-        "SELECT doc_id, line, \"column\", reason FROM rejects ORDER BY doc_id",
-    );
+    let nan =
+        sql_rows(&archive, "SELECT seq, start_ms, end_ms, duration_ms FROM segments WHERE doc_id = 'nan' ORDER BY seq");
+    assert_eq!(nan, ["0,1000,2000,", "1,2000,3000,1000"], "NaN duration: raw NULL, end at the next start");
+    let rejects = sql_rows(&archive, "SELECT doc_id, line, \"column\", reason FROM rejects ORDER BY doc_id");
     assert_eq!(rejects.len(), 2, "{rejects:?}");
-    assert!(
-        rejects[0].starts_with("broken,3,16,\"expected `,` or `}`"),
-        "{rejects:?}"
-    );
+    assert!(rejects[0].starts_with("broken,3,16,\"expected `,` or `}`"), "{rejects:?}");
     assert!(rejects[1].starts_with("empty,,,empty file"), "{rejects:?}");
 
     // Running again reports the bad files again but records them once.
-    let again = run(&[
-        "ingest",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive.to_string_lossy(),
-    ]);
+    let again = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     assert_eq!(again.status.code(), Some(3));
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM rejects"), "2");
 }
@@ -128,52 +87,23 @@ fn document_ids_are_relative_paths_and_names_give_video_ids_and_languages() {
     write(&corpus, "a/talk.json", transcript);
     write(&corpus, "b/talk.json", &transcript.replace("\"a\"", "\"b\""));
     write(&corpus, "ch/dQw4w9WgXcQ.en-GB.json", transcript);
-    write(
-        &corpus,
-        "ch/Never Gonna [dQw4w9WgXcQ].json",
-        &transcript.replace("\"a\"", "\"c\""),
-    );
+    write(&corpus, "ch/Never Gonna [dQw4w9WgXcQ].json", &transcript.replace("\"a\"", "\"c\""));
     let archive = dir.path().join("a");
-    run_ok(&[
-        "ingest",
-        "-q",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &archive.to_string_lossy(),
-    ]);
-    let docs = sql_rows(
-        &archive,
-        "SELECT doc_id, video_id, language FROM documents ORDER BY doc_id",
-    );
+    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    let docs = sql_rows(&archive, "SELECT doc_id, video_id, language FROM documents ORDER BY doc_id");
     assert_eq!(
         docs,
-        [
-            "a/talk,,",
-            "b/talk,,",
-            "ch/Never Gonna [dQw4w9WgXcQ],dQw4w9WgXcQ,",
-            "ch/dQw4w9WgXcQ.en-GB,dQw4w9WgXcQ,en-GB"
-        ]
+        ["a/talk,,", "b/talk,,", "ch/Never Gonna [dQw4w9WgXcQ],dQw4w9WgXcQ,", "ch/dQw4w9WgXcQ.en-GB,dQw4w9WgXcQ,en-GB"]
     );
-    let link = sql_value(
-        &archive,
-        "SELECT youtube_link(d.video_id, 61500) FROM documents d WHERE language = 'en-GB'",
-    );
+    let link = sql_value(&archive, "SELECT youtube_link(d.video_id, 61500) FROM documents d WHERE language = 'en-GB'");
     assert_eq!(link, "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=61s");
 }
 
 #[test]
 fn two_sources_with_one_document_id_keep_the_first_and_reject_the_second() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(
-        dir.path(),
-        "x/talk.json",
-        r#"[{"text": "a", "start": 0, "duration": 1}]"#,
-    );
-    let b = write(
-        dir.path(),
-        "y/talk.json",
-        r#"[{"text": "b", "start": 0, "duration": 1}]"#,
-    );
+    let a = write(dir.path(), "x/talk.json", r#"[{"text": "a", "start": 0, "duration": 1}]"#);
+    let b = write(dir.path(), "y/talk.json", r#"[{"text": "b", "start": 0, "duration": 1}]"#);
     let archive = dir.path().join("a");
     let output = run(&[
         "ingest",
@@ -195,10 +125,7 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let archive = dir.path().join("a");
     let archive_arg = archive.to_string_lossy().into_owned();
     run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     let lock = |pid: u32| {
         let text = format!(r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z"}}"#);
         write(&archive, "_verbatim/lock", &text);
@@ -208,10 +135,7 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("is locked by run other"), "{stderr}");
-    assert!(
-        Path::new(&archive).join("_verbatim/lock").exists(),
-        "someone else's lock is left alone"
-    );
+    assert!(Path::new(&archive).join("_verbatim/lock").exists(), "someone else's lock is left alone");
     // Reading is never blocked by the lock.
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
 

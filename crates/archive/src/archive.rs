@@ -49,9 +49,7 @@ impl Snapshot {
 impl Archive {
     /// The archive at `location`: a local path or a `file://` URL.
     pub fn at(location: &str) -> Result<Archive, ArchiveError> {
-        Ok(Archive {
-            location: resolve(location)?,
-        })
+        Ok(Archive { location: resolve(location)? })
     }
 
     /// The store holding the archive.
@@ -66,10 +64,7 @@ impl Archive {
 
     /// The URL of a file given relative to the archive root.
     pub fn file_url(&self, relative: &str) -> Url {
-        self.location
-            .url
-            .join(relative)
-            .expect("relative archive paths join onto the root URL")
+        self.location.url.join(relative).expect("relative archive paths join onto the root URL")
     }
 
     /// The location as the user gave it.
@@ -94,9 +89,7 @@ impl Archive {
     /// The current committed snapshot; an error if there is no archive here.
     pub async fn snapshot(&self) -> Result<Snapshot, ArchiveError> {
         if !self.exists().await? {
-            return Err(ArchiveError::NotAnArchive {
-                location: self.display().to_string(),
-            });
+            return Err(ArchiveError::NotAnArchive { location: self.display().to_string() });
         }
         let manifest = match self.latest_manifest_version().await? {
             Some(version) => self.read_manifest(version).await?,
@@ -119,12 +112,7 @@ impl Archive {
         }
         .await;
         match writer {
-            Ok(snapshot) => Ok(ArchiveWriter {
-                archive: self.clone(),
-                run_id,
-                manifest: snapshot.manifest,
-                lock_path,
-            }),
+            Ok(snapshot) => Ok(ArchiveWriter { archive: self.clone(), run_id, manifest: snapshot.manifest, lock_path }),
             Err(e) => {
                 lock::release(self.location.store.as_ref(), &lock_path).await?;
                 Err(e)
@@ -134,10 +122,8 @@ impl Archive {
 
     async fn create_if_missing(&self) -> Result<(), ArchiveError> {
         if let Ok(local) = self.location.url.to_file_path() {
-            std::fs::create_dir_all(&local).map_err(|e| ArchiveError::Location {
-                location: self.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            std::fs::create_dir_all(&local)
+                .map_err(|e| ArchiveError::Location { location: self.display().to_string(), reason: e.to_string() })?;
         }
         let marker = Marker {
             format: FORMAT.to_string(),
@@ -146,10 +132,7 @@ impl Archive {
         };
         let body = serde_json::to_vec_pretty(&marker).expect("marker serialises");
         let path = self.object(&format!("{META_DIR}/archive.json"));
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.location.store.put_opts(&path, body.into(), options).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(ArchiveError::store(path)(e)),
@@ -158,17 +141,9 @@ impl Archive {
 
     async fn manifest_versions(&self) -> Result<Vec<u64>, ArchiveError> {
         let dir = self.object(&format!("{META_DIR}/manifests"));
-        let objects: Vec<_> = self
-            .location
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(ArchiveError::store(&dir))?;
-        Ok(objects
-            .iter()
-            .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok())
-            .collect())
+        let objects: Vec<_> =
+            self.location.store.list(Some(&dir)).try_collect().await.map_err(ArchiveError::store(&dir))?;
+        Ok(objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()).collect())
     }
 
     async fn latest_manifest_version(&self) -> Result<Option<u64>, ArchiveError> {
@@ -177,47 +152,29 @@ impl Archive {
 
     async fn read_manifest(&self, version: u64) -> Result<Manifest, ArchiveError> {
         let path = self.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
-        let bytes = self
-            .location
-            .store
-            .get(&path)
-            .await
-            .map_err(ArchiveError::store(&path))?;
+        let bytes = self.location.store.get(&path).await.map_err(ArchiveError::store(&path))?;
         let bytes = bytes.bytes().await.map_err(ArchiveError::store(&path))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Corrupt {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| ArchiveError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
         if manifest.format != FORMAT || manifest.format_version > FORMAT_VERSION {
             let reason = format!(
                 "format {} version {} is not readable by this build (reads {FORMAT} up to version {FORMAT_VERSION})",
                 manifest.format, manifest.format_version
             );
-            return Err(ArchiveError::Corrupt {
-                path: path.to_string(),
-                reason,
-            });
+            return Err(ArchiveError::Corrupt { path: path.to_string(), reason });
         }
         Ok(manifest)
     }
 
     /// Deletes table objects that the manifest does not list (left by killed runs).
     async fn remove_uncommitted(&self, manifest: &Manifest) -> Result<(), ArchiveError> {
-        let committed: HashSet<&str> = Table::ALL
-            .iter()
-            .flat_map(|t| manifest.files(*t))
-            .map(|f| f.path.as_str())
-            .collect();
+        let committed: HashSet<&str> =
+            Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.as_str()).collect();
         let root = self.location.root.to_string();
         for table in Table::ALL {
             let dir = self.object(table.name());
-            let objects: Vec<_> = self
-                .location
-                .store
-                .list(Some(&dir))
-                .try_collect()
-                .await
-                .map_err(ArchiveError::store(&dir))?;
+            let objects: Vec<_> =
+                self.location.store.list(Some(&dir)).try_collect().await.map_err(ArchiveError::store(&dir))?;
             for object in objects {
                 let path = object.location.as_ref();
                 let relative = path.strip_prefix(&root).unwrap_or(path).trim_start_matches('/');
@@ -274,33 +231,20 @@ impl ArchiveWriter {
 
     /// A factory for chunk writers, usable from other threads.
     pub fn chunk_factory(&self, settings: ChunkSettings, runtime: tokio::runtime::Handle) -> ChunkFactory {
-        ChunkFactory {
-            archive: self.archive.clone(),
-            run_id: self.run_id.clone(),
-            settings,
-            runtime,
-        }
+        ChunkFactory { archive: self.archive.clone(), run_id: self.run_id.clone(), settings, runtime }
     }
 
     /// Publishes a new snapshot with these files added. Atomic: readers see all or none of them.
     pub async fn commit(&mut self, added: &[(Table, FileEntry)]) -> Result<u64, ArchiveError> {
         let next = self.manifest.next(&self.run_id, added);
-        let path = self
-            .archive
-            .object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(next.version)));
+        let path = self.archive.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(next.version)));
         let body = serde_json::to_vec_pretty(&next).expect("manifest serialises");
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.archive.location.store.put_opts(&path, body.into(), options).await {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let location = self.archive.display().to_string();
-                return Err(ArchiveError::Conflict {
-                    location,
-                    version: next.version,
-                });
+                return Err(ArchiveError::Conflict { location, version: next.version });
             }
             Err(e) => return Err(ArchiveError::store(path)(e)),
         }
@@ -315,9 +259,7 @@ impl ArchiveWriter {
         };
         for version in self.archive.manifest_versions().await? {
             if version <= oldest_kept {
-                let path = self
-                    .archive
-                    .object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
+                let path = self.archive.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
                 match self.archive.location.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(ArchiveError::store(path)(e)),

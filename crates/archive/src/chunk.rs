@@ -80,10 +80,7 @@ pub struct ChunkWriter {
 
 impl std::fmt::Debug for ChunkWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChunkWriter")
-            .field("path", &self.relative_path)
-            .field("rows", &self.rows)
-            .finish()
+        f.debug_struct("ChunkWriter").field("path", &self.relative_path).field("rows", &self.rows).finish()
     }
 }
 
@@ -101,12 +98,7 @@ impl ChunkWriter {
         let properties = settings.writer_properties(table)?;
         let writer = ArrowWriter::try_new(sink, table.schema(), Some(properties))
             .map_err(ArchiveError::parquet(&relative_path))?;
-        Ok(ChunkWriter {
-            table,
-            relative_path,
-            writer,
-            rows: 0,
-        })
+        Ok(ChunkWriter { table, relative_path, writer, rows: 0 })
     }
 
     /// The table this chunk belongs to.
@@ -116,9 +108,7 @@ impl ChunkWriter {
 
     /// Appends a batch (closing row groups as they reach their size).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
-        self.writer
-            .write(batch)
-            .map_err(ArchiveError::parquet(&self.relative_path))?;
+        self.writer.write(batch).map_err(ArchiveError::parquet(&self.relative_path))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -143,16 +133,9 @@ impl ChunkWriter {
         let path = self.relative_path;
         self.writer.finish().map_err(ArchiveError::parquet(&path))?;
         let bytes = self.writer.bytes_written() as u64;
-        let io = |e: std::io::Error| ArchiveError::Parquet {
-            path: path.clone(),
-            source: Box::new(e.into()),
-        };
+        let io = |e: std::io::Error| ArchiveError::Parquet { path: path.clone(), source: Box::new(e.into()) };
         self.writer.sync().map_err(io)?;
         self.writer.inner_mut().shutdown().map_err(io)?;
-        Ok(FileEntry {
-            path,
-            rows: self.rows,
-            bytes,
-        })
+        Ok(FileEntry { path, rows: self.rows, bytes })
     }
 }

@@ -71,16 +71,10 @@ pub enum ArchiveError {
 
 impl ArchiveError {
     pub(crate) fn store(path: impl ToString) -> impl FnOnce(object_store::Error) -> ArchiveError {
-        move |source| ArchiveError::Store {
-            path: path.to_string(),
-            source: Box::new(source),
-        }
+        move |source| ArchiveError::Store { path: path.to_string(), source: Box::new(source) }
     }
 
     pub(crate) fn parquet(path: impl ToString) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
-        move |source| ArchiveError::Parquet {
-            path: path.to_string(),
-            source: Box::new(source),
-        }
+        move |source| ArchiveError::Parquet { path: path.to_string(), source: Box::new(source) }
     }
 }

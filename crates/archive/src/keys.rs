@@ -98,10 +98,8 @@ async fn read_pairs(
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
         let reader = builder.with_projection(mask).build().map_err(wrap(&object))?;
         for batch in reader {
-            let batch = batch.map_err(|e| ArchiveError::Parquet {
-                path: object.to_string(),
-                source: Box::new(e.into()),
-            })?;
+            let batch =
+                batch.map_err(|e| ArchiveError::Parquet { path: object.to_string(), source: Box::new(e.into()) })?;
             visit_pairs(&batch, &mut each);
         }
     }

@@ -24,14 +24,11 @@ pub(crate) struct Location {
 
 /// Resolves `location`: a file-system path (relative or absolute) or a `file://` URL.
 pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
-    let error = |reason: String| ArchiveError::Location {
-        location: location.to_string(),
-        reason,
-    };
+    let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
     let local = match Url::parse(location) {
-        Ok(url) if url.scheme() == "file" => url
-            .to_file_path()
-            .map_err(|_| error("not a usable file:// URL".into()))?,
+        Ok(url) if url.scheme() == "file" => {
+            url.to_file_path().map_err(|_| error("not a usable file:// URL".into()))?
+        }
         Ok(url) if url.scheme().len() > 1 => {
             return Err(error(format!(
                 "{}:// archives are not supported by this build (local paths and file:// are)",
@@ -44,10 +41,5 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
     let absolute = std::path::absolute(&local).map_err(|e| error(e.to_string()))?;
     let url = Url::from_directory_path(&absolute).map_err(|_| error("not an absolute path".into()))?;
     let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
-    Ok(Location {
-        store: Arc::new(LocalFileSystem::new()),
-        root,
-        url,
-        display: location.to_string(),
-    })
+    Ok(Location { store: Arc::new(LocalFileSystem::new()), root, url, display: location.to_string() })
 }

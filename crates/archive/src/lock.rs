@@ -30,10 +30,7 @@ pub(crate) async fn acquire(
     };
     let body = serde_json::to_vec_pretty(&info).expect("lock info serialises");
     for _ in 0..3 {
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
         match store.put_opts(path, body.clone().into(), options).await {
             Ok(_) => return Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => {
@@ -59,10 +56,7 @@ pub(crate) async fn acquire(
             Err(e) => return Err(ArchiveError::store(path)(e)),
         }
     }
-    Err(ArchiveError::Corrupt {
-        path: path.to_string(),
-        reason: "could not take the write lock".into(),
-    })
+    Err(ArchiveError::Corrupt { path: path.to_string(), reason: "could not take the write lock".into() })
 }
 
 /// Releases the lock.

@@ -70,10 +70,7 @@ impl Manifest {
         next.committed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.run_id = run_id.to_string();
         for (table, entry) in added {
-            next.tables
-                .entry(table.name().to_string())
-                .or_default()
-                .push(entry.clone());
+            next.tables.entry(table.name().to_string()).or_default().push(entry.clone());
         }
         next
     }

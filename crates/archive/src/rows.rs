@@ -180,8 +180,6 @@ pub fn rejects_batch(rows: &[RejectRow]) -> Result<RecordBatch, ArchiveError> {
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArchiveError> {
-    RecordBatch::try_new(table.schema(), columns).map_err(|source| ArchiveError::Arrow {
-        table: table.name(),
-        source: Box::new(source),
-    })
+    RecordBatch::try_new(table.schema(), columns)
+        .map_err(|source| ArchiveError::Arrow { table: table.name(), source: Box::new(source) })
 }

@@ -13,12 +13,8 @@ use crate::config::Config;
 const SAMPLE: &[u8] = include_bytes!("../../../samples/python-for-hpc.json");
 
 pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = args
-        .archive
-        .archive
-        .clone()
-        .or_else(|| config.file.archive.clone())
-        .unwrap_or_else(|| "verbatim-demo".into());
+    let archive =
+        args.archive.archive.clone().or_else(|| config.file.archive.clone()).unwrap_or_else(|| "verbatim-demo".into());
     let staging = std::env::temp_dir().join(format!("verbatim-demo-{}", std::process::id()));
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     let sample = staging.join("python-for-hpc.json");
@@ -27,9 +23,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
     eprintln!("== verbatim ingest python-for-hpc.json --archive {archive}");
     let ingest_args = IngestArgs {
         sources: vec![sample.to_string_lossy().into_owned()],
-        archive: ArchiveArg {
-            archive: Some(archive.clone()),
-        },
+        archive: ArchiveArg { archive: Some(archive.clone()) },
         memory: MemoryArg { memory_limit: None },
         threads: None,
         chunk_size: None,
@@ -41,9 +35,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
     ingested?;
 
     let query_args = QueryArgs {
-        archive: ArchiveArg {
-            archive: Some(archive.clone()),
-        },
+        archive: ArchiveArg { archive: Some(archive.clone()) },
         memory: MemoryArg { memory_limit: None },
         format: None,
         output: None,
@@ -58,10 +50,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         ("doc-stats", &[]),
     ];
     for (name, params) in steps {
-        let query = catalog
-            .iter()
-            .find(|q| q.name == name)
-            .context("built-in query missing")?;
+        let query = catalog.iter().find(|q| q.name == name).context("built-in query missing")?;
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let shown: Vec<String> = params.iter().map(|(k, v)| format!("--param {k}={v}")).collect();
         eprintln!("\n== verbatim run {name} {} --archive {archive}", shown.join(" "));

@@ -16,22 +16,13 @@ pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
     if manifest.version == 0 {
         println!("version   0 (nothing committed yet)");
     } else {
-        println!(
-            "version   {} (committed {} by run {})",
-            manifest.version, manifest.committed_at, manifest.run_id
-        );
+        println!("version   {} (committed {} by run {})", manifest.version, manifest.committed_at, manifest.run_id);
     }
     println!("{:<10} {:>6} {:>14} {:>12}", "table", "files", "rows", "bytes");
     for table in Table::ALL {
         let files = manifest.files(table);
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-        println!(
-            "{:<10} {:>6} {:>14} {:>12}",
-            table.name(),
-            files.len(),
-            manifest.rows(table),
-            show_size(bytes)
-        );
+        println!("{:<10} {:>6} {:>14} {:>12}", table.name(), files.len(), manifest.rows(table), show_size(bytes));
     }
     Ok(ExitCode::SUCCESS)
 }

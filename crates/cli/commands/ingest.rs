@@ -30,11 +30,7 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
         print_summary(&report, &archive, &options);
     }
     let rejected = !report.rejects.is_empty() || !expansion.problems.is_empty();
-    Ok(if rejected {
-        ExitCode::from(EXIT_REJECTS)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if rejected { ExitCode::from(EXIT_REJECTS) } else { ExitCode::SUCCESS })
 }
 
 /// Ingest options from flags, config and the memory budget.

@@ -30,11 +30,7 @@ impl Runner {
     /// Opens the archive named by the arguments and configuration.
     pub async fn open(args: &QueryArgs, config: &Config, quiet: bool) -> Result<Runner> {
         let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
-        let format_name = args
-            .format
-            .as_ref()
-            .or(config.file.format.as_ref())
-            .map_or("table", String::as_str);
+        let format_name = args.format.as_ref().or(config.file.format.as_ref()).map_or("table", String::as_str);
         let Some(format) = Format::from_name(format_name) else {
             let names: Vec<_> = Format::NAMES.iter().map(|(n, _)| *n).collect();
             bail!("unknown --format {format_name:?}; use one of {}", names.join(", "));
@@ -50,13 +46,7 @@ impl Runner {
             batch_size: 8192,
         };
         let ctx = open_session(&archive, &options).await?;
-        Ok(Runner {
-            ctx,
-            format,
-            output: args.output.clone(),
-            limit: show_size(memory_limit),
-            quiet,
-        })
+        Ok(Runner { ctx, format, output: args.output.clone(), limit: show_size(memory_limit), quiet })
     }
 
     /// Runs every statement of `sql`, streaming results of those that return rows.
@@ -70,12 +60,7 @@ impl Runner {
         };
         for statement in statements {
             let started = Instant::now();
-            let plan = self
-                .ctx
-                .state()
-                .statement_to_plan(statement)
-                .await
-                .map_err(|e| self.error(e))?;
+            let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| self.error(e))?;
             let frame = self.ctx.execute_logical_plan(plan).await.map_err(|e| self.error(e))?;
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
             let mut stream = frame.execute_stream().await.map_err(|e| self.error(e))?;

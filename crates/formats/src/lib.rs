@@ -55,10 +55,6 @@ pub struct FormatError {
 impl FormatError {
     /// An error about the whole file rather than one place in it.
     pub fn whole_file(reason: impl Into<String>) -> Self {
-        FormatError {
-            line: 0,
-            column: 0,
-            reason: reason.into(),
-        }
+        FormatError { line: 0, column: 0, reason: reason.into() }
     }
 }

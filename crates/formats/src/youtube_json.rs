@@ -44,11 +44,7 @@ fn located(error: serde_json::Error, skipped_lines: u64) -> FormatError {
         Some(at) => reason[..at].to_string(),
         None => reason,
     };
-    FormatError {
-        line: error.line() as u64 + skipped_lines,
-        column: error.column() as u64,
-        reason,
-    }
+    FormatError { line: error.line() as u64 + skipped_lines, column: error.column() as u64, reason }
 }
 
 /// Skips lines before the first one starting with `[` (the CLI prints errors before its JSON).
@@ -86,11 +82,7 @@ fn into_owned(transcript: RawTranscript<'_>) -> RawTranscript<'static> {
     let snippets = transcript
         .snippets
         .into_iter()
-        .map(|s| RawSnippet {
-            text: Cow::Owned(s.text.into_owned()),
-            start: s.start,
-            duration: s.duration,
-        })
+        .map(|s| RawSnippet { text: Cow::Owned(s.text.into_owned()), start: s.start, duration: s.duration })
         .collect();
     RawTranscript { snippets }
 }
@@ -229,11 +221,7 @@ impl<'de> Visitor<'de> for SnippetVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut snippet = RawSnippet {
-            text: Cow::Borrowed(""),
-            start: f64::NAN,
-            duration: f64::NAN,
-        };
+        let mut snippet = RawSnippet { text: Cow::Borrowed(""), start: f64::NAN, duration: f64::NAN };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
                 "text" => {
@@ -291,14 +279,7 @@ mod tests {
         let a = parse(pretty).unwrap();
         let b = parse(compact).unwrap();
         assert_eq!(a, b);
-        assert_eq!(
-            a[0].snippets[0],
-            RawSnippet {
-                text: "Hi everybody.".into(),
-                start: 0.8,
-                duration: 2.71
-            }
-        );
+        assert_eq!(a[0].snippets[0], RawSnippet { text: "Hi everybody.".into(), start: 0.8, duration: 2.71 });
     }
 
     #[test]
@@ -347,11 +328,7 @@ mod tests {
         let error =
             parse(b"[\n  {\"text\": \"a\", \"start\": 1, \"duration\": 2},\n  {\"text\": \"b\" \"start\": 2}\n]")
                 .unwrap_err();
-        assert_eq!(
-            (error.line, error.column),
-            (3, 16),
-            "the column of the unexpected character"
-        );
+        assert_eq!((error.line, error.column), (3, 16), "the column of the unexpected character");
         assert!(error.reason.contains("expected"), "{}", error.reason);
 
         let error = parse(br#"[{"text": 5, "start": 1}]"#).unwrap_err();
@@ -370,10 +347,6 @@ mod tests {
     fn invalid_utf8_is_rejected_with_a_location() {
         let error = parse(b"[{\"text\": \"caf\xe9\", \"start\": 1, \"duration\": 1}]").unwrap_err();
         assert_eq!(error.line, 1);
-        assert!(
-            error.reason.contains("UTF-8") || error.reason.contains("unicode"),
-            "{}",
-            error.reason
-        );
+        assert!(error.reason.contains("UTF-8") || error.reason.contains("unicode"), "{}", error.reason);
     }
 }

@@ -66,10 +66,8 @@ pub fn plan(size: u64, seed: u64) -> Vec<PlannedFile> {
     let mut files = Vec::new();
     let mut total = 0;
     while total < size {
-        let target_bytes = rng
-            .random_range(MEAN_FILE_BYTES * 6 / 10..=MEAN_FILE_BYTES * 14 / 10)
-            .min(size - total)
-            .max(200);
+        let target_bytes =
+            rng.random_range(MEAN_FILE_BYTES * 6 / 10..=MEAN_FILE_BYTES * 14 / 10).min(size - total).max(200);
         let video_id = video_id(&mut rng);
         let channel = rng.random_range(0..CHANNELS);
         let name = match rng.random_range(0..10) {
@@ -138,17 +136,10 @@ pub fn generate(
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("generator thread panicked"))
-            .collect()
+        workers.into_iter().map(|w| w.join().expect("generator thread panicked")).collect()
     });
     results.into_iter().collect::<Result<(), _>>()?;
-    Ok(GenReport {
-        files: files.len() as u64,
-        bytes: bytes.into_inner(),
-        snippets: snippets.into_inner(),
-    })
+    Ok(GenReport { files: files.len() as u64, bytes: bytes.into_inner(), snippets: snippets.into_inner() })
 }
 
 /// Style of one transcript.
@@ -161,11 +152,7 @@ struct Style {
 /// Writes one transcript into `out`; returns the number of snippets.
 fn write_transcript(out: &mut Vec<u8>, file: &PlannedFile, vocabulary: &Vocabulary) -> u64 {
     let mut rng = ChaCha8Rng::seed_from_u64(file.seed);
-    let style = Style {
-        auto: rng.random_bool(0.5),
-        pretty: rng.random_bool(0.5),
-        ensure_ascii: rng.random_bool(0.3),
-    };
+    let style = Style { auto: rng.random_bool(0.5), pretty: rng.random_bool(0.5), ensure_ascii: rng.random_bool(0.3) };
     let mut texts = Vec::new();
     let mut starts = Vec::new();
     let mut budget = file.target_bytes as i64 - 4;
@@ -176,11 +163,7 @@ fn write_transcript(out: &mut Vec<u8>, file: &PlannedFile, vocabulary: &Vocabula
         texts.push(text);
         starts.push(clock);
         clock += rng.random_range(1.2..4.5)
-            + if !style.auto && rng.random_bool(0.05) {
-                rng.random_range(1.0..20.0)
-            } else {
-                0.0
-            };
+            + if !style.auto && rng.random_bool(0.05) { rng.random_range(1.0..20.0) } else { 0.0 };
     }
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
     out.push(b'[');
@@ -199,11 +182,8 @@ fn write_transcript(out: &mut Vec<u8>, file: &PlannedFile, vocabulary: &Vocabula
         if style.pretty {
             out.extend_from_slice(b"\n    {\n        \"text\": ");
             write_json_string(out, text, style.ensure_ascii);
-            write!(
-                out,
-                ",\n        \"start\": {start:?},\n        \"duration\": {duration:?}\n    }}"
-            )
-            .expect("write to vec");
+            write!(out, ",\n        \"start\": {start:?},\n        \"duration\": {duration:?}\n    }}")
+                .expect("write to vec");
         } else {
             out.extend_from_slice(b"{\"text\": ");
             write_json_string(out, text, style.ensure_ascii);
@@ -251,10 +231,7 @@ mod tests {
         assert_eq!(ra, rb);
         assert!(ra.bytes > 300_000 && ra.bytes < 500_000, "{ra:?}");
         for file in plan(400_000, 7) {
-            assert_eq!(
-                std::fs::read(a.join(&file.relative)).unwrap(),
-                std::fs::read(b.join(&file.relative)).unwrap()
-            );
+            assert_eq!(std::fs::read(a.join(&file.relative)).unwrap(), std::fs::read(b.join(&file.relative)).unwrap());
         }
         let other = plan(400_000, 8);
         assert_ne!(other[0].relative, plan(400_000, 7)[0].relative);

@@ -124,9 +124,7 @@ impl Vocabulary {
                 continue;
             }
             let syllables = rng.random_range(1..=4);
-            let word: String = (0..syllables)
-                .map(|_| SYLLABLES[rng.random_range(0..SYLLABLES.len())])
-                .collect();
+            let word: String = (0..syllables).map(|_| SYLLABLES[rng.random_range(0..SYLLABLES.len())]).collect();
             words.push(word);
         }
         let zipf = Zipf::new(words.len() as f64, 1.07).expect("valid Zipf parameters");
@@ -151,11 +149,7 @@ impl Vocabulary {
         }
         for i in 0..n {
             if i > 0 {
-                text.push(if !auto && i == n / 2 && rng.random_bool(0.2) {
-                    '\n'
-                } else {
-                    ' '
-                });
+                text.push(if !auto && i == n / 2 && rng.random_bool(0.2) { '\n' } else { ' ' });
             }
             let word = self.word(rng);
             if !auto && i == 0 {

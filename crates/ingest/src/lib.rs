@@ -212,11 +212,7 @@ impl Committer {
 
     fn absorb(&mut self, event: Event, report: &mut IngestReport, progress: &dyn Progress) {
         match event {
-            Event::Chunk {
-                files,
-                documents,
-                segments,
-            } => {
+            Event::Chunk { files, documents, segments } => {
                 self.pending_files.extend(files);
                 self.pending_documents += documents;
                 self.pending_segments += segments;
@@ -232,10 +228,8 @@ impl Committer {
             Event::Rejected { bytes, reject } => {
                 progress.rejected(&reject);
                 progress.file_done(bytes, 0);
-                let already = reject
-                    .content_hash
-                    .as_deref()
-                    .is_some_and(|h| self.known_rejects.contains(&reject.source, h));
+                let already =
+                    reject.content_hash.as_deref().is_some_and(|h| self.known_rejects.contains(&reject.source, h));
                 if !already {
                     self.pending_rejects.push(reject.clone());
                 }

@@ -30,11 +30,7 @@ pub(crate) struct Shared {
 /// What a worker tells the committer.
 pub(crate) enum Event {
     /// Chunk files finished (segments and documents of whole files), ready to commit.
-    Chunk {
-        files: Vec<(Table, FileEntry)>,
-        documents: u64,
-        segments: u64,
-    },
+    Chunk { files: Vec<(Table, FileEntry)>, documents: u64, segments: u64 },
     /// A file's documents were added to the worker's open chunk.
     Ingested { bytes: u64, segments: u64 },
     /// A file is already in the archive with the same content.
@@ -83,15 +79,9 @@ impl Worker {
                 break;
             };
             let event = match self.process(file)? {
-                Outcome::Ingested { segments } => Event::Ingested {
-                    bytes: file.size,
-                    segments,
-                },
+                Outcome::Ingested { segments } => Event::Ingested { bytes: file.size, segments },
                 Outcome::Unchanged => Event::Unchanged { bytes: file.size },
-                Outcome::Rejected(reject) => Event::Rejected {
-                    bytes: file.size,
-                    reject,
-                },
+                Outcome::Rejected(reject) => Event::Rejected { bytes: file.size, reject },
             };
             if !self.send(event) {
                 return Ok(());
@@ -155,10 +145,7 @@ impl Worker {
             None => {}
         }
         if let Some(other) = self.claim(&doc_ids, &source) {
-            let reason = format!(
-                "document id {} is also produced by {other}; rename one of them",
-                doc_ids[0]
-            );
+            let reason = format!("document id {} is also produced by {other}; rename one of them", doc_ids[0]);
             return Ok(reject(reason, None, Some(hash)));
         }
 
@@ -195,11 +182,7 @@ impl Worker {
 
     /// Claims the ids for `source`; returns the other source if one of them is taken.
     fn claim(&self, doc_ids: &[String], source: &str) -> Option<String> {
-        let mut claims = self
-            .shared
-            .claims
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut claims = self.shared.claims.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(other) = doc_ids.iter().find_map(|id| claims.get(id)) {
             return Some(other.clone());
         }
@@ -243,11 +226,7 @@ impl Worker {
         let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
         documents_chunk.write(&documents_batch(&self.documents)?)?;
         files.push((Table::Documents, documents_chunk.finish()?));
-        let event = Event::Chunk {
-            files,
-            documents: self.documents.len() as u64,
-            segments: self.chunk_segments,
-        };
+        let event = Event::Chunk { files, documents: self.documents.len() as u64, segments: self.chunk_segments };
         self.documents.clear();
         self.chunk_segments = 0;
         self.send(event);
@@ -257,9 +236,5 @@ impl Worker {
 
 /// Document ids for a file holding `count` transcripts: the file's id alone, or `id#1`, `id#2`, …
 fn document_ids(doc_id: &str, count: usize) -> Vec<String> {
-    if count <= 1 {
-        vec![doc_id.to_string()]
-    } else {
-        (1..=count).map(|n| format!("{doc_id}#{n}")).collect()
-    }
+    if count <= 1 { vec![doc_id.to_string()] } else { (1..=count).map(|n| format!("{doc_id}#{n}")).collect() }
 }

@@ -79,13 +79,7 @@ pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segmen
             (None, Some(next)) => next,
             (None, None) => start_ms,
         };
-        emit(Segment {
-            seq: index as i32,
-            start_ms,
-            end_ms: end_ms.max(start_ms),
-            duration_ms,
-            text: &snippet.text,
-        });
+        emit(Segment { seq: index as i32, start_ms, end_ms: end_ms.max(start_ms), duration_ms, text: &snippet.text });
     }
     stats
 }
@@ -120,11 +114,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn snippet(start: f64, duration: f64) -> RawSnippet<'static> {
-        RawSnippet {
-            text: Cow::Borrowed("x"),
-            start,
-            duration,
-        }
+        RawSnippet { text: Cow::Borrowed("x"), start, duration }
     }
 
     fn run(snippets: &[RawSnippet<'_>]) -> (Vec<(i64, i64, Option<i64>)>, NormaliseStats) {
@@ -136,14 +126,7 @@ mod tests {
     #[test]
     fn overlapping_durations_are_clipped_to_the_next_start_and_raw_kept() {
         let (segments, stats) = run(&[snippet(0.8, 2.71), snippet(3.52, 2.72), snippet(5.84, 2.32)]);
-        assert_eq!(
-            segments,
-            vec![
-                (800, 3510, Some(2710)),
-                (3520, 5840, Some(2720)),
-                (5840, 8160, Some(2320))
-            ]
-        );
+        assert_eq!(segments, vec![(800, 3510, Some(2710)), (3520, 5840, Some(2720)), (5840, 8160, Some(2320))]);
         assert_eq!(stats.overlaps_clipped, 1);
     }
 
@@ -165,11 +148,7 @@ mod tests {
             snippet(f64::INFINITY, f64::NEG_INFINITY),
         ]);
         assert_eq!(segments[0], (1000, 1000, None), "NaN duration ends at the next start");
-        assert_eq!(
-            segments[1],
-            (1000, 2000, Some(1000)),
-            "NaN start takes the previous start"
-        );
+        assert_eq!(segments[1], (1000, 2000, Some(1000)), "NaN start takes the previous start");
         assert_eq!(segments[2], (3000, 3000, None));
         assert_eq!(segments[3], (3000, 3000, None));
         assert_eq!(stats.bad_starts, 2);

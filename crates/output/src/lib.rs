@@ -42,10 +42,7 @@ impl Format {
 
     /// The format called `name`.
     pub fn from_name(name: &str) -> Option<Format> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, f)| *f)
+        Self::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| *f)
     }
 
     /// Whether the format is binary (not for a terminal).
@@ -96,9 +93,7 @@ pub fn sink<'w>(
 ) -> Result<Box<dyn BatchSink + 'w>, OutputError> {
     Ok(match format {
         Format::Table => Box::new(TableSink::new(schema, out)),
-        Format::Csv => Box::new(Counted::new(
-            arrow::csv::WriterBuilder::new().with_header(true).build(out),
-        )),
+        Format::Csv => Box::new(Counted::new(arrow::csv::WriterBuilder::new().with_header(true).build(out))),
         Format::Json => Box::new(Counted::new(arrow::json::ArrayWriter::new(out))),
         Format::Ndjson => Box::new(Counted::new(arrow::json::LineDelimitedWriter::new(out))),
         Format::Parquet => {
@@ -213,10 +208,7 @@ mod tests {
         ]));
         let a = RecordBatch::try_new(
             schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec![Some("the"), None])),
-                Arc::new(Int64Array::from(vec![10, 2])),
-            ],
+            vec![Arc::new(StringArray::from(vec![Some("the"), None])), Arc::new(Int64Array::from(vec![10, 2]))],
         )
         .unwrap();
         let b = RecordBatch::try_new(

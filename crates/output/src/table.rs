@@ -21,13 +21,7 @@ impl<'w> TableSink<'w> {
     /// A sink for results of `schema`.
     pub fn new(schema: SchemaRef, out: Box<dyn Write + Send + 'w>) -> Self {
         let numeric = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
-        TableSink {
-            schema,
-            out,
-            widths: None,
-            numeric,
-            rows: 0,
-        }
+        TableSink { schema, out, widths: None, numeric, rows: 0 }
     }
 
     fn cells(batch: &RecordBatch) -> Result<Vec<Vec<String>>, OutputError> {
@@ -39,10 +33,7 @@ impl<'w> TableSink<'w> {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((0..batch.num_rows())
             .map(|row| {
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string().replace('\n', "\\n").replace('\r', "\\r"))
-                    .collect()
+                formatters.iter().map(|f| f.value(row).to_string().replace('\n', "\\n").replace('\r', "\\r")).collect()
             })
             .collect())
     }
@@ -72,12 +63,8 @@ impl BatchSink for TableSink<'_> {
         }
         let widths = self.widths.as_ref().expect("set above");
         for row in rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(widths)
-                .zip(&self.numeric)
-                .map(|((cell, w), numeric)| pad(cell, *w, *numeric))
-                .collect();
+            let cells: Vec<String> =
+                row.iter().zip(widths).zip(&self.numeric).map(|((cell, w), numeric)| pad(cell, *w, *numeric)).collect();
             writeln!(self.out, "{}", cells.join(" | ").trim_end())?;
         }
         self.rows += batch.num_rows() as u64;
@@ -97,9 +84,5 @@ impl BatchSink for TableSink<'_> {
 /// `cell` padded with spaces to `width` characters, on the left for numbers (values of any length).
 fn pad(cell: &str, width: usize, right_align: bool) -> String {
     let fill = " ".repeat(width.saturating_sub(cell.chars().count()));
-    if right_align {
-        format!("{fill}{cell}")
-    } else {
-        format!("{cell}{fill}")
-    }
+    if right_align { format!("{fill}{cell}") } else { format!("{cell}{fill}") }
 }

@@ -36,10 +36,9 @@ impl QueryError {
             DataFusionError::ResourcesExhausted(detail) if detail.contains("disk space") => {
                 QueryError::Spill(detail.clone())
             }
-            DataFusionError::ResourcesExhausted(detail) => QueryError::OutOfMemory {
-                limit: limit.to_string(),
-                detail: detail.clone(),
-            },
+            DataFusionError::ResourcesExhausted(detail) => {
+                QueryError::OutOfMemory { limit: limit.to_string(), detail: detail.clone() }
+            }
             root => QueryError::DataFusion(strip_context(root.to_string())),
         }
     }

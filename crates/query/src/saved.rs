@@ -133,11 +133,7 @@ impl SavedQuery {
         if self.params.is_empty() {
             return "no parameters".to_string();
         }
-        self.params
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -163,12 +159,7 @@ fn parse_param(declaration: &str) -> Result<Param, String> {
             return Err(format!("unknown parameter type {other:?} (integer, number or text)"));
         }
     };
-    let param = Param {
-        name: name.to_string(),
-        kind,
-        default,
-        description: description.trim().to_string(),
-    };
+    let param = Param { name: name.to_string(), kind, default, description: description.trim().to_string() };
     if let Some(default) = &param.default {
         literal(&param, default).map_err(|reason| format!("default of {name}: {reason}"))?;
     }
@@ -245,10 +236,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, QueryError> {
         .map(|path| {
             let sql = std::fs::read_to_string(path)
                 .map_err(|e| QueryError::SavedQuery(format!("{}: {e}", path.display())))?;
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             SavedQuery::parse(&name, &sql, &path.display().to_string())
         })
         .collect()
@@ -296,23 +284,15 @@ mod tests {
         let query = SavedQuery::parse("find", SQL, "test").unwrap();
         let missing = query.render(&[]).unwrap_err().to_string();
         assert!(missing.contains("needs --param phrase=VALUE"), "{missing}");
-        let bad = query
-            .render(&values(&[("phrase", "x"), ("limit", "ten")]))
-            .unwrap_err()
-            .to_string();
+        let bad = query.render(&values(&[("phrase", "x"), ("limit", "ten")])).unwrap_err().to_string();
         assert!(bad.contains("expected an integer"), "{bad}");
-        let unknown = query
-            .render(&values(&[("phrase", "x"), ("lmit", "1")]))
-            .unwrap_err()
-            .to_string();
+        let unknown = query.render(&values(&[("phrase", "x"), ("lmit", "1")])).unwrap_err().to_string();
         assert!(unknown.contains("it takes: limit, phrase"), "{unknown}");
     }
 
     #[test]
     fn undeclared_placeholders_are_refused() {
-        let error = SavedQuery::parse("x", "-- x\nSELECT ${nope}", "test")
-            .unwrap_err()
-            .to_string();
+        let error = SavedQuery::parse("x", "-- x\nSELECT ${nope}", "test").unwrap_err().to_string();
         assert!(error.contains("${nope} is used but not declared"), "{error}");
     }
 

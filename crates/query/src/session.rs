@@ -79,11 +79,8 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
     execution.spill_compression = SpillCompression::Lz4Frame;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
     execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .with_default_features()
-        .build();
+    let state =
+        SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
     Ok(SessionContext::new_with_state(state))
 }
 
@@ -99,14 +96,11 @@ pub fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot
             .map_err(df)?;
         let schema = read_schema(&table.schema());
         if urls.is_empty() {
-            ctx.register_table(table.name(), Arc::new(EmptyTable::new(schema)))
-                .map_err(df)?;
+            ctx.register_table(table.name(), Arc::new(EmptyTable::new(schema))).map_err(df)?;
             continue;
         }
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(schema);
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
         let provider = ListingTable::try_new(config).map_err(df)?;
         ctx.register_table(table.name(), Arc::new(provider)).map_err(df)?;
     }

@@ -83,10 +83,7 @@ fn constant_str<'a>(value: &'a ColumnarValue, function: &str, argument: &str) ->
 }
 
 fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
 }
 
 /// Coercion for functions taking only strings: keeps string types, refuses others.
@@ -123,9 +120,7 @@ macro_rules! udf_struct {
         impl $name {
             /// The function with its signature.
             pub fn new() -> Self {
-                Self {
-                    signature: Signature::user_defined(Volatility::Immutable),
-                }
+                Self { signature: Signature::user_defined(Volatility::Immutable) }
             }
         }
 
@@ -191,17 +186,12 @@ impl ScalarUDFImpl for WordCount {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let text = args.args[0].to_array(args.number_rows)?;
         let mut counts = Int64Builder::with_capacity(text.len());
-        for_each_str(&text, |value| {
-            counts.append_option(value.map(|v| words::count_words(v) as i64))
-        })?;
+        for_each_str(&text, |value| counts.append_option(value.map(|v| words::count_words(v) as i64)))?;
         Ok(ColumnarValue::Array(Arc::new(counts.finish())))
     }
 }
 
-udf_struct!(
-    PhraseMatch,
-    "`phrase_match(text, phrase)`: whether the words of `phrase` occur consecutively in `text`."
-);
+udf_struct!(PhraseMatch, "`phrase_match(text, phrase)`: whether the words of `phrase` occur consecutively in `text`.");
 
 impl ScalarUDFImpl for PhraseMatch {
     fn name(&self) -> &str {
@@ -226,9 +216,7 @@ impl ScalarUDFImpl for PhraseMatch {
         };
         let matcher = PhraseMatcher::new(phrase);
         let mut lowered = String::new();
-        for_each_str(&text, |value| {
-            matches.append_option(value.map(|v| matcher.matches(v, &mut lowered)))
-        })?;
+        for_each_str(&text, |value| matches.append_option(value.map(|v| matcher.matches(v, &mut lowered))))?;
         Ok(ColumnarValue::Array(Arc::new(matches.finish())))
     }
 }
@@ -240,9 +228,7 @@ struct PhraseMatcher {
 
 impl PhraseMatcher {
     fn new(phrase: &str) -> Self {
-        PhraseMatcher {
-            words: words::tokenize(phrase),
-        }
+        PhraseMatcher { words: words::tokenize(phrase) }
     }
 
     fn matches(&self, text: &str, lowered: &mut String) -> bool {
@@ -257,16 +243,11 @@ impl PhraseMatcher {
         }
         let mut text_words = Vec::new();
         words::for_each_word(lowered, |w| text_words.push(w));
-        text_words
-            .windows(self.words.len())
-            .any(|window| window.iter().zip(&self.words).all(|(a, b)| a == b))
+        text_words.windows(self.words.len()).any(|window| window.iter().zip(&self.words).all(|(a, b)| a == b))
     }
 }
 
-udf_struct!(
-    IsStopWord,
-    "`is_stop_word(word, list)`: whether `word` is in the stop list."
-);
+udf_struct!(IsStopWord, "`is_stop_word(word, list)`: whether `word` is in the stop list.");
 
 impl ScalarUDFImpl for IsStopWord {
     fn name(&self) -> &str {
@@ -286,9 +267,7 @@ impl ScalarUDFImpl for IsStopWord {
         let list = constant_str(&args.args[1], self.name(), "list")?.unwrap_or("");
         let stop_words = stop_list(list);
         let mut result = BooleanBuilder::with_capacity(word.len());
-        for_each_str(&word, |value| {
-            result.append_option(value.map(|w| stop_words.contains(w)))
-        })?;
+        for_each_str(&word, |value| result.append_option(value.map(|w| stop_words.contains(w))))?;
         Ok(ColumnarValue::Array(Arc::new(result.finish())))
     }
 }
@@ -335,18 +314,10 @@ impl ScalarUDFImpl for Hms {
 pub fn format_hms(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let seconds = ms.unsigned_abs() / 1000;
-    format!(
-        "{sign}{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+    format!("{sign}{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
-udf_struct!(
-    YoutubeLink,
-    "`youtube_link(video_id, ms)`: a YouTube link to the video at that time."
-);
+udf_struct!(YoutubeLink, "`youtube_link(video_id, ms)`: a YouTube link to the video at that time.");
 
 impl ScalarUDFImpl for YoutubeLink {
     fn name(&self) -> &str {
@@ -400,10 +371,7 @@ mod tests {
 
     #[test]
     fn links_use_whole_seconds_and_escape_the_id() {
-        assert_eq!(
-            youtube_link("dQw4w9WgXcQ", 43_210),
-            "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=43s"
-        );
+        assert_eq!(youtube_link("dQw4w9WgXcQ", 43_210), "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=43s");
         assert_eq!(youtube_link("a&b", -5), "https://www.youtube.com/watch?v=a%26b&t=0s");
     }
 

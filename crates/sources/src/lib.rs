@@ -91,10 +91,7 @@ pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 expansion.problems.push(SourceError::NotFound { path: source.clone() })
             }
-            Err(source) => expansion.problems.push(SourceError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(source) => expansion.problems.push(SourceError::Io { path: path.to_path_buf(), source }),
         }
     }
     expansion
@@ -103,10 +100,7 @@ pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
 /// The document id of `path` relative to `base`: `/`-separated, final extension removed.
 pub fn doc_id_for(path: &Path, base: &Path) -> String {
     let relative = path.strip_prefix(base).unwrap_or(path);
-    let mut parts: Vec<String> = relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
+    let mut parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     if let Some(last) = parts.last_mut()
         && let Some(dot) = last.rfind('.').filter(|&i| i > 0)
     {
@@ -129,11 +123,7 @@ fn glob_base(pattern: &str) -> PathBuf {
         }
         base.push(component);
     }
-    if base.as_os_str() == pattern {
-        base.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        base
-    }
+    if base.as_os_str() == pattern { base.parent().map(Path::to_path_buf).unwrap_or_default() } else { base }
 }
 
 fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut Expansion, seen: &mut HashSet<PathBuf>) {
@@ -141,10 +131,7 @@ fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut E
         Ok(paths) => paths,
         Err(e) => {
             let reason = e.msg.to_string();
-            expansion.problems.push(SourceError::BadPattern {
-                pattern: pattern.to_string(),
-                reason,
-            });
+            expansion.problems.push(SourceError::BadPattern { pattern: pattern.to_string(), reason });
             return;
         }
     };
@@ -167,9 +154,7 @@ fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut E
         }
     }
     if expansion.files.len() == before {
-        expansion.problems.push(SourceError::NoMatch {
-            pattern: pattern.to_string(),
-        });
+        expansion.problems.push(SourceError::NoMatch { pattern: pattern.to_string() });
     }
 }
 

@@ -85,21 +85,14 @@ mod tests {
         assert_eq!(h("talks/lecture_001"), (None, None));
         assert_eq!(h("notes.final"), (None, None));
         assert_eq!(h("INTRO-VIDEO"), (None, None));
-        assert_eq!(
-            h("Talk [lecture_001]"),
-            (Some("lecture_001"), None),
-            "brackets are trusted"
-        );
+        assert_eq!(h("Talk [lecture_001]"), (Some("lecture_001"), None), "brackets are trusted");
     }
 
     #[test]
     fn ids_and_languages_are_found_in_common_shapes() {
         assert_eq!(h("dQw4w9WgXcQ"), (Some("dQw4w9WgXcQ"), None));
         assert_eq!(h("ch1/dQw4w9WgXcQ.en"), (Some("dQw4w9WgXcQ"), Some("en")));
-        assert_eq!(
-            h("Never Gonna [dQw4w9WgXcQ].en-GB"),
-            (Some("dQw4w9WgXcQ"), Some("en-GB"))
-        );
+        assert_eq!(h("Never Gonna [dQw4w9WgXcQ].en-GB"), (Some("dQw4w9WgXcQ"), Some("en-GB")));
         assert_eq!(h("x9_-AbCdEfG.zh-Hant"), (Some("x9_-AbCdEfG"), Some("zh-Hant")));
         assert_eq!(h("talk.es-419"), (None, Some("es-419")));
     }
