@@ -27,9 +27,9 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
     progress.clear();
     let report = report.with_context(|| format!("ingesting into {}", archive.display()))?;
     if !quiet {
-        print_summary(&report, &archive, &options);
+        print_summary(&report, &archive, &options, expansion.problems.len());
     }
-    let rejected = !report.rejects.is_empty() || !expansion.problems.is_empty();
+    let rejected = report.files_rejected > 0 || !expansion.problems.is_empty();
     Ok(if rejected { ExitCode::from(EXIT_REJECTS) } else { ExitCode::SUCCESS })
 }
 
@@ -51,7 +51,7 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
     Ok(options)
 }
 
-fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptions) {
+fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptions, unreadable_sources: usize) {
     let seconds = report.elapsed.as_secs_f64();
     eprintln!(
         "processed {} files ({}) in {seconds:.2}s: {}, {} segments/s, {} threads, memory budget {}",
@@ -67,17 +67,20 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         report.documents,
         report.segments,
         report.files_unchanged,
-        report.rejects.len(),
+        report.files_rejected,
         archive.display(),
         report.version
     );
+    if unreadable_sources > 0 {
+        eprintln!("  {unreadable_sources} source(s) could not be listed (see above)");
+    }
     for reject in report.rejects.iter().take(REJECTS_SHOWN) {
         eprintln!("  rejected {}", describe_reject(reject));
     }
-    if report.rejects.len() > REJECTS_SHOWN {
+    if report.files_rejected > REJECTS_SHOWN as u64 {
         eprintln!(
             "  … and {} more: verbatim sql --archive {} \"SELECT * FROM rejects\"",
-            report.rejects.len() - REJECTS_SHOWN,
+            report.files_rejected - REJECTS_SHOWN as u64,
             archive.display()
         );
     }

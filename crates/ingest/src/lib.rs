@@ -74,6 +74,8 @@ pub struct IngestReport {
     /// Files already in the archive with the same content.
     pub files_unchanged: u64,
     /// Files that could not be ingested.
+    pub files_rejected: u64,
+    /// The first rejects of the run (at most [`REJECTS_KEPT`]); all are in the `rejects` table.
     pub rejects: Vec<RejectRow>,
     /// Documents added.
     pub documents: u64,
@@ -84,6 +86,9 @@ pub struct IngestReport {
     /// Wall time.
     pub elapsed: Duration,
 }
+
+/// How many rejects an [`IngestReport`] keeps (the count covers all).
+pub const REJECTS_KEPT: usize = 100;
 
 /// Ingests `files` into `archive`. Bad files become rejects; only archive failures are errors.
 pub async fn ingest(
@@ -233,7 +238,10 @@ impl Committer {
                 if !already {
                     self.pending_rejects.push(reject.clone());
                 }
-                report.rejects.push(reject);
+                report.files_rejected += 1;
+                if report.rejects.len() < REJECTS_KEPT {
+                    report.rejects.push(reject);
+                }
             }
         }
     }
