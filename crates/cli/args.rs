@@ -68,7 +68,8 @@ pub struct MemoryArg {
 /// Arguments of `ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files, folders or glob patterns (quote globs) of youtube-transcript-api JSON.
+    /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.vtt and *.srt
+    /// (also gzip- or zstd-compressed: *.json.gz, *.vtt.zst, …); files named directly are always read.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<String>,
     #[command(flatten)]
@@ -87,6 +88,15 @@ pub struct IngestArgs {
     /// zstd compression level, 1-22 [config: zstd_level] [default: 3].
     #[arg(long, value_name = "LEVEL")]
     pub zstd_level: Option<i32>,
+    /// Read every file as this format: youtube-json, webvtt or srt [default: by name, then content].
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+    /// Decode text with this encoding (e.g. windows-1250, big5, utf-16le) [default: BOM, UTF-8, else detected].
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
+    /// Reject files that break their format's rules instead of reading what can be read.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Options shared by `sql` and `run`.

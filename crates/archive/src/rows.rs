@@ -31,7 +31,7 @@ impl SegmentRows {
         self.end_ms.append_value(segment.end_ms);
         self.duration_ms.append_option(segment.duration_ms);
         self.text.append_value(segment.text);
-        self.speaker.append_null();
+        self.speaker.append_option(segment.speaker);
         self.bytes += doc_id.len() + segment.text.len() + 40;
     }
 

@@ -29,6 +29,9 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         chunk_size: None,
         row_group_size: None,
         zstd_level: None,
+        input_format: None,
+        encoding: None,
+        strict: false,
     };
     let ingested = ingest::run(ingest_args, config, quiet).await;
     std::fs::remove_dir_all(&staging).ok();

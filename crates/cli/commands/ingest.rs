@@ -44,6 +44,19 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
     if let Some(size) = args.row_group_size.as_ref().or(config.file.row_group_size.as_ref()) {
         options.row_group_bytes = parse_size(size).context("--row-group-size")?;
     }
+    if let Some(name) = &args.input_format {
+        let format = verbatim_formats::Format::from_name(name);
+        let names: Vec<_> = verbatim_formats::Format::ALL.iter().map(|f| f.name()).collect();
+        options.input_format =
+            Some(format.with_context(|| format!("unknown --input-format {name:?}; use one of {}", names.join(", ")))?);
+    }
+    if let Some(label) = &args.encoding {
+        let encoding = verbatim_formats::decode::encoding_for_label(label);
+        options.read.encoding = Some(encoding.with_context(|| {
+            format!("unknown --encoding {label:?} (WHATWG labels such as utf-8, utf-16le, windows-1250, big5, gb18030)")
+        })?);
+    }
+    options.read.strict = args.strict;
     if let Some(level) = args.zstd_level.or(config.file.zstd_level) {
         anyhow::ensure!((1..=22).contains(&level), "--zstd-level must be 1 to 22, got {level}");
         options.zstd_level = level;

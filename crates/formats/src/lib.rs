@@ -4,6 +4,10 @@
 //! column and reason, and the caller records it. Inconsistent values inside a readable file are
 //! left to normalisation, which repairs and counts them.
 
+pub mod decode;
+pub mod markup;
+pub mod srt;
+pub mod webvtt;
 pub mod youtube_json;
 
 use verbatim_model::RawTranscript;
@@ -13,29 +17,102 @@ use verbatim_model::RawTranscript;
 pub enum Format {
     /// youtube-transcript-api JSON: `[{"text", "start", "duration"}]`, or the CLI's array of arrays.
     YoutubeJson,
+    /// WebVTT, including YouTube auto-captions as fetched by yt-dlp.
+    WebVtt,
+    /// SubRip.
+    Srt,
+}
+
+/// How files are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadOptions {
+    /// Reject files that break the format's rules instead of reading what can be read.
+    pub strict: bool,
+    /// Decode text with this encoding instead of detecting it.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Refuse files that decompress to more than this many bytes (0: no limit).
+    pub max_bytes: u64,
+}
+
+/// A file's text, decompressed and decoded, ready for [`Format::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared<'a> {
+    /// The text.
+    pub text: std::borrow::Cow<'a, str>,
+    /// The encoding it was decoded from.
+    pub encoding: &'static str,
+    /// The compression it was stored with, if any.
+    pub compression: Option<decode::Compression>,
+}
+
+/// Decompresses and decodes a file's bytes (borrowing them when they are plain UTF-8).
+pub fn prepare<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<Prepared<'a>, FormatError> {
+    let compression = decode::Compression::detect(bytes);
+    let limit = if options.max_bytes == 0 { u64::MAX - 1 } else { options.max_bytes };
+    let decoded = match decode::decompress(bytes, limit)? {
+        std::borrow::Cow::Borrowed(raw) => decode::decode(raw, options.encoding),
+        std::borrow::Cow::Owned(raw) => {
+            let decoded = decode::decode(&raw, options.encoding);
+            decode::Decoded { text: std::borrow::Cow::Owned(decoded.text.into_owned()), ..decoded }
+        }
+    };
+    Ok(Prepared { text: decoded.text, encoding: decoded.encoding, compression })
 }
 
 impl Format {
-    /// The name stored in the `documents.format` column.
+    /// Every format, for listings.
+    pub const ALL: [Format; 3] = [Format::YoutubeJson, Format::WebVtt, Format::Srt];
+
+    /// The name stored in the `documents.format` column and accepted by `--input-format`.
     pub fn name(self) -> &'static str {
         match self {
             Format::YoutubeJson => "youtube-json",
+            Format::WebVtt => "webvtt",
+            Format::Srt => "srt",
         }
     }
 
-    /// The format a file is read as, by its extension; `None` for files no reader takes.
+    /// The format called `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Self::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The format a file name promises (compression suffixes `.gz`/`.zst` looked through);
+    /// `None` for names no reader takes. Sidecars (`.info.json`) are not transcripts.
     pub fn for_path(path: &std::path::Path) -> Option<Format> {
-        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
-        match extension.as_str() {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+        if name.ends_with(".info.json") {
+            return None;
+        }
+        match name.rsplit_once('.')?.1 {
             "json" => Some(Format::YoutubeJson),
+            "vtt" | "webvtt" => Some(Format::WebVtt),
+            "srt" => Some(Format::Srt),
             _ => None,
         }
     }
 
-    /// Parses a whole file's bytes into its transcripts.
-    pub fn parse(self, bytes: &[u8]) -> Result<Vec<RawTranscript<'_>>, FormatError> {
+    /// The format of `text` judged by its content, for files whose name says nothing.
+    pub fn sniff(text: &str) -> Option<Format> {
+        let start = text.trim_start_matches('\u{feff}').trim_start();
+        if start.starts_with("WEBVTT") {
+            Some(Format::WebVtt)
+        } else if start.starts_with('[') {
+            Some(Format::YoutubeJson)
+        } else if start.lines().take(20).any(|l| l.contains("-->") || l.contains("->")) {
+            Some(Format::Srt)
+        } else {
+            None
+        }
+    }
+
+    /// Parses a file's prepared text into its transcripts.
+    pub fn parse<'a>(self, text: &'a str, options: &ReadOptions) -> Result<Vec<RawTranscript<'a>>, FormatError> {
         match self {
-            Format::YoutubeJson => youtube_json::parse(bytes),
+            Format::YoutubeJson => youtube_json::parse(text.as_bytes()),
+            Format::WebVtt => webvtt::parse(&decode::normalise_newlines(text), options.strict),
+            Format::Srt => srt::parse(&decode::normalise_newlines(text), options.strict),
         }
     }
 }

@@ -24,7 +24,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawTranscript<'_>>, FormatError> {
             // Python writes NaN/Infinity; retry with them as null (times are then repaired).
             let sanitized = replace_non_finite_literals(json);
             let transcripts = parse_json(&sanitized).map_err(|e| located(e, skipped_lines))?;
-            Ok(transcripts.into_iter().map(into_owned).collect())
+            Ok(transcripts.into_iter().map(RawTranscript::into_owned).collect())
         }
         Err(error) => Err(located(error, skipped_lines)),
     }
@@ -76,15 +76,6 @@ fn skip_leading_text(bytes: &[u8]) -> Result<(u64, &[u8]), FormatError> {
             },
         }
     }
-}
-
-fn into_owned(transcript: RawTranscript<'_>) -> RawTranscript<'static> {
-    let snippets = transcript
-        .snippets
-        .into_iter()
-        .map(|s| RawSnippet { text: Cow::Owned(s.text.into_owned()), start: s.start, duration: s.duration })
-        .collect();
-    RawTranscript { snippets }
 }
 
 /// Whether `NaN` or `Infinity` occurs outside strings.
@@ -221,7 +212,7 @@ impl<'de> Visitor<'de> for SnippetVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut snippet = RawSnippet { text: Cow::Borrowed(""), start: f64::NAN, duration: f64::NAN };
+        let mut snippet = RawSnippet::new("", f64::NAN, f64::NAN);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
                 "text" => {
@@ -279,7 +270,7 @@ mod tests {
         let a = parse(pretty).unwrap();
         let b = parse(compact).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a[0].snippets[0], RawSnippet { text: "Hi everybody.".into(), start: 0.8, duration: 2.71 });
+        assert_eq!(a[0].snippets[0], RawSnippet::new("Hi everybody.", 0.8, 2.71));
     }
 
     #[test]

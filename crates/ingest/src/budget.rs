@@ -8,7 +8,7 @@ use verbatim_archive::ChunkSettings;
 const FIXED_OVERHEAD: u64 = 64 << 20;
 
 /// How an ingestion run is carried out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IngestOptions {
     /// Parsing threads (each also encodes its own chunks).
     pub workers: usize,
@@ -24,6 +24,10 @@ pub struct IngestOptions {
     pub max_file_bytes: u64,
     /// zstd level of the chunks.
     pub zstd_level: i32,
+    /// Read every file as this format instead of judging by name and content.
+    pub input_format: Option<verbatim_formats::Format>,
+    /// Strictness and encoding for reading files.
+    pub read: verbatim_formats::ReadOptions,
 }
 
 impl IngestOptions {
@@ -39,6 +43,8 @@ impl IngestOptions {
             batch_bytes: (per_worker / 16).clamp(256 << 10, 8 << 20),
             max_file_bytes: (per_worker / 4).max(4 << 20),
             zstd_level: 3,
+            input_format: None,
+            read: verbatim_formats::ReadOptions::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, documents_batch};
 use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, Table};
-use verbatim_formats::{Format, FormatError};
+use verbatim_formats::{Format, FormatError, ReadOptions, prepare};
 use verbatim_model::{normalise, words};
 use verbatim_sources::{SourceFile, names};
 
@@ -127,10 +127,21 @@ impl Worker {
             Err(e) => return Ok(reject(format!("cannot read: {e}"), None, None)),
         };
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
-        let format = Format::for_path(&file.path).unwrap_or(Format::YoutubeJson);
-        let transcripts = match format.parse(&bytes) {
-            Ok(transcripts) => transcripts,
+        let options = &self.shared.options;
+        let read = ReadOptions { max_bytes: options.max_file_bytes, ..options.read };
+        let prepared = match prepare(&bytes, &read) {
+            Ok(prepared) => prepared,
             Err(e) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
+        };
+        let format =
+            options.input_format.or_else(|| Format::for_path(&file.path)).or_else(|| Format::sniff(&prepared.text));
+        let Some(format) = format else {
+            let reason = format!("unknown format: not {} (name it with --input-format)", format_names());
+            return Ok(reject(reason, None, Some(hash)));
+        };
+        let transcripts = match format.parse(&prepared.text, &read) {
+            Ok(transcripts) => transcripts,
+            Err(e) => return Ok(reject(format!("{}: {}", format.name(), e.reason), Some(&e), Some(hash))),
         };
         let doc_ids = document_ids(&file.doc_id, transcripts.len());
         match self.shared.known.hash_of(&doc_ids[0]) {
@@ -232,6 +243,10 @@ impl Worker {
         self.send(event);
         Ok(())
     }
+}
+
+fn format_names() -> String {
+    Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// Document ids for a file holding `count` transcripts: the file's id alone, or `id#1`, `id#2`, …

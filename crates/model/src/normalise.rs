@@ -5,10 +5,10 @@
 //! `min(start + duration, next start)` (never before its own start); the raw duration is kept.
 //! Unusable values (`NaN`, infinities, negatives) are repaired and counted, never dropped silently.
 
-use crate::RawSnippet;
+use crate::{RawSnippet, RawWord};
 
 /// One normalised caption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment<'a> {
     /// Position in the transcript, from 0, in file order.
     pub seq: i32,
@@ -20,6 +20,46 @@ pub struct Segment<'a> {
     pub duration_ms: Option<i64>,
     /// The caption text.
     pub text: &'a str,
+    /// Who speaks, when known.
+    pub speaker: Option<&'a str>,
+    /// The raw word timings of this caption; see [`Segment::words`].
+    pub raw_words: &'a [RawWord<'a>],
+}
+
+/// One normalised timed word.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Word<'a> {
+    /// Position in its segment, from 0.
+    pub index: i32,
+    /// Start in milliseconds, `None` when the file gives none (unaligned words).
+    pub start_ms: Option<i64>,
+    /// End in milliseconds (at least the start), `None` when unknown.
+    pub end_ms: Option<i64>,
+    /// The word as written.
+    pub word: &'a str,
+    /// Recognition confidence (0-1).
+    pub confidence: Option<f64>,
+    /// Who speaks (the word's own label, else the segment's).
+    pub speaker: Option<&'a str>,
+}
+
+impl<'a> Segment<'a> {
+    /// The segment's words with times in milliseconds (an end before the start is raised to it).
+    pub fn words(&self) -> impl Iterator<Item = Word<'a>> + 'a {
+        let speaker = self.speaker;
+        self.raw_words.iter().enumerate().map(move |(index, w)| {
+            let start_ms = seconds_to_ms(w.start);
+            let end_ms = seconds_to_ms(w.end).map(|end| start_ms.map_or(end, |start| end.max(start)));
+            Word {
+                index: index as i32,
+                start_ms,
+                end_ms,
+                word: &w.text,
+                confidence: w.confidence.filter(|c| c.is_finite()),
+                speaker: w.speaker.as_deref().or(speaker),
+            }
+        })
+    }
 }
 
 /// What normalisation had to repair in one transcript.
@@ -33,6 +73,8 @@ pub struct NormaliseStats {
     pub bad_durations: u64,
     /// Segments that start before the previous one.
     pub out_of_order: u64,
+    /// Segments with no text.
+    pub empty_texts: u64,
 }
 
 impl NormaliseStats {
@@ -42,6 +84,7 @@ impl NormaliseStats {
         self.bad_starts += other.bad_starts;
         self.bad_durations += other.bad_durations;
         self.out_of_order += other.out_of_order;
+        self.empty_texts += other.empty_texts;
     }
 }
 
@@ -79,7 +122,18 @@ pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segmen
             (None, Some(next)) => next,
             (None, None) => start_ms,
         };
-        emit(Segment { seq: index as i32, start_ms, end_ms: end_ms.max(start_ms), duration_ms, text: &snippet.text });
+        if snippet.text.trim().is_empty() {
+            stats.empty_texts += 1;
+        }
+        emit(Segment {
+            seq: index as i32,
+            start_ms,
+            end_ms: end_ms.max(start_ms),
+            duration_ms,
+            text: &snippet.text,
+            speaker: snippet.speaker.as_deref(),
+            raw_words: &snippet.words,
+        });
     }
     stats
 }
@@ -114,7 +168,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn snippet(start: f64, duration: f64) -> RawSnippet<'static> {
-        RawSnippet { text: Cow::Borrowed("x"), start, duration }
+        RawSnippet::new(Cow::Borrowed("x"), start, duration)
     }
 
     fn run(snippets: &[RawSnippet<'_>]) -> (Vec<(i64, i64, Option<i64>)>, NormaliseStats) {
@@ -168,6 +222,31 @@ mod tests {
         let (segments, _) = run(&[snippet(1.0, 359301.532), snippet(1e300, 1e300)]);
         assert_eq!(segments[0].2, Some(359_301_532));
         assert!(segments[1].1 >= segments[1].0);
+    }
+
+    #[test]
+    fn words_get_milliseconds_and_inherit_the_segment_speaker() {
+        let mut with_words = snippet(1.0, 2.0).with_speaker(Some("A".into()));
+        with_words.words = vec![
+            RawWord { text: "hi".into(), start: 1.0, end: 1.4, confidence: Some(0.9), speaker: None },
+            RawWord {
+                text: "there".into(),
+                start: f64::NAN,
+                end: f64::NAN,
+                confidence: None,
+                speaker: Some("B".into()),
+            },
+            RawWord { text: "back".into(), start: 2.0, end: 1.5, confidence: Some(f64::NAN), speaker: None },
+        ];
+        let snippets = [with_words, RawSnippet::new("", 3.0, 1.0)];
+        let mut words = Vec::new();
+        let stats = normalise(&snippets, |s| {
+            words.extend(s.words().map(|w| (w.index, w.start_ms, w.end_ms, w.speaker, w.confidence)))
+        });
+        assert_eq!(words[0], (0, Some(1000), Some(1400), Some("A"), Some(0.9)));
+        assert_eq!(words[1], (1, None, None, Some("B"), None), "unaligned words keep no times");
+        assert_eq!(words[2], (2, Some(2000), Some(2000), Some("A"), None), "end raised to the start");
+        assert_eq!(stats.empty_texts, 1);
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! Caption markup shared by the subtitle readers: tags, entities and time stamps.
+
+use std::borrow::Cow;
+
+/// Decodes HTML/WebVTT character references: named (`&amp; &lt; &gt; &quot; &apos; &nbsp; &lrm; &rlm;`)
+/// and numeric (`&#233;`, `&#xE9;`). Unknown references are kept as written.
+pub fn decode_entities(text: &str) -> Cow<'_, str> {
+    if !text.contains('&') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let end = after.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| entity(&after[..e]).map(|c| (c, e)));
+        match decoded {
+            Some((replacement, e)) => {
+                out.push_str(replacement.as_ref());
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+fn entity(name: &str) -> Option<Cow<'static, str>> {
+    let named = match name {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        "nbsp" => "\u{a0}",
+        "lrm" => "\u{200e}",
+        "rlm" => "\u{200f}",
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            return char::from_u32(code).map(|c| Cow::Owned(c.to_string()));
+        }
+    };
+    Some(Cow::Borrowed(named))
+}
+
+/// Removes `<…>` tags and `{\…}` ASS override blocks; keeps a `<` that does not open a tag.
+pub fn strip_tags(text: &str) -> Cow<'_, str> {
+    if !text.contains(['<', '{']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(['<', '{']) {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let (close, is_tag) = match tail.strip_prefix('<') {
+            Some(inner) => {
+                (tail.find('>'), inner.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '/' || c == '.'))
+            }
+            None => (tail.find('}'), tail[1..].starts_with('\\')),
+        };
+        match close {
+            Some(close) if is_tag && !tail[1..close].contains(['<', '\n']) => rest = &tail[close + 1..],
+            _ => {
+                out.push_str(&tail[..1]);
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Collapses runs of spaces and tabs, trims each line, and drops empty lines.
+pub fn tidy_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| line.split([' ', '\t']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses a subtitle time stamp leniently: `[h:]m:s[.,:]fff`, any number of digits per field
+/// (`0:0:3.540`, `120:00:00.000`, `00:01.5`), fullwidth digits and colons; returns seconds.
+pub fn parse_timestamp(raw: &str) -> Option<f64> {
+    let normalised: String = raw
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_digit(c as u32 - '０' as u32, 10).unwrap_or(c),
+            '：' => ':',
+            '，' | '．' => '.',
+            c => c,
+        })
+        .collect();
+    let (negative, body) = match normalised.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, normalised.as_str()),
+    };
+    // The fraction follows the last '.' or ','; a third ':' also introduces it (`00:00:01:500`).
+    let (clock, fraction) = match body.rfind(['.', ',']) {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None if body.matches(':').count() == 3 => body.rsplit_once(':')?,
+        None => (body, ""),
+    };
+    let mut seconds = 0.0;
+    let fields: Vec<&str> = clock.split(':').collect();
+    if fields.is_empty() || fields.len() > 3 {
+        return None;
+    }
+    for field in &fields {
+        if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        seconds = seconds * 60.0 + field.parse::<f64>().ok()?;
+    }
+    if !fraction.is_empty() {
+        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        seconds += format!("0.{fraction}").parse::<f64>().ok()?;
+    }
+    Some(if negative { -seconds } else { seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_named_numeric_and_unknown() {
+        assert_eq!(
+            decode_entities("a &amp; b &lt;i&gt; &#233;&#xE9; &nbsp;&bogus; & x"),
+            "a & b <i> éé \u{a0}&bogus; & x"
+        );
+    }
+
+    #[test]
+    fn tags_and_ass_overrides_are_removed_but_lone_brackets_stay() {
+        assert_eq!(strip_tags("<i>Hello</i> <font color=\"red\">you</font>"), "Hello you");
+        assert_eq!(strip_tags("{\\an8}Top <00:01.000><c.red>word</c>"), "Top word");
+        assert_eq!(strip_tags("1 < 2 and {braces} stay"), "1 < 2 and {braces} stay");
+    }
+
+    #[test]
+    fn timestamps_in_real_world_shapes() {
+        assert_eq!(parse_timestamp("00:00:01.500"), Some(1.5));
+        assert_eq!(parse_timestamp("00:01,5"), Some(1.5));
+        assert_eq!(parse_timestamp("0:0:3.540"), Some(3.54));
+        assert_eq!(parse_timestamp("120:00:00.000"), Some(432000.0));
+        assert_eq!(parse_timestamp("00:00:01:500"), Some(1.5));
+        assert_eq!(parse_timestamp("００：００：０２，０００"), Some(2.0));
+        assert_eq!(parse_timestamp("-00:00:01.000"), Some(-1.0));
+        assert_eq!(parse_timestamp("00:00:05"), Some(5.0));
+        assert_eq!(parse_timestamp("1:2:3:4:5"), None);
+        assert_eq!(parse_timestamp("soon"), None);
+    }
+
+    #[test]
+    fn lines_are_tidied() {
+        assert_eq!(tidy_lines("  a   b \n \n\tc  "), "a b\nc");
+    }
+}
