@@ -63,7 +63,8 @@ impl ChunkSettings {
 fn free_text_columns(table: Table) -> &'static [&'static str] {
     match table {
         Table::Segments => &["text"],
-        Table::Documents => &["content_hash", "source"],
+        Table::Documents => &["content_hash", "source", "title"],
+        Table::Words => &[],
         Table::Rejects => &["reason"],
     }
 }

@@ -28,6 +28,7 @@ pub mod rows;
 pub mod schema;
 
 pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
+pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter};
 pub use error::ArchiveError;
 pub use keys::{DocumentKeys, RejectKeys};

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
 };
-use verbatim_model::Segment;
+use verbatim_model::{NormaliseStats, Segment, TranscriptMeta, Word};
 
 use crate::{ArchiveError, Table};
 
@@ -66,6 +67,66 @@ impl SegmentRows {
     }
 }
 
+/// Accumulates `words` rows; [`WordRows::take_batch`] empties it into a batch.
+#[derive(Debug, Default)]
+pub struct WordRows {
+    doc_id: StringBuilder,
+    seq: Int32Builder,
+    word_index: Int32Builder,
+    start_ms: Int64Builder,
+    end_ms: Int64Builder,
+    word: StringBuilder,
+    confidence: Float64Builder,
+    speaker: StringBuilder,
+    bytes: usize,
+}
+
+impl WordRows {
+    /// Appends one word of segment `seq` of document `doc_id`.
+    pub fn push(&mut self, doc_id: &str, seq: i32, word: &Word<'_>) {
+        self.doc_id.append_value(doc_id);
+        self.seq.append_value(seq);
+        self.word_index.append_value(word.index);
+        self.start_ms.append_option(word.start_ms);
+        self.end_ms.append_option(word.end_ms);
+        self.word.append_value(word.word);
+        self.confidence.append_option(word.confidence);
+        self.speaker.append_option(word.speaker);
+        self.bytes += doc_id.len() + word.word.len() + 48;
+    }
+
+    /// Rows buffered.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Whether no rows are buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate memory held by the buffered rows.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The buffered rows as a batch; the builder is empty afterwards.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, ArchiveError> {
+        self.bytes = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.doc_id.finish()),
+            Arc::new(self.seq.finish()),
+            Arc::new(self.word_index.finish()),
+            Arc::new(self.start_ms.finish()),
+            Arc::new(self.end_ms.finish()),
+            Arc::new(self.word.finish()),
+            Arc::new(self.confidence.finish()),
+            Arc::new(self.speaker.finish()),
+        ];
+        batch(Table::Words, columns)
+    }
+}
+
 /// One `documents` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentRow {
@@ -89,6 +150,14 @@ pub struct DocumentRow {
     pub content_hash: String,
     /// When it was ingested, in milliseconds since the Unix epoch.
     pub ingested_at_ms: i64,
+    /// Title, channel, publication date and whether the captions were generated, when known.
+    pub meta: TranscriptMeta,
+    /// The text encoding the file was decoded from.
+    pub encoding: String,
+    /// Number of timed words (rows in `words`).
+    pub n_timed_words: i64,
+    /// What normalisation repaired.
+    pub repairs: NormaliseStats,
 }
 
 /// One `rejects` row.
@@ -122,7 +191,25 @@ pub fn documents_batch(rows: &[DocumentRow]) -> Result<RecordBatch, ArchiveError
     let mut duration_ms = Int64Builder::new();
     let mut content_hash = StringBuilder::new();
     let mut ingested_at = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut title = StringBuilder::new();
+    let mut channel = StringBuilder::new();
+    let mut published_at = StringBuilder::new();
+    let mut is_generated = BooleanBuilder::new();
+    let mut encoding = StringBuilder::new();
+    let mut counts: [Int64Builder; 5] = Default::default();
     for row in rows {
+        title.append_option(row.meta.title.as_deref());
+        channel.append_option(row.meta.channel.as_deref());
+        published_at.append_option(row.meta.published_at.as_deref());
+        is_generated.append_option(row.meta.is_generated);
+        encoding.append_value(&row.encoding);
+        let repairs = &row.repairs;
+        let bad_times = repairs.bad_starts + repairs.bad_durations;
+        let values =
+            [row.n_timed_words as u64, repairs.overlaps_clipped, bad_times, repairs.out_of_order, repairs.empty_texts];
+        for (builder, value) in counts.iter_mut().zip(values) {
+            builder.append_value(value as i64);
+        }
         doc_id.append_value(&row.doc_id);
         video_id.append_option(row.video_id.as_deref());
         source.append_value(&row.source);
@@ -145,7 +232,13 @@ pub fn documents_batch(rows: &[DocumentRow]) -> Result<RecordBatch, ArchiveError
         Arc::new(duration_ms.finish()),
         Arc::new(content_hash.finish()),
         Arc::new(ingested_at.finish()),
+        Arc::new(title.finish()),
+        Arc::new(channel.finish()),
+        Arc::new(published_at.finish()),
+        Arc::new(is_generated.finish()),
+        Arc::new(encoding.finish()),
     ];
+    let columns = columns.into_iter().chain(counts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef)).collect();
     batch(Table::Documents, columns)
 }
 

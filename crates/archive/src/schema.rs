@@ -10,21 +10,24 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub enum Table {
     /// One row per caption: `doc_id, seq, start_ms, end_ms, duration_ms, text, speaker`.
     Segments,
-    /// One row per transcript: identity, counts, content hash.
+    /// One row per transcript: identity, metadata, counts, content hash, what was repaired.
     Documents,
+    /// One row per timed word, for files that have word timings.
+    Words,
     /// One row per file that could not be read, with the reason.
     Rejects,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 3] = [Table::Segments, Table::Documents, Table::Rejects];
+    pub const ALL: [Table; 4] = [Table::Segments, Table::Documents, Table::Words, Table::Rejects];
 
     /// The table's name, also its folder in the archive and its SQL name.
     pub fn name(self) -> &'static str {
         match self {
             Table::Segments => "segments",
             Table::Documents => "documents",
+            Table::Words => "words",
             Table::Rejects => "rejects",
         }
     }
@@ -34,6 +37,7 @@ impl Table {
         match self {
             Table::Segments => SEGMENTS.clone(),
             Table::Documents => DOCUMENTS.clone(),
+            Table::Words => WORDS.clone(),
             Table::Rejects => REJECTS.clone(),
         }
     }
@@ -67,6 +71,29 @@ static DOCUMENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("duration_ms", DataType::Int64, false),
         Field::new("content_hash", DataType::Utf8, false),
         Field::new("ingested_at", utc_millis(), false),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("published_at", DataType::Utf8, true),
+        Field::new("is_generated", DataType::Boolean, true),
+        Field::new("encoding", DataType::Utf8, true),
+        Field::new("n_timed_words", DataType::Int64, true),
+        Field::new("n_overlaps_clipped", DataType::Int64, true),
+        Field::new("n_bad_times", DataType::Int64, true),
+        Field::new("n_out_of_order", DataType::Int64, true),
+        Field::new("n_empty", DataType::Int64, true),
+    ]))
+});
+
+static WORDS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("seq", DataType::Int32, false),
+        Field::new("word_index", DataType::Int32, false),
+        Field::new("start_ms", DataType::Int64, true),
+        Field::new("end_ms", DataType::Int64, true),
+        Field::new("word", DataType::Utf8, false),
+        Field::new("confidence", DataType::Float64, true),
+        Field::new("speaker", DataType::Utf8, true),
     ]))
 });
 

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, documents_batch};
-use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, Table};
+use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, WordRows, documents_batch};
+use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, RecordBatch, Table};
 use verbatim_formats::{Format, FormatError, ReadOptions, prepare};
-use verbatim_model::{normalise, words};
+use verbatim_model::{TranscriptMeta, normalise, words};
 use verbatim_sources::{SourceFile, names};
 
 use crate::IngestOptions;
@@ -49,9 +49,11 @@ pub(crate) struct Worker {
     id: usize,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
-    rows: SegmentRows,
+    segment_rows: SegmentRows,
+    word_rows: WordRows,
     documents: Vec<DocumentRow>,
     segments_chunk: Option<ChunkWriter>,
+    words_chunk: Option<ChunkWriter>,
     chunk_segments: u64,
     chunks_written: u64,
 }
@@ -62,9 +64,11 @@ impl Worker {
             id,
             shared,
             events,
-            rows: SegmentRows::default(),
+            segment_rows: SegmentRows::default(),
+            word_rows: WordRows::default(),
             documents: Vec::new(),
             segments_chunk: None,
+            words_chunk: None,
             chunk_segments: 0,
             chunks_written: 0,
         }
@@ -87,7 +91,7 @@ impl Worker {
                 return Ok(());
             }
             let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
-            if open_bytes + self.rows.approx_bytes() as u64 >= shared.options.chunk_bytes {
+            if open_bytes + self.buffered_bytes() as u64 >= shared.options.chunk_bytes {
                 self.finish_chunk()?;
             }
         }
@@ -161,30 +165,42 @@ impl Worker {
         }
 
         let hints = names::hints(&file.doc_id);
+        let from_name =
+            TranscriptMeta { video_id: hints.video_id, language: hints.language, ..TranscriptMeta::default() };
         let mut segments = 0u64;
         for (doc_id, transcript) in doc_ids.into_iter().zip(&transcripts) {
             let mut n_words = 0usize;
+            let mut n_timed_words = 0i64;
             let mut duration_ms = 0i64;
             let mut n_segments = 0i64;
-            normalise(&transcript.snippets, |segment| {
+            let repairs = normalise(&transcript.snippets, |segment| {
                 n_words += words::count_words(segment.text);
                 duration_ms = duration_ms.max(segment.end_ms);
                 n_segments += 1;
-                self.rows.push(&doc_id, &segment);
+                self.segment_rows.push(&doc_id, &segment);
+                for word in segment.words() {
+                    self.word_rows.push(&doc_id, segment.seq, &word);
+                    n_timed_words += 1;
+                }
             });
             self.flush_rows_if_full()?;
             segments += n_segments as u64;
+            let meta = transcript.meta.clone().or(&from_name);
             self.documents.push(DocumentRow {
                 doc_id,
-                video_id: hints.video_id.clone(),
+                video_id: meta.video_id.clone(),
                 source: source.clone(),
                 format: format.name().to_string(),
-                language: hints.language.clone(),
+                language: meta.language.clone(),
                 n_segments,
                 n_words: n_words as i64,
                 duration_ms,
                 content_hash: hash.clone(),
                 ingested_at_ms: self.shared.ingested_at_ms,
+                meta,
+                encoding: prepared.encoding.to_string(),
+                n_timed_words,
+                repairs,
             });
         }
         self.chunk_segments += segments;
@@ -203,23 +219,29 @@ impl Worker {
         None
     }
 
+    fn buffered_bytes(&self) -> usize {
+        self.segment_rows.approx_bytes() + self.word_rows.approx_bytes()
+    }
+
     fn flush_rows_if_full(&mut self) -> Result<(), ArchiveError> {
-        if self.rows.approx_bytes() as u64 >= self.shared.options.batch_bytes {
+        if self.buffered_bytes() as u64 >= self.shared.options.batch_bytes {
             self.flush_rows()?;
         }
         Ok(())
     }
 
+    /// Hands the buffered segment and word rows to their chunk writers (opened on first use).
     fn flush_rows(&mut self) -> Result<(), ArchiveError> {
-        if self.rows.is_empty() {
-            return Ok(());
+        let suffix = format!("{}-{}", self.id, self.chunks_written);
+        if !self.segment_rows.is_empty() {
+            let batch = self.segment_rows.take_batch()?;
+            write_to(&mut self.segments_chunk, &self.shared.factory, Table::Segments, &suffix, &batch)?;
         }
-        let batch = self.rows.take_batch()?;
-        if self.segments_chunk.is_none() {
-            let suffix = format!("{}-{}", self.id, self.chunks_written);
-            self.segments_chunk = Some(self.shared.factory.create(Table::Segments, &suffix)?);
+        if !self.word_rows.is_empty() {
+            let batch = self.word_rows.take_batch()?;
+            write_to(&mut self.words_chunk, &self.shared.factory, Table::Words, &suffix, &batch)?;
         }
-        self.segments_chunk.as_mut().expect("chunk just opened").write(&batch)
+        Ok(())
     }
 
     /// Finishes the open chunk files and hands them to the committer.
@@ -230,9 +252,9 @@ impl Worker {
         }
         let suffix = format!("{}-{}", self.id, self.chunks_written);
         self.chunks_written += 1;
-        let mut files = Vec::with_capacity(2);
-        if let Some(chunk) = self.segments_chunk.take() {
-            files.push((Table::Segments, chunk.finish()?));
+        let mut files = Vec::with_capacity(3);
+        for chunk in [self.segments_chunk.take(), self.words_chunk.take()].into_iter().flatten() {
+            files.push((chunk.table(), chunk.finish()?));
         }
         let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
         documents_chunk.write(&documents_batch(&self.documents)?)?;
@@ -243,6 +265,20 @@ impl Worker {
         self.send(event);
         Ok(())
     }
+}
+
+/// Writes `batch` to the chunk in `slot`, creating it first if needed.
+fn write_to(
+    slot: &mut Option<ChunkWriter>,
+    factory: &ChunkFactory,
+    table: Table,
+    suffix: &str,
+    batch: &RecordBatch,
+) -> Result<(), ArchiveError> {
+    if slot.is_none() {
+        *slot = Some(factory.create(table, suffix)?);
+    }
+    slot.as_mut().expect("chunk just opened").write(batch)
 }
 
 fn format_names() -> String {
