@@ -60,8 +60,8 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
     let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "rejects give exit status 3: {stderr}");
-    assert!(stderr.contains("broken.json:3:16: youtube-json: expected `,` or `}`"), "{stderr}");
-    assert!(stderr.contains("empty.json: youtube-json: empty file"), "{stderr}");
+    assert!(stderr.contains("broken.json:3:16: json: expected `,` or `}`"), "{stderr}");
+    assert!(stderr.contains("empty.json: json: empty file"), "{stderr}");
 
     let docs = sql_rows(&archive, "SELECT doc_id, n_segments FROM documents ORDER BY doc_id");
     assert_eq!(docs, ["cli#1,1", "cli#2,1", "good,1", "nan,2"]);
@@ -70,8 +70,8 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
     assert_eq!(nan, ["0,1000,2000,", "1,2000,3000,1000"], "NaN duration: raw NULL, end at the next start");
     let rejects = sql_rows(&archive, "SELECT doc_id, line, \"column\", reason FROM rejects ORDER BY doc_id");
     assert_eq!(rejects.len(), 2, "{rejects:?}");
-    assert!(rejects[0].starts_with("broken,3,16,\"youtube-json: expected `,` or `}`"), "{rejects:?}");
-    assert!(rejects[1].starts_with("empty,,,youtube-json: empty file"), "{rejects:?}");
+    assert!(rejects[0].starts_with("broken,3,16,\"json: expected `,` or `}`"), "{rejects:?}");
+    assert!(rejects[1].starts_with("empty,,,json: empty file"), "{rejects:?}");
 
     // Running again reports the bad files again but records them once.
     let again = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);

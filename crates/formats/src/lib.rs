@@ -6,7 +6,10 @@
 
 pub mod decode;
 pub mod markup;
+pub mod speech_json;
 pub mod srt;
+pub mod timedtext;
+mod unsupported;
 pub mod webvtt;
 pub mod youtube_json;
 
@@ -21,6 +24,14 @@ pub enum Format {
     WebVtt,
     /// SubRip.
     Srt,
+    /// Whisper JSON: openai-whisper, the hosted API's verbose_json, WhisperX, whisper.cpp `-oj`.
+    WhisperJson,
+    /// A Deepgram response.
+    DeepgramJson,
+    /// An AssemblyAI transcript.
+    AssemblyAiJson,
+    /// YouTube timedtext XML (srv1 `<transcript>`, srv3 `<timedtext>`).
+    YoutubeXml,
 }
 
 /// How files are read.
@@ -61,7 +72,15 @@ pub fn prepare<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<Prepared<'a
 
 impl Format {
     /// Every format, for listings.
-    pub const ALL: [Format; 3] = [Format::YoutubeJson, Format::WebVtt, Format::Srt];
+    pub const ALL: [Format; 7] = [
+        Format::YoutubeJson,
+        Format::WebVtt,
+        Format::Srt,
+        Format::WhisperJson,
+        Format::DeepgramJson,
+        Format::AssemblyAiJson,
+        Format::YoutubeXml,
+    ];
 
     /// The name stored in the `documents.format` column and accepted by `--input-format`.
     pub fn name(self) -> &'static str {
@@ -69,6 +88,10 @@ impl Format {
             Format::YoutubeJson => "youtube-json",
             Format::WebVtt => "webvtt",
             Format::Srt => "srt",
+            Format::WhisperJson => "whisper-json",
+            Format::DeepgramJson => "deepgram-json",
+            Format::AssemblyAiJson => "assemblyai-json",
+            Format::YoutubeXml => "youtube-xml",
         }
     }
 
@@ -89,6 +112,7 @@ impl Format {
             "json" => Some(Format::YoutubeJson),
             "vtt" | "webvtt" => Some(Format::WebVtt),
             "srt" => Some(Format::Srt),
+            "xml" | "srv1" | "srv3" => Some(Format::YoutubeXml),
             _ => None,
         }
     }
@@ -96,23 +120,63 @@ impl Format {
     /// The format of `text` judged by its content, for files whose name says nothing.
     pub fn sniff(text: &str) -> Option<Format> {
         let start = text.trim_start_matches('\u{feff}').trim_start();
+        let after = |prefix: char| start[prefix.len_utf8()..].trim_start().chars().next();
         if start.starts_with("WEBVTT") {
             Some(Format::WebVtt)
-        } else if start.starts_with('[') {
+        } else if start.starts_with('<') && (start.contains("<transcript") || start.contains("<timedtext")) {
+            Some(Format::YoutubeXml)
+        } else if (start.starts_with('[') && after('[').is_none_or(|c| matches!(c, '{' | '[' | ']')))
+            || (start.starts_with('{') && after('{').is_none_or(|c| matches!(c, '"' | '}')))
+        {
+            // A JSON array or object (not `[Script Info]` or `{1}{25}`); which JSON format is told by parsing.
             Some(Format::YoutubeJson)
-        } else if start.lines().take(20).any(|l| l.contains("-->") || l.contains("->")) {
+        } else if start.lines().take(20).any(|l| l.contains("-->") || (l.starts_with('[') && l.contains(" -> "))) {
             Some(Format::Srt)
         } else {
             None
         }
     }
 
-    /// Parses a file's prepared text into its transcripts.
-    pub fn parse<'a>(self, text: &'a str, options: &ReadOptions) -> Result<Vec<RawTranscript<'a>>, FormatError> {
+    /// The format to read a file as: `forced`, else by name, else by content. Files in formats
+    /// verbatim does not read get a reason naming the format when it is a known one.
+    pub fn detect(path: &std::path::Path, text: &str, forced: Option<Format>) -> Result<Format, FormatError> {
+        if let Some(format) = forced.or_else(|| Format::for_path(path)) {
+            return Ok(format);
+        }
+        if let Some(known) = unsupported::recognise(path, text) {
+            return Err(FormatError::whole_file(format!("unsupported format: {known} is not read by verbatim")));
+        }
+        Format::sniff(text).ok_or_else(|| {
+            let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+            FormatError::whole_file(format!("unknown format: not {} (name it with --input-format)", names.join(", ")))
+        })
+    }
+
+    /// Whether this is one of the JSON formats, which are told apart by content.
+    pub fn is_json(self) -> bool {
+        matches!(self, Format::YoutubeJson | Format::WhisperJson | Format::DeepgramJson | Format::AssemblyAiJson)
+    }
+
+    /// Parses a file's prepared text into its transcripts; returns the format actually found
+    /// (JSON formats are told apart by content: an array is youtube-transcript-api, an object
+    /// one of the speech-to-text tools).
+    pub fn parse<'a>(
+        self,
+        text: &'a str,
+        options: &ReadOptions,
+    ) -> Result<(Format, Vec<RawTranscript<'a>>), FormatError> {
         match self {
-            Format::YoutubeJson => youtube_json::parse(text.as_bytes()),
-            Format::WebVtt => webvtt::parse(&decode::normalise_newlines(text), options.strict),
-            Format::Srt => srt::parse(&decode::normalise_newlines(text), options.strict),
+            json if json.is_json() => {
+                let body = text.trim_start_matches('\u{feff}').trim_start();
+                if body.starts_with('{') {
+                    speech_json::parse(body)
+                } else {
+                    youtube_json::parse(text.as_bytes()).map(|t| (Format::YoutubeJson, t))
+                }
+            }
+            Format::WebVtt => Ok((self, webvtt::parse(&decode::normalise_newlines(text), options.strict)?)),
+            Format::YoutubeXml => Ok((self, timedtext::parse(text)?)),
+            _ => Ok((self, srt::parse(&decode::normalise_newlines(text), options.strict)?)),
         }
     }
 }

@@ -23,14 +23,14 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
     let mut index = 0;
     while index < lines.len() {
         let line = lines[index];
-        if let Some((start, end)) = timing(line) {
+        if let Some((start, end, same_line_text)) = timing(line) {
             // A bare number right before the timing line is the cue's index, not text.
             if let Some(previous) = cues.last_mut()
                 && previous.2.last().is_some_and(|l| is_index(l))
             {
                 previous.2.pop();
             }
-            cues.push((start, end, Vec::new()));
+            cues.push((start, end, same_line_text.into_iter().collect()));
         } else if let Some(cue) = cues.last_mut() {
             cue.2.push(line);
         } else if strict && !line.trim().is_empty() && !is_index(line) {
@@ -62,13 +62,20 @@ fn is_index(line: &str) -> bool {
     !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Parses a timing line: `start ARROW end [coordinates]`.
-fn timing(line: &str) -> Option<(f64, f64)> {
+/// Parses a timing line: `start ARROW end [coordinates]`, or Whisper-JAX's `[start -> end] text`
+/// (whose text follows on the same line).
+fn timing(line: &str) -> Option<(f64, f64, Option<&str>)> {
+    if let Some(inner) = line.trim_start().strip_prefix('[')
+        && let Some((times, text)) = inner.split_once(']')
+    {
+        let (start, end, _) = timing(times)?;
+        return Some((start, end, Some(text.trim())));
+    }
     let normalised = line.replace(['—', '–'], "-").replace("- ->", "-->");
     let (left, right) = normalised.split_once("->")?;
     let start = left.trim_end().trim_end_matches('-');
     let end = right.split_whitespace().next()?;
-    Some((parse_timestamp(start)?, parse_timestamp(end)?))
+    Some((parse_timestamp(start)?, parse_timestamp(end)?, None))
 }
 
 /// Splits a WhisperX `[SPEAKER_00]: ` prefix off the text.
@@ -115,6 +122,12 @@ mod tests {
         assert_eq!(parsed.iter().map(|c| c.2.as_str()).collect::<Vec<_>>(), ["one", "two", "three"]);
         assert_eq!((parsed[1].0, parsed[1].1), (2.0, 3.0));
         assert_eq!((parsed[2].0, parsed[2].1), (4.5, 5.25));
+    }
+
+    #[test]
+    fn whisper_jax_bracketed_lines() {
+        let parsed = cues("[00:00.000 -> 00:02.500]  Hello world.\n[00:02.500 -> 00:04.000]  Again.\n");
+        assert_eq!(parsed, vec![(0.0, 2.5, "Hello world.".into(), None), (2.5, 4.0, "Again.".into(), None)]);
     }
 
     #[test]

@@ -137,15 +137,16 @@ impl Worker {
             Ok(prepared) => prepared,
             Err(e) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
         };
-        let format =
-            options.input_format.or_else(|| Format::for_path(&file.path)).or_else(|| Format::sniff(&prepared.text));
-        let Some(format) = format else {
-            let reason = format!("unknown format: not {} (name it with --input-format)", format_names());
-            return Ok(reject(reason, None, Some(hash)));
+        let format = match Format::detect(&file.path, &prepared.text, options.input_format) {
+            Ok(format) => format,
+            Err(e) => return Ok(reject(e.reason.clone(), None, Some(hash))),
         };
-        let transcripts = match format.parse(&prepared.text, &read) {
-            Ok(transcripts) => transcripts,
-            Err(e) => return Ok(reject(format!("{}: {}", format.name(), e.reason), Some(&e), Some(hash))),
+        let (format, transcripts) = match format.parse(&prepared.text, &read) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let family = if format.is_json() { "json" } else { format.name() };
+                return Ok(reject(format!("{family}: {}", e.reason), Some(&e), Some(hash)));
+            }
         };
         let doc_ids = document_ids(&file.doc_id, transcripts.len());
         match self.shared.known.hash_of(&doc_ids[0]) {
@@ -279,10 +280,6 @@ fn write_to(
         *slot = Some(factory.create(table, suffix)?);
     }
     slot.as_mut().expect("chunk just opened").write(batch)
-}
-
-fn format_names() -> String {
-    Format::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// Document ids for a file holding `count` transcripts: the file's id alone, or `id#1`, `id#2`, …

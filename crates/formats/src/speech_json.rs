@@ -1,0 +1,332 @@
+//! Speech-to-text JSON: the shapes of the tools people transcribe with, told apart by their keys.
+//!
+//! * **openai-whisper** `{"text", "language", "segments": [{"start", "end", "text", "words"?: [{"word",
+//!   "start", "end", "probability"}]}]}`; **WhisperX** adds `speaker` to segments and words (and words
+//!   it could not align have no times); the hosted API's **verbose_json** may give only top-level
+//!   `words` (no probability) and names the language in full (`"english"`).
+//! * **whisper.cpp** `-oj`: `{"result": {"language"}, "transcription": [{"offsets": {"from", "to"}} (ms), "text"]}`.
+//! * **Deepgram**: `{"results": {"channels": [{"alternatives": [{"words": [{"word", "punctuated_word"?,
+//!   "start", "end", "confidence", "speaker"?}], "paragraphs"?}]}], "utterances"?}}`, seconds.
+//! * **AssemblyAI**: `{"words": [{"text", "start", "end", "confidence", "speaker"}], "utterances"?,
+//!   "language_code"}`, integer milliseconds.
+//!
+//! Segments come from the tool's own grouping (segments, utterances, paragraph sentences); where
+//! there is none, words are grouped into sentences. Word timings go to the `words` table.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+use verbatim_model::{RawSnippet, RawTranscript, RawWord, TranscriptMeta};
+
+use crate::{Format, FormatError};
+
+/// A caption built from words ends at sentence punctuation, a pause this long, or this many words.
+const SENTENCE_GAP_S: f64 = 1.5;
+const SENTENCE_MAX_WORDS: usize = 40;
+
+/// Parses a speech-to-text JSON object; returns which tool wrote it and its transcripts.
+pub fn parse(text: &str) -> Result<(Format, Vec<RawTranscript<'static>>), FormatError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| FormatError {
+        line: e.line() as u64,
+        column: e.column() as u64,
+        reason: e.to_string(),
+    })?;
+    let Value::Object(object) = value else {
+        return Err(FormatError::whole_file("expected a JSON object"));
+    };
+    if object.get("results").and_then(|r| r.get("channels")).is_some() {
+        return Ok((Format::DeepgramJson, deepgram(&object)));
+    }
+    if object.contains_key("transcription") {
+        return Ok((Format::WhisperJson, vec![whisper_cpp(&object)?]));
+    }
+    if object.contains_key("segments")
+        || (object.contains_key("words") && object.contains_key("text") && !is_assemblyai(&object))
+    {
+        return Ok((Format::WhisperJson, vec![whisper(&object)?]));
+    }
+    if is_assemblyai(&object) {
+        return Ok((Format::AssemblyAiJson, vec![assemblyai(&object)]));
+    }
+    let keys: Vec<&str> = object.keys().map(String::as_str).take(8).collect();
+    Err(FormatError::whole_file(format!(
+        "not a transcript: a JSON object with keys {} (expected Whisper, Deepgram or AssemblyAI output)",
+        keys.join(", ")
+    )))
+}
+
+fn is_assemblyai(object: &Map<String, Value>) -> bool {
+    object.contains_key("utterances")
+        || (object.contains_key("audio_duration") || object.contains_key("language_code"))
+            && object.get("words").and_then(Value::as_array).is_some()
+}
+
+fn number(value: Option<&Value>) -> f64 {
+    value.and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn string(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str)
+}
+
+/// A speaker label from a string or a number (Deepgram numbers its speakers).
+fn speaker(value: Option<&Value>) -> Option<Cow<'static, str>> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(Cow::Owned(s.clone())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+fn array(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+fn generated(language: Option<&str>) -> TranscriptMeta {
+    TranscriptMeta { language: language.map(str::to_string), is_generated: Some(true), ..TranscriptMeta::default() }
+}
+
+fn whisper(object: &Map<String, Value>) -> Result<RawTranscript<'static>, FormatError> {
+    let word = |w: &Value| RawWord {
+        text: Cow::Owned(string(w.get("word")).unwrap_or("").trim().to_string()),
+        start: number(w.get("start")),
+        end: number(w.get("end")),
+        confidence: w.get("probability").or_else(|| w.get("score")).and_then(Value::as_f64),
+        speaker: speaker(w.get("speaker")),
+    };
+    let meta = generated(string(object.get("language")));
+    let segments = array(object.get("segments"));
+    if segments.is_empty() {
+        let words: Vec<RawWord> = array(object.get("words")).iter().map(word).collect();
+        return Ok(RawTranscript { meta, snippets: sentences(words) });
+    }
+    let mut snippets: Vec<RawSnippet> = segments
+        .iter()
+        .map(|s| {
+            let text = string(s.get("text")).unwrap_or("").trim().to_string();
+            let mut snippet = RawSnippet::spanning(text, number(s.get("start")), number(s.get("end")))
+                .with_speaker(speaker(s.get("speaker")));
+            snippet.words = array(s.get("words")).iter().map(word).collect();
+            snippet
+        })
+        .collect();
+    let top_level: Vec<RawWord> = array(object.get("words")).iter().map(word).collect();
+    if snippets.iter().all(|s| s.words.is_empty()) {
+        assign_words(&mut snippets, top_level);
+    }
+    Ok(RawTranscript { meta, snippets })
+}
+
+fn whisper_cpp(object: &Map<String, Value>) -> Result<RawTranscript<'static>, FormatError> {
+    let language = object.get("result").and_then(|r| string(r.get("language")));
+    let snippets = array(object.get("transcription"))
+        .iter()
+        .map(|t| {
+            let offsets = t.get("offsets");
+            let ms = |key: &str| number(offsets.and_then(|o| o.get(key))) / 1000.0;
+            RawSnippet::spanning(string(t.get("text")).unwrap_or("").trim().to_string(), ms("from"), ms("to"))
+        })
+        .collect();
+    Ok(RawTranscript { meta: generated(language), snippets })
+}
+
+fn deepgram(object: &Map<String, Value>) -> Vec<RawTranscript<'static>> {
+    let results = object.get("results");
+    let channels = array(results.and_then(|r| r.get("channels")));
+    let utterances = array(results.and_then(|r| r.get("utterances")));
+    channels
+        .iter()
+        .enumerate()
+        .map(|(channel, c)| {
+            let alternative = array(c.get("alternatives")).first();
+            let language = string(c.get("detected_language"));
+            let words: Vec<RawWord> = array(alternative.and_then(|a| a.get("words")))
+                .iter()
+                .map(|w| RawWord {
+                    text: Cow::Owned(
+                        string(w.get("punctuated_word")).or(string(w.get("word"))).unwrap_or("").to_string(),
+                    ),
+                    start: number(w.get("start")),
+                    end: number(w.get("end")),
+                    confidence: w.get("confidence").and_then(Value::as_f64),
+                    speaker: speaker(w.get("speaker")),
+                })
+                .collect();
+            let channel_utterances: Vec<&Value> = utterances
+                .iter()
+                .filter(|u| u.get("channel").and_then(Value::as_u64).unwrap_or(0) == channel as u64)
+                .collect();
+            let mut snippets: Vec<RawSnippet> = if !channel_utterances.is_empty() {
+                channel_utterances
+                    .iter()
+                    .map(|u| {
+                        let text = string(u.get("transcript")).unwrap_or("").to_string();
+                        RawSnippet::spanning(text, number(u.get("start")), number(u.get("end")))
+                            .with_speaker(speaker(u.get("speaker")))
+                    })
+                    .collect()
+            } else {
+                let paragraphs = alternative.and_then(|a| a.get("paragraphs")).and_then(|p| p.get("paragraphs"));
+                array(paragraphs)
+                    .iter()
+                    .flat_map(|p| {
+                        let who = speaker(p.get("speaker"));
+                        array(p.get("sentences")).iter().map(move |s| {
+                            let text = string(s.get("text")).unwrap_or("").to_string();
+                            RawSnippet::spanning(text, number(s.get("start")), number(s.get("end")))
+                                .with_speaker(who.clone())
+                        })
+                    })
+                    .collect()
+            };
+            if snippets.is_empty() {
+                snippets = sentences(words);
+            } else {
+                assign_words(&mut snippets, words);
+            }
+            RawTranscript { meta: generated(language), snippets }
+        })
+        .collect()
+}
+
+fn assemblyai(object: &Map<String, Value>) -> RawTranscript<'static> {
+    let ms = |v: Option<&Value>| number(v) / 1000.0;
+    let word = |w: &Value| RawWord {
+        text: Cow::Owned(string(w.get("text")).unwrap_or("").to_string()),
+        start: ms(w.get("start")),
+        end: ms(w.get("end")),
+        confidence: w.get("confidence").and_then(Value::as_f64),
+        speaker: speaker(w.get("speaker")),
+    };
+    let utterances = array(object.get("utterances"));
+    let snippets = if utterances.is_empty() {
+        sentences(array(object.get("words")).iter().map(word).collect())
+    } else {
+        utterances
+            .iter()
+            .map(|u| {
+                let text = string(u.get("text")).unwrap_or("").to_string();
+                let mut snippet = RawSnippet::spanning(text, ms(u.get("start")), ms(u.get("end")))
+                    .with_speaker(speaker(u.get("speaker")));
+                snippet.words = array(u.get("words")).iter().map(word).collect();
+                snippet
+            })
+            .collect()
+    };
+    RawTranscript { meta: generated(string(object.get("language_code"))), snippets }
+}
+
+/// Gives each snippet the words that start within it (both in time order).
+fn assign_words(snippets: &mut [RawSnippet<'static>], words: Vec<RawWord<'static>>) {
+    let mut index = 0;
+    for word in words {
+        while index + 1 < snippets.len() && word.start >= snippets[index + 1].start {
+            index += 1;
+        }
+        if let Some(snippet) = snippets.get_mut(index) {
+            snippet.words.push(word);
+        }
+    }
+}
+
+/// Groups words into captions at sentence ends, long pauses or a length limit.
+fn sentences(words: Vec<RawWord<'static>>) -> Vec<RawSnippet<'static>> {
+    let mut snippets = Vec::new();
+    let mut current: Vec<RawWord<'static>> = Vec::new();
+    for word in words {
+        let pause = current.last().is_some_and(|last| word.start - last.end > SENTENCE_GAP_S);
+        let new_speaker = current.last().is_some_and(|last| last.speaker != word.speaker);
+        if pause || new_speaker {
+            snippets.push(snippet_of(std::mem::take(&mut current)));
+        }
+        let ends_sentence = word.text.ends_with(['.', '?', '!']);
+        current.push(word);
+        if ends_sentence || current.len() >= SENTENCE_MAX_WORDS {
+            snippets.push(snippet_of(std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        snippets.push(snippet_of(current));
+    }
+    snippets
+}
+
+fn snippet_of(words: Vec<RawWord<'static>>) -> RawSnippet<'static> {
+    let text = words.iter().map(|w| w.text.as_ref()).collect::<Vec<_>>().join(" ");
+    let start = words.first().map_or(f64::NAN, |w| w.start);
+    let end = words.last().map_or(f64::NAN, |w| w.end);
+    let speaker = words.first().and_then(|w| w.speaker.clone());
+    let mut snippet = RawSnippet::spanning(text, start, end).with_speaker(speaker);
+    snippet.words = words;
+    snippet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(transcript: &RawTranscript<'_>) -> Vec<String> {
+        transcript.snippets.iter().map(|s| s.text.to_string()).collect()
+    }
+
+    #[test]
+    fn openai_whisper_segments_and_words() {
+        let json = r#"{"text": " Hi. There.", "language": "en", "segments": [
+            {"id": 0, "start": 0.0, "end": 1.5, "text": " Hi.", "words": [{"word": " Hi.", "start": 0.0, "end": 0.6, "probability": 0.9}]},
+            {"id": 1, "start": 1.5, "end": 7.6000000000000005, "text": " There."}]}"#;
+        let (format, transcripts) = parse(json).unwrap();
+        assert_eq!(format, Format::WhisperJson);
+        let t = &transcripts[0];
+        assert_eq!(texts(t), ["Hi.", "There."]);
+        assert_eq!(t.meta.language.as_deref(), Some("en"));
+        assert_eq!(t.meta.is_generated, Some(true));
+        assert_eq!((t.snippets[0].words[0].text.as_ref(), t.snippets[0].words[0].confidence), ("Hi.", Some(0.9)));
+    }
+
+    #[test]
+    fn whisperx_speakers_and_unaligned_words() {
+        let json = r#"{"segments": [{"start": 0.1, "end": 2.0, "text": "Hello 2024", "speaker": "SPEAKER_01",
+            "words": [{"word": "Hello", "start": 0.1, "end": 0.5, "score": 0.8, "speaker": "SPEAKER_01"}, {"word": "2024"}]}]}"#;
+        let t = &parse(json).unwrap().1[0];
+        assert_eq!(t.snippets[0].speaker.as_deref(), Some("SPEAKER_01"));
+        assert!(t.snippets[0].words[1].start.is_nan());
+        assert_eq!(t.snippets[0].words[0].confidence, Some(0.8));
+    }
+
+    #[test]
+    fn hosted_api_words_only_are_grouped_into_sentences() {
+        let json = r#"{"task": "transcribe", "language": "english", "duration": 9.0, "text": "One two. Three",
+            "words": [{"word": "One", "start": 0.0, "end": 0.4}, {"word": "two.", "start": 0.5, "end": 0.9},
+                      {"word": "Three", "start": 5.0, "end": 5.4}]}"#;
+        let t = &parse(json).unwrap().1[0];
+        assert_eq!(texts(t), ["One two.", "Three"]);
+        assert_eq!(t.meta.language.as_deref(), Some("english"));
+    }
+
+    #[test]
+    fn whisper_cpp_offsets_are_milliseconds() {
+        let json = r#"{"result": {"language": "en"}, "transcription": [
+            {"timestamps": {"from": "00:00:00,000", "to": "00:00:02,500"}, "offsets": {"from": 0, "to": 2500}, "text": " And so"}]}"#;
+        let s = &parse(json).unwrap().1[0].snippets[0];
+        assert_eq!((s.text.as_ref(), s.start, s.duration), ("And so", 0.0, 2.5));
+    }
+
+    #[test]
+    fn assemblyai_utterances_in_milliseconds_with_speakers() {
+        let json = r#"{"id": "x", "status": "completed", "language_code": "en_us", "text": "Hi. Yes.",
+            "words": [{"text": "Hi.", "start": 250, "end": 650, "confidence": 0.97, "speaker": "A"}],
+            "utterances": [{"speaker": "A", "start": 250, "end": 650, "text": "Hi.", "words": [{"text": "Hi.", "start": 250, "end": 650, "confidence": 0.97, "speaker": "A"}]},
+                           {"speaker": "B", "start": 900, "end": 1300, "text": "Yes.", "words": []}]}"#;
+        let (format, transcripts) = parse(json).unwrap();
+        assert_eq!(format, Format::AssemblyAiJson);
+        let s = &transcripts[0].snippets;
+        assert_eq!((s[1].speaker.as_deref(), s[1].start), (Some("B"), 0.9));
+        assert_eq!(s[0].words[0].end, 0.65);
+    }
+
+    #[test]
+    fn unknown_objects_say_what_they_hold() {
+        let error = parse(r#"{"model": "nova-3", "smart_format": true}"#).unwrap_err();
+        assert!(error.reason.contains("keys model, smart_format"), "{}", error.reason);
+    }
+}
