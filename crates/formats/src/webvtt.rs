@@ -85,8 +85,9 @@ fn cues(text: &str, strict: bool) -> Result<Vec<Cue<'_>>, FormatError> {
         let line = lines[index];
         let trimmed = line.trim();
         if trimmed.is_empty() {
-            // A blank line ends the cue, unless plain text follows that does not start a new block.
-            in_cue = in_cue && continues_cue(&lines, index + 1);
+            // A blank line ends the cue; leniently, text that follows without a timing of its own
+            // (a blank line inside the cue, or a cue that lost its timing) stays with this cue.
+            in_cue = in_cue && !strict && continues_cue(&lines, index + 1);
             index += 1;
             continue;
         }
