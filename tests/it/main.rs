@@ -4,5 +4,6 @@ mod common;
 
 mod cli;
 mod crash;
+mod formats;
 mod ingest;
 mod spill;

@@ -5,7 +5,9 @@
 //! left to normalisation, which repairs and counts them.
 
 pub mod decode;
+pub mod jsonl;
 pub mod markup;
+pub mod sidecar;
 pub mod speech_json;
 pub mod srt;
 pub mod timedtext;
@@ -32,6 +34,8 @@ pub enum Format {
     AssemblyAiJson,
     /// YouTube timedtext XML (srv1 `<transcript>`, srv3 `<timedtext>`).
     YoutubeXml,
+    /// JSON Lines bundles: one transcript with its metadata per line.
+    JsonLines,
 }
 
 /// How files are read.
@@ -72,7 +76,7 @@ pub fn prepare<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<Prepared<'a
 
 impl Format {
     /// Every format, for listings.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::YoutubeJson,
         Format::WebVtt,
         Format::Srt,
@@ -80,6 +84,7 @@ impl Format {
         Format::DeepgramJson,
         Format::AssemblyAiJson,
         Format::YoutubeXml,
+        Format::JsonLines,
     ];
 
     /// The name stored in the `documents.format` column and accepted by `--input-format`.
@@ -92,6 +97,7 @@ impl Format {
             Format::DeepgramJson => "deepgram-json",
             Format::AssemblyAiJson => "assemblyai-json",
             Format::YoutubeXml => "youtube-xml",
+            Format::JsonLines => "jsonl",
         }
     }
 
@@ -113,6 +119,7 @@ impl Format {
             "vtt" | "webvtt" => Some(Format::WebVtt),
             "srt" => Some(Format::Srt),
             "xml" | "srv1" | "srv3" => Some(Format::YoutubeXml),
+            "jsonl" | "ndjson" => Some(Format::JsonLines),
             _ => None,
         }
     }
@@ -169,13 +176,20 @@ impl Format {
             json if json.is_json() => {
                 let body = text.trim_start_matches('\u{feff}').trim_start();
                 if body.starts_with('{') {
-                    speech_json::parse(body)
+                    // One object per line is a bundle; a single object is a speech-to-text result.
+                    match speech_json::parse(body) {
+                        Err(e) if e.reason.starts_with("trailing characters") => {
+                            jsonl::parse(text).map(|t| (Format::JsonLines, t))
+                        }
+                        other => other,
+                    }
                 } else {
                     youtube_json::parse(text.as_bytes()).map(|t| (Format::YoutubeJson, t))
                 }
             }
             Format::WebVtt => Ok((self, webvtt::parse(&decode::normalise_newlines(text), options.strict)?)),
             Format::YoutubeXml => Ok((self, timedtext::parse(text)?)),
+            Format::JsonLines => Ok((self, jsonl::parse(text)?)),
             _ => Ok((self, srt::parse(&decode::normalise_newlines(text), options.strict)?)),
         }
     }

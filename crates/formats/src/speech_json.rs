@@ -98,7 +98,7 @@ fn whisper(object: &Map<String, Value>) -> Result<RawTranscript<'static>, Format
     let segments = array(object.get("segments"));
     if segments.is_empty() {
         let words: Vec<RawWord> = array(object.get("words")).iter().map(word).collect();
-        return Ok(RawTranscript { meta, snippets: sentences(words) });
+        return Ok(RawTranscript { meta, snippets: sentences(words), ..RawTranscript::default() });
     }
     let mut snippets: Vec<RawSnippet> = segments
         .iter()
@@ -114,7 +114,7 @@ fn whisper(object: &Map<String, Value>) -> Result<RawTranscript<'static>, Format
     if snippets.iter().all(|s| s.words.is_empty()) {
         assign_words(&mut snippets, top_level);
     }
-    Ok(RawTranscript { meta, snippets })
+    Ok(RawTranscript { meta, snippets, ..RawTranscript::default() })
 }
 
 fn whisper_cpp(object: &Map<String, Value>) -> Result<RawTranscript<'static>, FormatError> {
@@ -127,7 +127,7 @@ fn whisper_cpp(object: &Map<String, Value>) -> Result<RawTranscript<'static>, Fo
             RawSnippet::spanning(string(t.get("text")).unwrap_or("").trim().to_string(), ms("from"), ms("to"))
         })
         .collect();
-    Ok(RawTranscript { meta: generated(language), snippets })
+    Ok(RawTranscript { meta: generated(language), snippets, ..RawTranscript::default() })
 }
 
 fn deepgram(object: &Map<String, Value>) -> Vec<RawTranscript<'static>> {
@@ -184,7 +184,7 @@ fn deepgram(object: &Map<String, Value>) -> Vec<RawTranscript<'static>> {
             } else {
                 assign_words(&mut snippets, words);
             }
-            RawTranscript { meta: generated(language), snippets }
+            RawTranscript { meta: generated(language), snippets, ..RawTranscript::default() }
         })
         .collect()
 }
@@ -213,7 +213,7 @@ fn assemblyai(object: &Map<String, Value>) -> RawTranscript<'static> {
             })
             .collect()
     };
-    RawTranscript { meta: generated(string(object.get("language_code"))), snippets }
+    RawTranscript { meta: generated(string(object.get("language_code"))), snippets, ..RawTranscript::default() }
 }
 
 /// Gives each snippet the words that start within it (both in time order).

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, WordRows, documents_batch};
 use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, RecordBatch, Table};
-use verbatim_formats::{Format, FormatError, ReadOptions, prepare};
-use verbatim_model::{TranscriptMeta, normalise, words};
+use verbatim_formats::{Format, FormatError, ReadOptions, prepare, sidecar};
+use verbatim_model::{RawTranscript, TranscriptMeta, normalise, words};
 use verbatim_sources::{SourceFile, names};
 
 use crate::IngestOptions;
@@ -148,28 +148,40 @@ impl Worker {
                 return Ok(reject(format!("{family}: {}", e.reason), Some(&e), Some(hash)));
             }
         };
-        let doc_ids = document_ids(&file.doc_id, transcripts.len());
-        match self.shared.known.hash_of(&doc_ids[0]) {
-            Some(known) if known == hash => return Ok(Outcome::Unchanged),
-            Some(_) => {
-                let reason = format!(
-                    "document {} is already in the archive with different content; changed documents are not replaced",
-                    doc_ids[0]
-                );
-                return Ok(reject(reason, None, Some(hash)));
+        let doc_ids = document_ids(&file.doc_id, &transcripts);
+        // One transcript: the file's hash. Several (a bundle): one hash each, so that a bundle
+        // that grows adds its new transcripts and skips the ones already archived.
+        let hashes: Vec<String> =
+            if transcripts.len() == 1 { vec![hash.clone()] } else { transcripts.iter().map(transcript_hash).collect() };
+        let mut fresh = Vec::with_capacity(doc_ids.len());
+        for (index, doc_id) in doc_ids.iter().enumerate() {
+            match self.shared.known.hash_of(doc_id) {
+                Some(known) if known == hashes[index] => {}
+                Some(_) => {
+                    let reason = format!(
+                        "document {doc_id} is already in the archive with different content; changed documents are not replaced"
+                    );
+                    return Ok(reject(reason, None, Some(hash)));
+                }
+                None => fresh.push(index),
             }
-            None => {}
         }
-        if let Some(other) = self.claim(&doc_ids, &source) {
-            let reason = format!("document id {} is also produced by {other}; rename one of them", doc_ids[0]);
+        if fresh.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        let fresh_ids: Vec<String> = fresh.iter().map(|&i| doc_ids[i].clone()).collect();
+        if let Some((id, other)) = self.claim(&fresh_ids, &source) {
+            let reason = format!("document id {id} is also produced by {other}; rename one of them");
             return Ok(reject(reason, None, Some(hash)));
         }
 
         let hints = names::hints(&file.doc_id);
         let from_name =
             TranscriptMeta { video_id: hints.video_id, language: hints.language, ..TranscriptMeta::default() };
+        let sidecar = verbatim_formats::sidecar::find(&file.path);
         let mut segments = 0u64;
-        for (doc_id, transcript) in doc_ids.into_iter().zip(&transcripts) {
+        for index in fresh {
+            let (doc_id, transcript) = (&doc_ids[index], &transcripts[index]);
             let mut n_words = 0usize;
             let mut n_timed_words = 0i64;
             let mut duration_ms = 0i64;
@@ -178,17 +190,20 @@ impl Worker {
                 n_words += words::count_words(segment.text);
                 duration_ms = duration_ms.max(segment.end_ms);
                 n_segments += 1;
-                self.segment_rows.push(&doc_id, &segment);
+                self.segment_rows.push(doc_id, &segment);
                 for word in segment.words() {
-                    self.word_rows.push(&doc_id, segment.seq, &word);
+                    self.word_rows.push(doc_id, segment.seq, &word);
                     n_timed_words += 1;
                 }
             });
             self.flush_rows_if_full()?;
             segments += n_segments as u64;
-            let meta = transcript.meta.clone().or(&from_name);
+            let mut meta = transcript.meta.clone().or(&from_name);
+            if let Some(info) = sidecar.as_deref().and_then(|path| sidecar::read(path, meta.language.as_deref())) {
+                meta = meta.or(&info);
+            }
             self.documents.push(DocumentRow {
-                doc_id,
+                doc_id: doc_id.clone(),
                 video_id: meta.video_id.clone(),
                 source: source.clone(),
                 format: format.name().to_string(),
@@ -196,7 +211,7 @@ impl Worker {
                 n_segments,
                 n_words: n_words as i64,
                 duration_ms,
-                content_hash: hash.clone(),
+                content_hash: hashes[index].clone(),
                 ingested_at_ms: self.shared.ingested_at_ms,
                 meta,
                 encoding: prepared.encoding.to_string(),
@@ -208,11 +223,11 @@ impl Worker {
         Ok(Outcome::Ingested { segments })
     }
 
-    /// Claims the ids for `source`; returns the other source if one of them is taken.
-    fn claim(&self, doc_ids: &[String], source: &str) -> Option<String> {
+    /// Claims the ids for `source`; returns a taken id and the other source that took it.
+    fn claim(&self, doc_ids: &[String], source: &str) -> Option<(String, String)> {
         let mut claims = self.shared.claims.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(other) = doc_ids.iter().find_map(|id| claims.get(id)) {
-            return Some(other.clone());
+        if let Some(taken) = doc_ids.iter().find_map(|id| claims.get(id).map(|other| (id.clone(), other.clone()))) {
+            return Some(taken);
         }
         for id in doc_ids {
             claims.insert(id.clone(), source.to_string());
@@ -282,7 +297,29 @@ fn write_to(
     slot.as_mut().expect("chunk just opened").write(batch)
 }
 
-/// Document ids for a file holding `count` transcripts: the file's id alone, or `id#1`, `id#2`, …
-fn document_ids(doc_id: &str, count: usize) -> Vec<String> {
-    if count <= 1 { vec![doc_id.to_string()] } else { (1..=count).map(|n| format!("{doc_id}#{n}")).collect() }
+/// Document ids for a file's transcripts: the file's id alone; for several, `id#<key>` when the
+/// file keys them (bundles) and `id#1`, `id#2`, … otherwise.
+fn document_ids(doc_id: &str, transcripts: &[RawTranscript<'_>]) -> Vec<String> {
+    if transcripts.len() <= 1 && transcripts.first().is_none_or(|t| t.key.is_none()) {
+        return vec![doc_id.to_string()];
+    }
+    transcripts
+        .iter()
+        .enumerate()
+        .map(|(n, t)| match &t.key {
+            Some(key) => format!("{doc_id}#{key}"),
+            None => format!("{doc_id}#{}", n + 1),
+        })
+        .collect()
+}
+
+/// A hash of a transcript's content (texts and times), for transcripts that share a file.
+fn transcript_hash(transcript: &RawTranscript<'_>) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for snippet in &transcript.snippets {
+        hasher.update(snippet.text.as_bytes());
+        hasher.update(&snippet.start.to_bits().to_le_bytes());
+        hasher.update(&snippet.duration.to_bits().to_le_bytes());
+    }
+    format!("{:032x}", hasher.digest128())
 }

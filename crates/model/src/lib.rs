@@ -117,6 +117,9 @@ impl TranscriptMeta {
 /// One transcript of one video, as read from a file (a file may hold several).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawTranscript<'a> {
+    /// Its key within a file holding several (`<video id>.<language>[.auto]`), when the file says;
+    /// the document id is then `<file's id>#<key>`.
+    pub key: Option<String>,
     /// What the file says about it.
     pub meta: TranscriptMeta,
     /// The captions in file order.
@@ -126,6 +129,10 @@ pub struct RawTranscript<'a> {
 impl RawTranscript<'_> {
     /// A copy that owns its strings.
     pub fn into_owned(self) -> RawTranscript<'static> {
-        RawTranscript { meta: self.meta, snippets: self.snippets.into_iter().map(RawSnippet::into_owned).collect() }
+        RawTranscript {
+            key: self.key,
+            meta: self.meta,
+            snippets: self.snippets.into_iter().map(RawSnippet::into_owned).collect(),
+        }
     }
 }
