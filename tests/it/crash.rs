@@ -124,3 +124,19 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
         info.lines().skip(3).filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()).sum();
     assert_eq!(files_on_disk, files_listed, "every chunk on disk is committed: {info}");
 }
+
+#[test]
+fn leftovers_of_killed_runs_are_removed_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    let archive_arg = archive.to_string_lossy().into_owned();
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    // An unfinished multipart upload (object_store stages it as `<name>#<n>`) and a finished but
+    // uncommitted chunk, as a kill at the wrong moment leaves them.
+    let staging = write(&archive, "segments/01a2-0-0.parquet#1", "partial upload");
+    let uncommitted = write(&archive, "documents/01a2-0-0.parquet", "not in any manifest");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1", "readers ignore both");
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    assert!(!staging.exists() && !uncommitted.exists());
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
+}

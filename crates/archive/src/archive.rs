@@ -168,6 +168,7 @@ impl Archive {
 
     /// Deletes table objects that the manifest does not list (left by killed runs).
     async fn remove_uncommitted(&self, manifest: &Manifest) -> Result<(), ArchiveError> {
+        self.remove_local_staging_files()?;
         let committed: HashSet<&str> =
             Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.as_str()).collect();
         let root = self.location.root.to_string();
@@ -183,6 +184,27 @@ impl Archive {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                         Err(e) => return Err(ArchiveError::store(&object.location)(e)),
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Archive {
+    /// On a local archive, deletes the staging files of uploads a killed run left unfinished
+    /// (`<name>#<n>`): object_store's file-system backend does not list them.
+    fn remove_local_staging_files(&self) -> Result<(), ArchiveError> {
+        let Ok(root) = self.location.url.to_file_path() else { return Ok(()) };
+        for table in Table::ALL {
+            let dir = root.join(table.name());
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains('#') {
+                    std::fs::remove_file(entry.path()).map_err(|e| ArchiveError::Location {
+                        location: entry.path().display().to_string(),
+                        reason: format!("cannot remove an unfinished upload: {e}"),
+                    })?;
                 }
             }
         }
