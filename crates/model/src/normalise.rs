@@ -16,7 +16,8 @@ pub struct Segment<'a> {
     pub start_ms: i64,
     /// Normalised end in milliseconds: `min(start + duration, next start)`, at least `start_ms`.
     pub end_ms: i64,
-    /// The raw duration in milliseconds as the file gave it; `None` when it was unusable.
+    /// The raw duration in milliseconds as the file gave it (even if negative); `None` when the
+    /// file had none or it was not a finite number.
     pub duration_ms: Option<i64>,
     /// The caption text.
     pub text: &'a str,
@@ -104,9 +105,9 @@ pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segmen
     let starts = repaired_starts(snippets, &mut stats);
     for (index, snippet) in snippets.iter().enumerate() {
         let start_ms = starts[index];
-        let duration_ms = seconds_to_ms(snippet.duration);
+        let raw_duration_ms = snippet.duration.is_finite().then(|| (snippet.duration * 1000.0).round() as i64);
         let next_start = starts.get(index + 1).copied();
-        let own_end = match duration_ms {
+        let own_end = match seconds_to_ms(snippet.duration) {
             Some(duration) => Some(start_ms.saturating_add(duration)),
             None => {
                 stats.bad_durations += 1;
@@ -129,7 +130,7 @@ pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segmen
             seq: index as i32,
             start_ms,
             end_ms: end_ms.max(start_ms),
-            duration_ms,
+            duration_ms: raw_duration_ms,
             text: &snippet.text,
             speaker: snippet.speaker.as_deref(),
             raw_words: &snippet.words,
@@ -203,7 +204,7 @@ mod tests {
         ]);
         assert_eq!(segments[0], (1000, 1000, None), "NaN duration ends at the next start");
         assert_eq!(segments[1], (1000, 2000, Some(1000)), "NaN start takes the previous start");
-        assert_eq!(segments[2], (3000, 3000, None));
+        assert_eq!(segments[2], (3000, 3000, Some(-2000)), "a negative duration is unusable but kept raw");
         assert_eq!(segments[3], (3000, 3000, None));
         assert_eq!(stats.bad_starts, 2);
         assert_eq!(stats.bad_durations, 3);
