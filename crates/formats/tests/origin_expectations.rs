@@ -91,3 +91,38 @@ fn malformed_files_are_rejected_in_strict_mode() {
     }
     assert!(read("empty.vtt", false).is_err(), "an empty file is never a transcript");
 }
+
+// pysubs2's `tests/test_subrip.py` (fixtures written out from its string literals).
+
+fn pysubs2(name: &str) -> Vec<(i64, i64, String)> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/external/pysubs2-extracted").join(name);
+    let bytes = std::fs::read(&path).expect("fixture exists");
+    let options = ReadOptions::default();
+    let prepared = prepare(&bytes, &options).expect("decodes");
+    let format = Format::detect(&path, &prepared.text, None).expect("detected");
+    let (_, transcripts) = format.parse(&prepared.text, &options).expect("parses");
+    let ms = |s: f64| (s * 1000.0).round() as i64;
+    transcripts[0].snippets.iter().map(|s| (ms(s.start), ms(s.start + s.duration), s.text.to_string())).collect()
+}
+
+#[test]
+fn pysubs2_simple_and_malformed_reads_give_the_same_events() {
+    let expected =
+        vec![(0, 60_000, "An example subtitle.".to_string()), (60_000, 120_000, "Subtitle number\ntwo.".to_string())];
+    assert_eq!(pysubs2("test_subrip__test_simple_read.srt"), expected);
+    // No line number, no empty line, leading whitespace, bad time stamp format.
+    assert_eq!(pysubs2("test_subrip__test_read_malformed.srt"), expected);
+}
+
+#[test]
+fn pysubs2_position_is_ignored_and_markup_removed() {
+    assert_eq!(
+        pysubs2("test_subrip__test_read_position_styling.srt"),
+        vec![
+            (10_500, 13_000, "Elephant's Dream".to_string()),
+            (15_000, 18_000, "At the left we can see...".to_string())
+        ]
+    );
+    assert_eq!(pysubs2("test_subrip__test_read_tags.srt")[0].2, "italic bold underline strikethrough");
+}
