@@ -159,6 +159,12 @@ impl Format {
         })
     }
 
+    /// The name used in messages before the file is parsed: `json` for the JSON formats (which are
+    /// told apart only by parsing), else [`Format::name`].
+    pub fn family_name(self) -> &'static str {
+        if self.is_json() { "json" } else { self.name() }
+    }
+
     /// Whether this is one of the JSON formats, which are told apart by content.
     pub fn is_json(self) -> bool {
         matches!(self, Format::YoutubeJson | Format::WhisperJson | Format::DeepgramJson | Format::AssemblyAiJson)

@@ -45,7 +45,7 @@ fn summarise(path: &Path) -> String {
     };
     match format.parse(&prepared.text, &options) {
         Ok((format, transcripts)) => describe(path, format, prepared.encoding, &transcripts),
-        Err(e) => format!("rejected as {}: {e}\n", format.name()),
+        Err(e) => format!("rejected as {}: {e}\n", format.family_name()),
     }
 }
 

@@ -144,8 +144,7 @@ impl Worker {
         let (format, transcripts) = match format.parse(&prepared.text, &read) {
             Ok(parsed) => parsed,
             Err(e) => {
-                let family = if format.is_json() { "json" } else { format.name() };
-                return Ok(reject(format!("{family}: {}", e.reason), Some(&e), Some(hash)));
+                return Ok(reject(format!("{}: {}", format.family_name(), e.reason), Some(&e), Some(hash)));
             }
         };
         let doc_ids = document_ids(&file.doc_id, &transcripts);
