@@ -112,3 +112,38 @@ fn every_external_fixture_is_read_or_rejected_with_a_reason() {
         insta::assert_snapshot!(name, summarise(&path));
     }
 }
+
+/// Runs one input through every reader that could be chosen for it; errors are fine, panics are not.
+fn read_leniently_and_strictly(path: &Path, bytes: &[u8]) {
+    for strict in [false, true] {
+        let options = ReadOptions { strict, ..ReadOptions::default() };
+        let Ok(prepared) = prepare(bytes, &options) else { continue };
+        let detected = Format::detect(path, &prepared.text, None).ok();
+        for format in detected.into_iter().chain(Format::ALL) {
+            if let Ok((_, transcripts)) = format.parse(&prepared.text, &options) {
+                for transcript in &transcripts {
+                    normalise(&transcript.snippets, |s| {
+                        assert!(s.start_ms <= s.end_ms);
+                        s.words().for_each(drop);
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_and_corrupted_files_never_crash_a_reader() {
+    for path in fixture_files() {
+        let bytes = std::fs::read(&path).expect("fixture is readable");
+        let len = bytes.len();
+        for cut in [1, 2, 3, 7, len / 3, len / 2, len.saturating_sub(3), len.saturating_sub(1)] {
+            read_leniently_and_strictly(&path, &bytes[..cut.min(len)]);
+        }
+        let mut corrupted = bytes.clone();
+        for i in (0..len).step_by(len / 7 + 1) {
+            corrupted[i] = corrupted[i].wrapping_add(0x80);
+        }
+        read_leniently_and_strictly(&path, &corrupted);
+    }
+}
