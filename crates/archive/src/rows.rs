@@ -204,7 +204,7 @@ pub fn documents_batch(rows: &[DocumentRow]) -> Result<RecordBatch, ArchiveError
         is_generated.append_option(row.meta.is_generated);
         encoding.append_value(&row.encoding);
         let repairs = &row.repairs;
-        let bad_times = repairs.bad_starts + repairs.bad_durations;
+        let bad_times = repairs.bad_starts + repairs.bad_durations + repairs.absurd_durations;
         let values =
             [row.n_timed_words as u64, repairs.overlaps_clipped, bad_times, repairs.out_of_order, repairs.empty_texts];
         for (builder, value) in counts.iter_mut().zip(values) {

@@ -63,6 +63,11 @@ impl<'a> Segment<'a> {
     }
 }
 
+/// A caption displayed longer than this (with no next caption to end it first) is taken to end here:
+/// real tracks end a last caption at 99:59:59.999, while captions and even chapters last seconds
+/// to minutes.
+pub const MAX_CAPTION_MS: i64 = 600_000;
+
 /// What normalisation had to repair in one transcript.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NormaliseStats {
@@ -76,6 +81,8 @@ pub struct NormaliseStats {
     pub out_of_order: u64,
     /// Segments with no text.
     pub empty_texts: u64,
+    /// Segments whose end was cut to [`MAX_CAPTION_MS`] after their start.
+    pub absurd_durations: u64,
 }
 
 impl NormaliseStats {
@@ -86,6 +93,7 @@ impl NormaliseStats {
         self.bad_durations += other.bad_durations;
         self.out_of_order += other.out_of_order;
         self.empty_texts += other.empty_texts;
+        self.absurd_durations += other.absurd_durations;
     }
 }
 
@@ -122,6 +130,12 @@ pub fn normalise<'a>(snippets: &'a [RawSnippet<'_>], mut emit: impl FnMut(Segmen
             (Some(end), _) => end,
             (None, Some(next)) => next,
             (None, None) => start_ms,
+        };
+        let end_ms = if end_ms.saturating_sub(start_ms) > MAX_CAPTION_MS {
+            stats.absurd_durations += 1;
+            start_ms + MAX_CAPTION_MS
+        } else {
+            end_ms
         };
         if snippet.text.trim().is_empty() {
             stats.empty_texts += 1;
@@ -219,10 +233,15 @@ mod tests {
     }
 
     #[test]
-    fn absurd_durations_saturate_without_wrapping() {
-        let (segments, _) = run(&[snippet(1.0, 359301.532), snippet(1e300, 1e300)]);
-        assert_eq!(segments[0].2, Some(359_301_532));
-        assert!(segments[1].1 >= segments[1].0);
+    fn absurd_durations_are_capped_and_counted_and_kept_raw() {
+        let (segments, stats) = run(&[snippet(1.0, 2.0), snippet(3.0, 359301.532), snippet(1e300, 1e300)]);
+        assert_eq!(
+            segments[1],
+            (3000, 603_000, Some(359_301_532)),
+            "the last caption ends ten minutes after it starts"
+        );
+        assert!(segments[2].1 >= segments[2].0);
+        assert_eq!(stats.absurd_durations, 1);
     }
 
     #[test]
