@@ -325,6 +325,31 @@ mod tests {
     }
 
     #[test]
+    fn deepgram_utterances_give_speakers_and_words_per_channel() {
+        let json = r#"{"metadata": {"channels": 1}, "results": {
+            "channels": [{"detected_language": "en", "alternatives": [{"transcript": "hello there yes", "words": [
+                {"word": "hello", "punctuated_word": "Hello", "start": 0.5, "end": 0.9, "confidence": 0.99, "speaker": 0},
+                {"word": "there", "punctuated_word": "there.", "start": 1.0, "end": 1.3, "confidence": 0.98, "speaker": 0},
+                {"word": "yes", "punctuated_word": "Yes.", "start": 2.0, "end": 2.4, "confidence": 0.97, "speaker": 1}]}]}],
+            "utterances": [{"start": 0.5, "end": 1.3, "transcript": "Hello there.", "speaker": 0, "channel": 0},
+                           {"start": 2.0, "end": 2.4, "transcript": "Yes.", "speaker": 1, "channel": 0}]}}"#;
+        let (format, transcripts) = parse(json).unwrap();
+        assert_eq!(format, Format::DeepgramJson);
+        let t = &transcripts[0];
+        assert_eq!(texts(t), ["Hello there.", "Yes."]);
+        assert_eq!(t.meta.language.as_deref(), Some("en"));
+        let speakers: Vec<Option<&str>> = t.snippets.iter().map(|s| s.speaker.as_deref()).collect();
+        assert_eq!(speakers, [Some("0"), Some("1")]);
+        let words: Vec<(usize, &str)> = t
+            .snippets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.words.iter().map(move |w| (i, w.text.as_ref())))
+            .collect();
+        assert_eq!(words, [(0, "Hello"), (0, "there."), (1, "Yes.")]);
+    }
+
+    #[test]
     fn unknown_objects_say_what_they_hold() {
         let error = parse(r#"{"model": "nova-3", "smart_format": true}"#).unwrap_err();
         assert!(error.reason.contains("keys model, smart_format"), "{}", error.reason);
