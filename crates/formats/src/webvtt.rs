@@ -161,7 +161,7 @@ impl CueLine {
     fn parse(raw: &str) -> CueLine {
         let speaker = voice(raw);
         let mut pieces = Vec::new();
-        if raw.contains("<0") || raw.contains("<1") || raw.contains("<2") {
+        if raw.as_bytes().windows(2).any(|pair| pair[0] == b'<' && pair[1].is_ascii_digit()) {
             let mut stamp = None;
             let mut rest = raw;
             while let Some(open) = rest.find('<') {
