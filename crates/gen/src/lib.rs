@@ -142,6 +142,15 @@ pub fn generate(
     Ok(GenReport { files: files.len() as u64, bytes: bytes.into_inner(), snippets: snippets.into_inner() })
 }
 
+/// One generated transcript of about `target_bytes`, in memory (for benchmarks and tests).
+pub fn transcript(seed: u64, target_bytes: u64) -> Vec<u8> {
+    let vocabulary = Vocabulary::new(seed);
+    let file = PlannedFile { relative: PathBuf::new(), target_bytes, seed };
+    let mut out = Vec::with_capacity(target_bytes as usize + 1024);
+    write_transcript(&mut out, &file, &vocabulary);
+    out
+}
+
 /// Style of one transcript.
 struct Style {
     auto: bool,
