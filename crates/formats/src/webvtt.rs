@@ -35,11 +35,11 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
         return Err(FormatError { line: 1, column: 1, reason: "not WebVTT: the first line is not `WEBVTT`".into() });
     }
     let cues = cues(text, strict)?;
-    let rolling = is_rolling(&cues);
+    let parsed: Vec<Vec<CueLine>> = cues.iter().map(|c| c.lines.iter().map(|l| CueLine::parse(l)).collect()).collect();
+    let rolling = is_rolling(&cues, &parsed);
     let mut snippets = Vec::with_capacity(cues.len());
     let mut previous_lines: Vec<String> = Vec::new();
-    for cue in &cues {
-        let parsed: Vec<CueLine> = cue.lines.iter().map(|l| CueLine::parse(l)).collect();
+    for (cue, parsed) in cues.iter().zip(&parsed) {
         let speaker = parsed.iter().find_map(|l| l.speaker.clone());
         let mut lines: Vec<&CueLine> = parsed.iter().filter(|l| !l.text.is_empty()).collect();
         if rolling {
@@ -60,9 +60,6 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
             }
         }
         let text = lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
-        if rolling && text.is_empty() {
-            continue;
-        }
         let words = words_of(&lines, cue.start, cue.end);
         let mut snippet = RawSnippet::spanning(text, cue.start, cue.end).with_speaker(speaker.map(Cow::Owned));
         snippet.words = words;
@@ -249,9 +246,9 @@ fn words_of(lines: &[&CueLine], cue_start: f64, cue_end: f64) -> Vec<RawWord<'st
 
 /// Rolling captions: cues keep beginning with the previous cue's last line. YouTube's own
 /// word-timed `<c>` markup makes one such carry-over enough.
-fn is_rolling(cues: &[Cue<'_>]) -> bool {
-    let plain: Vec<Vec<String>> =
-        cues.iter().map(|c| c.lines.iter().map(|l| clean(l)).filter(|l| !l.is_empty()).collect()).collect();
+fn is_rolling(cues: &[Cue<'_>], parsed: &[Vec<CueLine>]) -> bool {
+    let plain: Vec<Vec<&str>> =
+        parsed.iter().map(|lines| lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect()).collect();
     let carried =
         plain.windows(2).filter(|pair| pair[0].last().is_some_and(|last| pair[1].first() == Some(last))).count();
     let youtube_markup = cues.iter().flat_map(|c| &c.lines).any(|l| l.contains("><c>") || l.contains("<c."));
