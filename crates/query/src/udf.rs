@@ -3,6 +3,7 @@
 //! | function | returns |
 //! |---|---|
 //! | `tokenize(text)` | the lowercased words of `text` (see `verbatim_model::words`), a list |
+//! | `ngrams(text, n)` | every run of `n` consecutive words of `text`, joined by single spaces, a list |
 //! | `word_count(text)` | the number of words of `text`, as `tokenize` counts them |
 //! | `phrase_match(text, phrase)` | whether the words of `phrase` occur consecutively in `text` (case-insensitive) |
 //! | `is_stop_word(word, list)` | whether `word` is in `list`: `''` (none), `'english'`, or comma-separated words |
@@ -16,7 +17,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, ListBuilder, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 use verbatim_model::words;
@@ -25,6 +26,7 @@ use verbatim_model::words;
 pub fn all() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(Tokenize::new()),
+        ScalarUDF::from(NGrams::new()),
         ScalarUDF::from(WordCount::new()),
         ScalarUDF::from(PhraseMatch::new()),
         ScalarUDF::from(IsStopWord::new()),
@@ -160,6 +162,68 @@ impl ScalarUDFImpl for Tokenize {
                     words::push_lowercase(w, &mut word);
                     lists.values().append_value(&word);
                 });
+                lists.append(true);
+            }
+            None => lists.append(false),
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(lists.finish())))
+    }
+}
+
+udf_struct!(NGrams, "`ngrams(text, n)`: the runs of `n` consecutive words of `text`, joined by spaces.");
+
+/// The largest `n` that `ngrams` accepts.
+pub const MAX_NGRAM: i64 = 16;
+
+impl ScalarUDFImpl for NGrams {
+    fn name(&self) -> &str {
+        "ngrams"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return plan_err!("ngrams takes 2 arguments (text, n), got {}", arg_types.len());
+        }
+        let text = coerce_strings(self.name(), &arg_types[..1], 1)?.remove(0);
+        if !(arg_types[1].is_integer() || arg_types[1].is_null()) {
+            return plan_err!("ngrams: n must be an integer, got {}", arg_types[1]);
+        }
+        Ok(vec![text, DataType::Int64])
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = args.args[0].to_array(args.number_rows)?;
+        let n = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if (1..=MAX_NGRAM).contains(n) => *n as usize,
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) => {
+                return exec_err!("ngrams: n must be between 1 and {MAX_NGRAM}, got {n}");
+            }
+            ColumnarValue::Scalar(_) => return exec_err!("ngrams: n must not be NULL"),
+            ColumnarValue::Array(_) => return exec_err!("ngrams: n must be a constant, not a column"),
+        };
+        let mut lists = ListBuilder::with_capacity(StringBuilder::new(), text.len());
+        let mut lowered = String::new();
+        let mut ends = Vec::new();
+        for_each_str(&text, |value| match value {
+            Some(value) => {
+                // All words lowercased into one buffer, separated by single spaces; an n-gram is a slice of it.
+                lowered.clear();
+                ends.clear();
+                words::for_each_word(value, |w| {
+                    if !lowered.is_empty() {
+                        lowered.push(' ');
+                    }
+                    words::push_lowercase(w, &mut lowered);
+                    ends.push(lowered.len());
+                });
+                for last in n - 1..ends.len() {
+                    let start = if last + 1 == n { 0 } else { ends[last - n] + 1 };
+                    lists.values().append_value(&lowered[start..ends[last]]);
+                }
                 lists.append(true);
             }
             None => lists.append(false),
