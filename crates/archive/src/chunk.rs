@@ -53,8 +53,11 @@ impl ChunkSettings {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_created_by(format!("verbatim {}", env!("CARGO_PKG_VERSION")));
         for column in free_text_columns(table) {
-            // Free text rarely repeats: dictionary pages cost time and memory for nothing.
-            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+            // Free text rarely repeats and its min/max prune nothing: dictionary pages and statistics
+            // would cost time and memory for nothing.
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(*column), false)
+                .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
         }
         Ok(builder.build())
     }

@@ -190,7 +190,7 @@ impl Format {
                         other => other,
                     }
                 } else {
-                    youtube_json::parse(text.as_bytes()).map(|t| (Format::YoutubeJson, t))
+                    youtube_json::parse_str(text).map(|t| (Format::YoutubeJson, t))
                 }
             }
             Format::WebVtt => Ok((self, webvtt::parse(&decode::normalise_newlines(text), options.strict)?)),

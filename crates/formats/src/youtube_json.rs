@@ -16,22 +16,63 @@ use crate::FormatError;
 
 /// Parses a youtube-transcript-api JSON file into one transcript per top-level array.
 pub fn parse(bytes: &[u8]) -> Result<Vec<RawTranscript<'_>>, FormatError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let (skipped_lines, json) = skip_leading_text(bytes)?;
+    parse_input(Input::Bytes(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)))
+}
+
+/// [`parse`] for text already known to be valid UTF-8 (it is not validated again).
+pub fn parse_str(text: &str) -> Result<Vec<RawTranscript<'_>>, FormatError> {
+    parse_input(Input::Str(text.strip_prefix('\u{feff}').unwrap_or(text)))
+}
+
+/// The JSON to parse: raw bytes (validated as UTF-8 while parsing) or text.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Bytes(&'a [u8]),
+    Str(&'a str),
+}
+
+impl<'a> Input<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Input::Bytes(bytes) => bytes,
+            Input::Str(text) => text.as_bytes(),
+        }
+    }
+
+    /// The input from `offset`, which follows an ASCII byte (a newline) or is 0.
+    fn from(self, offset: usize) -> Input<'a> {
+        match self {
+            Input::Bytes(bytes) => Input::Bytes(&bytes[offset..]),
+            Input::Str(text) => Input::Str(&text[offset..]),
+        }
+    }
+}
+
+fn parse_input(input: Input<'_>) -> Result<Vec<RawTranscript<'_>>, FormatError> {
+    let (skipped_lines, offset) = skip_leading_text(input.bytes())?;
+    let json = input.from(offset);
     match parse_json(json) {
         Ok(transcripts) => Ok(transcripts),
-        Err(_) if has_non_finite_literals(json) => {
+        Err(_) if has_non_finite_literals(json.bytes()) => {
             // Python writes NaN/Infinity; retry with them as null (times are then repaired).
-            let sanitized = replace_non_finite_literals(json);
-            let transcripts = parse_json(&sanitized).map_err(|e| located(e, skipped_lines))?;
+            let sanitized = replace_non_finite_literals(json.bytes());
+            let transcripts = parse_json(Input::Bytes(&sanitized)).map_err(|e| located(e, skipped_lines))?;
             Ok(transcripts.into_iter().map(RawTranscript::into_owned).collect())
         }
         Err(error) => Err(located(error, skipped_lines)),
     }
 }
 
-fn parse_json(json: &[u8]) -> Result<Vec<RawTranscript<'_>>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
+fn parse_json(json: Input<'_>) -> Result<Vec<RawTranscript<'_>>, serde_json::Error> {
+    match json {
+        Input::Bytes(bytes) => parse_with(serde_json::Deserializer::from_slice(bytes)),
+        Input::Str(text) => parse_with(serde_json::Deserializer::from_str(text)),
+    }
+}
+
+fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+) -> Result<Vec<RawTranscript<'de>>, serde_json::Error> {
     let transcripts = deserializer.deserialize_any(TopLevel)?;
     deserializer.end()?;
     Ok(transcripts)
@@ -48,13 +89,14 @@ fn located(error: serde_json::Error, skipped_lines: u64) -> FormatError {
 }
 
 /// Skips lines before the first one starting with `[` (the CLI prints errors before its JSON).
-fn skip_leading_text(bytes: &[u8]) -> Result<(u64, &[u8]), FormatError> {
+/// Returns the number of lines skipped and the offset of the JSON.
+fn skip_leading_text(bytes: &[u8]) -> Result<(u64, usize), FormatError> {
     let mut rest = bytes;
     let mut skipped = 0;
     loop {
         let first = rest.iter().position(|b| !b.is_ascii_whitespace());
         match first.map(|i| rest[i]) {
-            Some(b'[') | Some(b'{') => return Ok((skipped, rest)),
+            Some(b'[') | Some(b'{') => return Ok((skipped, bytes.len() - rest.len())),
             None if skipped == 0 => {
                 return Err(FormatError::whole_file("empty file: no JSON array"));
             }
@@ -145,7 +187,7 @@ impl<'de> Visitor<'de> for TopLevel {
         while let Some(item) = seq.next_element_seed(ItemSeed)? {
             match item {
                 Item::Snippet(snippet) if nested.is_empty() => single.snippets.push(snippet),
-                Item::Transcript(transcript) if single.snippets.is_empty() => nested.push(transcript),
+                Item::Transcript(transcript) if single.snippets.is_empty() => nested.push(*transcript),
                 _ => {
                     return Err(de::Error::custom("an array mixes snippets and arrays of snippets"));
                 }
@@ -157,7 +199,8 @@ impl<'de> Visitor<'de> for TopLevel {
 
 enum Item<'de> {
     Snippet(RawSnippet<'de>),
-    Transcript(RawTranscript<'de>),
+    // Boxed: every snippet travels as an `Item`, which is then only as large as a snippet.
+    Transcript(Box<RawTranscript<'de>>),
 }
 
 struct ItemSeed;
@@ -188,7 +231,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
         while let Some(snippet) = seq.next_element_seed(SnippetSeed)? {
             transcript.snippets.push(snippet);
         }
-        Ok(Item::Transcript(transcript))
+        Ok(Item::Transcript(Box::new(transcript)))
     }
 }
 
@@ -213,20 +256,49 @@ impl<'de> Visitor<'de> for SnippetVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut snippet = RawSnippet::new("", f64::NAN, f64::NAN);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "text" => {
+        while let Some(key) = map.next_key::<SnippetKey>()? {
+            match key {
+                SnippetKey::Text => {
                     let text: Option<CowStr<'de>> = map.next_value()?;
                     snippet.text = text.map(|t| t.0).unwrap_or(Cow::Borrowed(""));
                 }
-                "start" => snippet.start = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
-                "duration" => snippet.duration = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
-                _ => {
+                SnippetKey::Start => snippet.start = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
+                SnippetKey::Duration => snippet.duration = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
+                SnippetKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(snippet)
+    }
+}
+
+/// A snippet's key, recognised without allocating.
+enum SnippetKey {
+    Text,
+    Start,
+    Duration,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for SnippetKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SnippetKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(match key {
+                    "text" => SnippetKey::Text,
+                    "start" => SnippetKey::Start,
+                    "duration" => SnippetKey::Duration,
+                    _ => SnippetKey::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(V)
     }
 }
 

@@ -86,9 +86,48 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// The number of words in `text` (as [`tokenize`] would count them, without allocating).
+///
+/// Works one byte at a time for ASCII and decodes characters only for non-ASCII bytes: ingest
+/// counts the words of every segment.
 pub fn count_words(text: &str) -> usize {
+    if text.is_ascii() {
+        return count_ascii_words(text.as_bytes());
+    }
+    let bytes = text.as_bytes();
     let mut count = 0;
-    for_each_word(text, |_| count += 1);
+    let mut in_word = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (is_word, is_apostrophe, len) = match bytes[i] {
+            b if b.is_ascii() => (b.is_ascii_alphanumeric(), b == b'\'', 1),
+            _ => match text[i..].chars().next() {
+                Some(c) => (is_word_char(c), is_apostrophe(c), c.len_utf8()),
+                None => break,
+            },
+        };
+        if is_word {
+            count += usize::from(!in_word);
+            in_word = true;
+        } else if !(in_word && is_apostrophe && text[i + len..].chars().next().is_some_and(is_word_char)) {
+            in_word = false;
+        }
+        i += len;
+    }
+    count
+}
+
+/// [`count_words`] for ASCII text, without branches: a word starts at a word byte unless the byte
+/// before is a word byte or an apostrophe that follows a word byte.
+fn count_ascii_words(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let (mut prev_word, mut prev_apostrophe, mut before_prev_word) = (false, false, false);
+    for &b in bytes {
+        let word = b.is_ascii_alphanumeric();
+        count += usize::from(word & !(prev_word | (prev_apostrophe & before_prev_word)));
+        before_prev_word = prev_word;
+        prev_word = word;
+        prev_apostrophe = b == b'\'';
+    }
     count
 }
 
@@ -125,7 +164,15 @@ mod tests {
 
     #[test]
     fn count_matches_tokenize() {
-        for text in ["", "   ", "a b c", "I'm here, you're there.", "Ελλάδα & 中文 123 4.5"] {
+        for text in [
+            "",
+            "   ",
+            "a b c",
+            "I'm here, you're there.",
+            "Ελλάδα & 中文 123 4.5",
+            "'quoted' dogs' rock'n'roll a''b ' x'",
+            "snake_case [Music] >> ok!",
+        ] {
             assert_eq!(count_words(text), tokenize(text).len(), "{text:?}");
         }
     }
