@@ -191,6 +191,7 @@ class Run:
 
     def step(self, label, cmd, stdout_path):
         stem = os.path.join(self.logs, label)
+        os.sync()  # no step pays for writing back the previous step's output
         result = measure(cmd, stdout_path or stem + ".out", stem + ".err", self.env, self.args.timeout)
         mib = result["peak_bytes"] / 2**20
         self.log(f"  {label}: {result['status']} in {result['seconds']:.2f} s, peak {mib:.0f} MiB")
@@ -225,6 +226,19 @@ class Run:
                 result["output_bytes"] = dir_bytes(os.path.join(self.archive, "segments"))
             self.results["ingest"][engine] = result
             self.save()
+
+    def load_previous(self):
+        """With --skip-ingest: keeps the previous run's numbers (ingest, and the queries of engines
+        not run again), so that one engine or query can be re-measured without redoing the rest."""
+        path = os.path.join(self.work, "results.json")
+        if not os.path.exists(path):
+            return
+        with open(path) as f:
+            previous = json.load(f)
+        self.results["ingest"] = previous.get("ingest", {})
+        for name, engines in previous.get("queries", {}).items():
+            kept = {e: r for e, r in engines.items() if e not in self.args.engines}
+            self.results["queries"].setdefault(name, {}).update(kept)
 
     def verbatim_count(self):
         out = subprocess.run(
@@ -284,7 +298,8 @@ class Run:
             self.check_agreement(name)
 
     def check_agreement(self, name):
-        engines = [e for e in self.args.engines if self.results["queries"][name][e]["status"] == "ok"]
+        measured = self.results["queries"][name]
+        engines = [e for e in ENGINES if e in measured and measured[e]["status"] == "ok"]
         if not engines:
             return
         reference = engines[0]
@@ -516,11 +531,10 @@ def main():
     args.versions = versions(args.verbatim)
 
     run = Run(args)
-    if not args.skip_ingest:
+    if args.skip_ingest:
+        run.load_previous()
+    else:
         run.ingest()
-    elif os.path.exists(os.path.join(run.work, "results.json")):
-        with open(os.path.join(run.work, "results.json")) as f:
-            run.results["ingest"] = json.load(f).get("ingest", {})
     run.queries()
     run.save()
     with open(os.path.join(run.work, "results.json")) as f:

@@ -140,6 +140,6 @@ impl ChunkWriter {
         let io = |e: std::io::Error| ArchiveError::Parquet { path: path.clone(), source: Box::new(e.into()) };
         self.writer.sync().map_err(io)?;
         self.writer.inner_mut().shutdown().map_err(io)?;
-        Ok(FileEntry { path, rows: self.rows, bytes })
+        Ok(FileEntry { path, rows: self.rows, bytes, doc_range: None })
     }
 }

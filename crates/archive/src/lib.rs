@@ -32,5 +32,5 @@ pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter};
 pub use error::ArchiveError;
 pub use keys::{DocumentKeys, RejectKeys};
-pub use manifest::{FileEntry, Manifest};
+pub use manifest::{DocRange, FileEntry, Manifest};
 pub use schema::Table;

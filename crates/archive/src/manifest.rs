@@ -21,6 +21,19 @@ pub struct FileEntry {
     pub rows: u64,
     /// Size of the file in bytes.
     pub bytes: u64,
+    /// For `segments` files whose rows are sorted by `(doc_id, seq)`: the first and last document
+    /// id in the file. Readers use it to scan documents in order without sorting them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_range: Option<DocRange>,
+}
+
+/// The documents of a file sorted by document id: the first and the last (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRange {
+    /// The smallest document id in the file.
+    pub first: String,
+    /// The largest document id in the file.
+    pub last: String,
 }
 
 /// A committed snapshot of the archive.

@@ -4,7 +4,8 @@
 //! Design (memory is O(workers), never O(corpus)):
 //!
 //! ```text
-//! files ──(shared cursor)──▶ worker 0..N: read → hash → parse → normalise → rows → ChunkWriter
+//! files sorted by doc id, cut into shards
+//!       ──(shared shard cursor)──▶ worker 0..N: read → hash → parse → normalise → rows → ChunkWriter
 //!                                   │ finished chunks, rejects, counts (bounded channel)
 //!                                   ▼
 //!                              committer: writes rejects, publishes manifests, reports progress
@@ -12,7 +13,9 @@
 //!
 //! Each worker owns its chunk writers, so parsing and Parquet encoding of different files run on
 //! all cores without copying rows between threads. A chunk closes only between files, so a
-//! committed chunk never holds part of a document. A kill before a commit loses only uncommitted
+//! committed chunk never holds part of a document; nor does it span two shards, so each `segments`
+//! chunk holds consecutive documents sorted by `(doc_id, seq)` and records their id range in the
+//! manifest, which lets queries scan documents in order without sorting. A kill before a commit loses only uncommitted
 //! chunks; running the same command again skips the documents already committed (by content hash).
 
 mod budget;
@@ -127,9 +130,15 @@ async fn run(
 
     let workers = options.workers.min(files.len()).max(1);
     let (events, mut inbox) = mpsc::channel(2 * workers);
+    // Sorted by document id and cut into consecutive shards, so that every chunk holds a run of
+    // consecutive documents in order (readers then scan documents without sorting them).
+    let mut files = files;
+    files.sort_by(|a, b| a.doc_id.cmp(&b.doc_id));
+    let shards = worker::plan_shards(&files, workers);
     let shared = Arc::new(worker::Shared {
         files,
-        next: AtomicUsize::new(0),
+        shards,
+        next_shard: AtomicUsize::new(0),
         known,
         claims: Mutex::new(Default::default()),
         cancelled: AtomicBool::new(false),
@@ -139,7 +148,7 @@ async fn run(
     });
     let mut threads = Vec::with_capacity(workers);
     for id in 0..workers {
-        let worker = Worker::new(id, shared.clone(), events.clone());
+        let worker = Worker::new(shared.clone(), events.clone());
         let thread = std::thread::Builder::new()
             .name(format!("verbatim-ingest-{id}"))
             .spawn(move || worker.run())

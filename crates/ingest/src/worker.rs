@@ -2,12 +2,15 @@
 //! its own chunk writers, handing finished chunks to the committer.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, WordRows, documents_batch};
-use verbatim_archive::{ArchiveError, ChunkFactory, ChunkWriter, DocumentKeys, FileEntry, RecordBatch, Table};
+use verbatim_archive::{
+    ArchiveError, ChunkFactory, ChunkWriter, DocRange, DocumentKeys, FileEntry, RecordBatch, Table,
+};
 use verbatim_formats::{Format, FormatError, ReadOptions, prepare, sidecar};
 use verbatim_model::{RawTranscript, TranscriptMeta, normalise, words};
 use verbatim_sources::{SourceFile, names};
@@ -16,8 +19,12 @@ use crate::IngestOptions;
 
 /// State shared by all workers of a run.
 pub(crate) struct Shared {
+    /// The files, sorted by document id.
     pub files: Vec<SourceFile>,
-    pub next: AtomicUsize,
+    /// Consecutive runs of `files`, handed out whole to workers (see [`plan_shards`]).
+    pub shards: Vec<Range<usize>>,
+    /// The next shard to hand out.
+    pub next_shard: AtomicUsize,
     pub known: Arc<DocumentKeys>,
     /// Document ids taken in this run, with the source that took them.
     pub claims: Mutex<HashMap<String, String>>,
@@ -46,7 +53,6 @@ enum Outcome {
 }
 
 pub(crate) struct Worker {
-    id: usize,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
     segment_rows: SegmentRows,
@@ -55,13 +61,40 @@ pub(crate) struct Worker {
     segments_chunk: Option<ChunkWriter>,
     words_chunk: Option<ChunkWriter>,
     chunk_segments: u64,
-    chunks_written: u64,
+    /// The shard being worked on and the number of chunks already finished in it.
+    shard: usize,
+    chunks_in_shard: u64,
+    /// Document ids of the open chunk so far, while they keep increasing.
+    chunk_docs: ChunkDocs,
+}
+
+/// Whether a chunk's documents arrived in increasing id order, and its first and last id.
+#[derive(Debug, Default)]
+struct ChunkDocs {
+    range: Option<DocRange>,
+    out_of_order: bool,
+}
+
+impl ChunkDocs {
+    fn add(&mut self, doc_id: &str) {
+        match &mut self.range {
+            None => self.range = Some(DocRange { first: doc_id.to_string(), last: doc_id.to_string() }),
+            Some(range) if range.last.as_str() < doc_id => range.last = doc_id.to_string(),
+            Some(_) => self.out_of_order = true,
+        }
+    }
+
+    /// The range to record for the chunk (none when out of order), resetting for the next one.
+    fn take(&mut self) -> Option<DocRange> {
+        let range = self.range.take();
+        let out_of_order = std::mem::take(&mut self.out_of_order);
+        if out_of_order { None } else { range }
+    }
 }
 
 impl Worker {
-    pub fn new(id: usize, shared: Arc<Shared>, events: mpsc::Sender<Event>) -> Worker {
+    pub fn new(shared: Arc<Shared>, events: mpsc::Sender<Event>) -> Worker {
         Worker {
-            id,
             shared,
             events,
             segment_rows: SegmentRows::default(),
@@ -70,35 +103,49 @@ impl Worker {
             segments_chunk: None,
             words_chunk: None,
             chunk_segments: 0,
-            chunks_written: 0,
+            shard: 0,
+            chunks_in_shard: 0,
+            chunk_docs: ChunkDocs::default(),
         }
     }
 
-    /// Works until the files run out or the run is cancelled; finishes its last chunk.
+    /// Works shard by shard until the shards run out or the run is cancelled. A chunk never spans
+    /// two shards, so that every chunk holds consecutive documents in id order.
     pub fn run(mut self) -> Result<(), ArchiveError> {
         let shared = self.shared.clone();
         while !shared.cancelled.load(Ordering::Relaxed) {
-            let index = shared.next.fetch_add(1, Ordering::Relaxed);
-            let Some(file) = shared.files.get(index) else {
+            let shard = shared.next_shard.fetch_add(1, Ordering::Relaxed);
+            let Some(range) = shared.shards.get(shard) else {
                 break;
             };
-            let event = match self.process(file)? {
-                Outcome::Ingested { segments } => Event::Ingested { bytes: file.size, segments },
-                Outcome::Unchanged => Event::Unchanged { bytes: file.size },
-                Outcome::Rejected(reject) => Event::Rejected { bytes: file.size, reject },
-            };
-            if !self.send(event) {
-                return Ok(());
+            self.shard = shard;
+            self.chunks_in_shard = 0;
+            for file in &shared.files[range.clone()] {
+                if shared.cancelled.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let event = match self.process(file)? {
+                    Outcome::Ingested { segments } => Event::Ingested { bytes: file.size, segments },
+                    Outcome::Unchanged => Event::Unchanged { bytes: file.size },
+                    Outcome::Rejected(reject) => Event::Rejected { bytes: file.size, reject },
+                };
+                if !self.send(event) {
+                    return Ok(());
+                }
+                let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
+                if open_bytes + self.buffered_bytes() as u64 >= shared.options.chunk_bytes {
+                    self.finish_chunk()?;
+                }
             }
-            let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
-            if open_bytes + self.buffered_bytes() as u64 >= shared.options.chunk_bytes {
-                self.finish_chunk()?;
-            }
-        }
-        if !shared.cancelled.load(Ordering::Relaxed) {
             self.finish_chunk()?;
         }
         Ok(())
+    }
+
+    /// The file name suffix of the open chunk: shard and chunk number, zero-padded so that file
+    /// names sort like the documents they hold.
+    fn chunk_suffix(&self) -> String {
+        format!("{:06}-{:04}", self.shard, self.chunks_in_shard)
     }
 
     fn send(&self, event: Event) -> bool {
@@ -185,6 +232,7 @@ impl Worker {
             let mut n_timed_words = 0i64;
             let mut duration_ms = 0i64;
             let mut n_segments = 0i64;
+            self.chunk_docs.add(doc_id);
             let repairs = normalise(&transcript.snippets, |segment| {
                 n_words += words::count_words(segment.text);
                 duration_ms = duration_ms.max(segment.end_ms);
@@ -247,7 +295,7 @@ impl Worker {
 
     /// Hands the buffered segment and word rows to their chunk writers (opened on first use).
     fn flush_rows(&mut self) -> Result<(), ArchiveError> {
-        let suffix = format!("{}-{}", self.id, self.chunks_written);
+        let suffix = self.chunk_suffix();
         if !self.segment_rows.is_empty() {
             let batch = self.segment_rows.take_batch()?;
             write_to(&mut self.segments_chunk, &self.shared.factory, Table::Segments, &suffix, &batch)?;
@@ -265,11 +313,17 @@ impl Worker {
         if self.documents.is_empty() {
             return Ok(());
         }
-        let suffix = format!("{}-{}", self.id, self.chunks_written);
-        self.chunks_written += 1;
+        let suffix = self.chunk_suffix();
+        self.chunks_in_shard += 1;
+        let doc_range = self.chunk_docs.take();
         let mut files = Vec::with_capacity(3);
-        for chunk in [self.segments_chunk.take(), self.words_chunk.take()].into_iter().flatten() {
-            files.push((chunk.table(), chunk.finish()?));
+        if let Some(chunk) = self.segments_chunk.take() {
+            let mut entry = chunk.finish()?;
+            entry.doc_range = doc_range;
+            files.push((Table::Segments, entry));
+        }
+        if let Some(chunk) = self.words_chunk.take() {
+            files.push((Table::Words, chunk.finish()?));
         }
         let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
         documents_chunk.write(&documents_batch(&self.documents)?)?;
@@ -294,6 +348,28 @@ fn write_to(
         *slot = Some(factory.create(table, suffix)?);
     }
     slot.as_mut().expect("chunk just opened").write(batch)
+}
+
+/// Cuts `files` (sorted by document id) into consecutive shards for the workers to take one at a
+/// time: about eight per worker, so that the last ones even out the workers' loads, and at least
+/// `MIN_SHARD_BYTES` each, so that chunks stay large.
+pub(crate) fn plan_shards(files: &[SourceFile], workers: usize) -> Vec<Range<usize>> {
+    const MIN_SHARD_BYTES: u64 = 16 << 20;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let target = (total / (8 * workers.max(1) as u64)).max(MIN_SHARD_BYTES);
+    let mut shards = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (index, file) in files.iter().enumerate() {
+        bytes += file.size;
+        if bytes >= target {
+            shards.push(start..index + 1);
+            (start, bytes) = (index + 1, 0);
+        }
+    }
+    if start < files.len() {
+        shards.push(start..files.len());
+    }
+    shards
 }
 
 /// Document ids for a file's transcripts: the file's id alone; for several, `id#<key>` when the

@@ -3,6 +3,7 @@
 //! queries with typed parameters.
 
 mod error;
+pub mod layout;
 pub mod saved;
 mod session;
 pub mod udf;

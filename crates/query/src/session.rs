@@ -18,7 +18,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use verbatim_archive::{Archive, Snapshot, Table};
 
-use crate::{QueryError, udf};
+use crate::{QueryError, layout, udf};
 
 /// Share of the memory limit given to DataFusion's pool. The rest covers what the pool does not
 /// track: scan buffers, batches in flight between operators, and allocator overhead.
@@ -71,12 +71,19 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
         .build_arc()
         .map_err(|e| QueryError::DataFusion(e.to_string()))?;
 
-    let mut config = SessionConfig::new()
+    // Any DataFusion option can be set from the environment (DATAFUSION_EXECUTION_BATCH_SIZE=4096, …),
+    // as in datafusion-cli; verbatim's own settings below take precedence.
+    let mut config = SessionConfig::from_env()
+        .map_err(|e| QueryError::DataFusion(e.to_string()))?
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1))
         .with_information_schema(true);
     let execution = &mut config.options_mut().execution;
     execution.spill_compression = SpillCompression::Lz4Frame;
+    // Evaluate filters while decoding Parquet: columns a filter does not need are decoded only for
+    // the rows that pass (a phrase search decodes the text, then the few matching rows' other columns).
+    execution.parquet.pushdown_filters = true;
+    execution.parquet.reorder_filters = true;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
     execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
     let state =
@@ -99,7 +106,14 @@ pub fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot
             ctx.register_table(table.name(), Arc::new(EmptyTable::new(schema))).map_err(df)?;
             continue;
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let mut options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        if table == Table::Segments {
+            let target_partitions = ctx.state().config().target_partitions();
+            if let Some(order) = layout::document_order(snapshot.files(table), target_partitions) {
+                options =
+                    options.with_file_sort_order(vec![order.sort_order]).with_output_partitioning(order.partitioning);
+            }
+        }
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
         let provider = ListingTable::try_new(config).map_err(df)?;
         ctx.register_table(table.name(), Arc::new(provider)).map_err(df)?;
