@@ -189,10 +189,10 @@ class Run:
     def log(self, message):
         print(message, file=sys.stderr, flush=True)
 
-    def step(self, label, cmd, stdout_path):
+    def step(self, label, cmd, stdout_path, env=None):
         stem = os.path.join(self.logs, label)
         os.sync()  # no step pays for writing back the previous step's output
-        result = measure(cmd, stdout_path or stem + ".out", stem + ".err", self.env, self.args.timeout)
+        result = measure(cmd, stdout_path or stem + ".out", stem + ".err", env or self.env, self.args.timeout)
         mib = result["peak_bytes"] / 2**20
         self.log(f"  {label}: {result['status']} in {result['seconds']:.2f} s, peak {mib:.0f} MiB")
         if result["status"] == "failed":
@@ -228,7 +228,7 @@ class Run:
             self.save()
 
     def load_previous(self):
-        """With --skip-ingest: keeps the previous run's numbers (ingest, and the queries of engines
+        """With --skip-ingest or --merge: keeps the previous run's numbers (ingest, and the queries of engines
         not run again), so that one engine or query can be re-measured without redoing the rest."""
         path = os.path.join(self.work, "results.json")
         if not os.path.exists(path):
@@ -237,7 +237,8 @@ class Run:
             previous = json.load(f)
         self.results["ingest"] = previous.get("ingest", {})
         for name, engines in previous.get("queries", {}).items():
-            kept = {e: r for e, r in engines.items() if e not in self.args.engines}
+            measured_now = name in self.args.queries
+            kept = {e: r for e, r in engines.items() if not (measured_now and e in self.args.engines)}
             self.results["queries"].setdefault(name, {}).update(kept)
 
     def verbatim_count(self):
@@ -280,14 +281,22 @@ class Run:
                     if engine == "verbatim":
                         result = self.step(f"{name}-{engine}-{i + 1}", cmd, peer_out)
                     else:
-                        result = self.step(f"{name}-{engine}-{i + 1}",
-                                           [sys.executable, PEERS, "query", engine, name, files, peer_out], None)
+                        label = f"{name}-{engine}-{i + 1}"
+                        peer_cmd = [sys.executable, PEERS, "query", engine, name, files, peer_out]
+                        result = self.step(label, peer_cmd, None)
+                        if self.out_of_memory(engine, label, result):
+                            # Still worth knowing its time and answer: run again with no limit.
+                            self.log(f"  {label}: out of memory at its limit; again without a limit")
+                            failed_after = result["seconds"]
+                            result = self.step(label + "-nolimit", peer_cmd, None, dict(self.env, MEMORY_LIMIT_BYTES="0"))
+                            result["out_of_memory_after"] = failed_after
                     runs.append(result)
                     if result["status"] != "ok":
                         break
                     os.replace(peer_out, answer)
                 ok = [r for r in runs if r["status"] == "ok"]
                 summary = {
+                    **({"out_of_memory_after": runs[-1]["out_of_memory_after"]} if "out_of_memory_after" in runs[-1] else {}),
                     "status": runs[-1]["status"],
                     "runs": [round(r["seconds"], 3) for r in runs],
                     "seconds": statistics.median(r["seconds"] for r in ok) if ok else runs[-1]["seconds"],
@@ -296,6 +305,13 @@ class Run:
                 self.results["queries"][name][engine] = summary
                 self.save()
             self.check_agreement(name)
+
+    def out_of_memory(self, engine, label, result):
+        """Whether a DuckDB step failed for lack of memory under the memory limit it was given."""
+        if engine != "duckdb" or result["status"] != "failed" or self.env["MEMORY_LIMIT_BYTES"] == "0":
+            return False
+        with open(os.path.join(self.logs, label + ".err"), errors="replace") as f:
+            return "Out of Memory" in f.read()
 
     def check_agreement(self, name):
         measured = self.results["queries"][name]
@@ -361,11 +377,14 @@ def cell(result, corpus_bytes, baseline, limit_bytes):
         text += f", **{result['seconds'] / baseline['seconds']:.2f}x**"
     if result.get("difference"):
         text += ", DIFFERENT ANSWER"
+    if "out_of_memory_after" in result:
+        text += f" † (out of memory at its limit after {fmt_seconds(result['out_of_memory_after'])})"
     return text
 
 
 def report(results, path_md, path_png, command):
     meta = results["meta"]
+    results["queries"] = {name: results["queries"][name] for name in QUERY_NAMES if name in results["queries"]}
     engines = [e for e in ENGINES if e in results["ingest"] or any(e in q for q in results["queries"].values())]
     limit_bytes = parse_size(meta["memory_limit"])
     lines = [
@@ -396,6 +415,10 @@ def report(results, path_md, path_png, command):
         row = [cell(by_engine.get(e), meta["corpus_bytes"], base, limit_bytes) for e in engines]
         lines.append(f"| {step} | " + " | ".join(row) + " |")
     lines.append("")
+    if any("out_of_memory_after" in r for _, by_engine in steps for r in by_engine.values()):
+        lines.append("† Ran out of memory under `memory_limit` and was run again without a limit; the time, memory and "
+                     "answer shown are from that second run.")
+        lines.append("")
 
     lines.append("Ratios against verbatim (peer time / verbatim time):")
     lines.append("")
@@ -452,7 +475,7 @@ def ratio(result, base):
 def ratio_text(result, base):
     r = ratio(result, base)
     if r is not None:
-        return f"{r:.2f}x"
+        return f"{r:.2f}x" + (" †" if "out_of_memory_after" in result else "")
     if result and result["status"] != "ok":
         return f"{result['status']} (>{result['seconds'] / base['seconds']:.1f}x)" if base else result["status"]
     return "n/a"
@@ -506,6 +529,8 @@ def main():
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--queries", default=",".join(QUERY_NAMES))
     p.add_argument("--skip-ingest", action="store_true", help="query the existing archive in --work")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the last run's numbers for engines and queries not measured now")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-limit", default="1GiB")
@@ -531,9 +556,9 @@ def main():
     args.versions = versions(args.verbatim)
 
     run = Run(args)
-    if args.skip_ingest:
+    if args.skip_ingest or args.merge:
         run.load_previous()
-    else:
+    if not args.skip_ingest:
         run.ingest()
     run.queries()
     run.save()

@@ -76,8 +76,8 @@ impl verbatim_ingest::Progress for IngestProgress {
         }
     }
 
-    fn file_done(&self, bytes: u64, segments: u64) {
-        self.files.fetch_add(1, Ordering::Relaxed);
+    fn files_done(&self, files: u64, bytes: u64, segments: u64) {
+        self.files.fetch_add(files, Ordering::Relaxed);
         self.segments.fetch_add(segments, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(bytes);

@@ -54,6 +54,10 @@ impl SegmentRows {
     /// The buffered rows as a batch; the builder is empty afterwards.
     pub fn take_batch(&mut self) -> Result<RecordBatch, ArchiveError> {
         self.bytes = 0;
+        // The next batch will be about as large: give the builders that capacity up front, so that
+        // they do not grow (copying and faulting in fresh pages) value by value.
+        let rows = self.len();
+        let (doc_bytes, text_bytes) = (self.doc_id.values_slice().len(), self.text.values_slice().len());
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.doc_id.finish()),
             Arc::new(self.seq.finish()),
@@ -63,7 +67,17 @@ impl SegmentRows {
             Arc::new(self.text.finish()),
             Arc::new(self.speaker.finish()),
         ];
+        self.reserve(rows, doc_bytes, text_bytes);
         batch(Table::Segments, columns)
+    }
+
+    fn reserve(&mut self, rows: usize, doc_bytes: usize, text_bytes: usize) {
+        self.doc_id = StringBuilder::with_capacity(rows, doc_bytes);
+        self.seq = Int32Builder::with_capacity(rows);
+        self.start_ms = Int64Builder::with_capacity(rows);
+        self.end_ms = Int64Builder::with_capacity(rows);
+        self.duration_ms = Int64Builder::with_capacity(rows);
+        self.text = StringBuilder::with_capacity(rows, text_bytes);
     }
 }
 

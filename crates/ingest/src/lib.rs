@@ -49,8 +49,9 @@ pub enum IngestError {
 pub trait Progress: Send + Sync {
     /// Work is about to start on `files` files of `bytes` bytes in total.
     fn begin(&self, _files: usize, _bytes: u64) {}
-    /// One file was handled (ingested, unchanged or rejected).
-    fn file_done(&self, _bytes: u64, _segments: u64) {}
+    /// `files` more files of `bytes` bytes were handled (ingested, unchanged or rejected), adding
+    /// `segments` segments. Workers report in batches, so calls come a few times a second.
+    fn files_done(&self, _files: u64, _bytes: u64, _segments: u64) {}
     /// A file was rejected.
     fn rejected(&self, _reject: &RejectRow) {}
     /// A snapshot was committed.
@@ -231,17 +232,14 @@ impl Committer {
                 self.pending_documents += documents;
                 self.pending_segments += segments;
             }
-            Event::Ingested { bytes, segments } => {
-                report.files_ingested += 1;
-                progress.file_done(bytes, segments);
-            }
-            Event::Unchanged { bytes } => {
-                report.files_unchanged += 1;
-                progress.file_done(bytes, 0);
+            Event::Files(done) => {
+                report.files_ingested += done.ingested;
+                report.files_unchanged += done.unchanged;
+                progress.files_done(done.ingested + done.unchanged, done.bytes, done.segments);
             }
             Event::Rejected { bytes, reject } => {
                 progress.rejected(&reject);
-                progress.file_done(bytes, 0);
+                progress.files_done(1, bytes, 0);
                 let already =
                     reject.content_hash.as_deref().is_some_and(|h| self.known_rejects.contains(&reject.source, h));
                 if !already {

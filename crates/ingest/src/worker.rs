@@ -38,13 +38,30 @@ pub(crate) struct Shared {
 pub(crate) enum Event {
     /// Chunk files finished (segments and documents of whole files), ready to commit.
     Chunk { files: Vec<(Table, FileEntry)>, documents: u64, segments: u64 },
-    /// A file's documents were added to the worker's open chunk.
-    Ingested { bytes: u64, segments: u64 },
-    /// A file is already in the archive with the same content.
-    Unchanged { bytes: u64 },
+    /// Files whose documents were added to the worker's open chunk or were already archived
+    /// (sent in batches: one wake-up of the committer per file would cost more than the file).
+    Files(FilesDone),
     /// A file could not be ingested.
     Rejected { bytes: u64, reject: RejectRow },
 }
+
+/// Counts of files handled since the last [`Event::Files`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FilesDone {
+    pub ingested: u64,
+    pub unchanged: u64,
+    pub bytes: u64,
+    pub segments: u64,
+}
+
+impl FilesDone {
+    fn files(&self) -> u64 {
+        self.ingested + self.unchanged
+    }
+}
+
+/// Files a worker handles before it reports them (it also reports at every chunk and shard end).
+const FILES_PER_REPORT: u64 = 64;
 
 enum Outcome {
     Ingested { segments: u64 },
@@ -66,6 +83,8 @@ pub(crate) struct Worker {
     chunks_in_shard: u64,
     /// Document ids of the open chunk so far, while they keep increasing.
     chunk_docs: ChunkDocs,
+    /// Files handled but not yet reported.
+    done: FilesDone,
 }
 
 /// Whether a chunk's documents arrived in increasing id order, and its first and last id.
@@ -106,6 +125,7 @@ impl Worker {
             shard: 0,
             chunks_in_shard: 0,
             chunk_docs: ChunkDocs::default(),
+            done: FilesDone::default(),
         }
     }
 
@@ -124,12 +144,23 @@ impl Worker {
                 if shared.cancelled.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let event = match self.process(file)? {
-                    Outcome::Ingested { segments } => Event::Ingested { bytes: file.size, segments },
-                    Outcome::Unchanged => Event::Unchanged { bytes: file.size },
-                    Outcome::Rejected(reject) => Event::Rejected { bytes: file.size, reject },
-                };
-                if !self.send(event) {
+                match self.process(file)? {
+                    Outcome::Ingested { segments } => {
+                        self.done.ingested += 1;
+                        self.done.bytes += file.size;
+                        self.done.segments += segments;
+                    }
+                    Outcome::Unchanged => {
+                        self.done.unchanged += 1;
+                        self.done.bytes += file.size;
+                    }
+                    Outcome::Rejected(reject) => {
+                        if !self.send(Event::Rejected { bytes: file.size, reject }) {
+                            return Ok(());
+                        }
+                    }
+                }
+                if self.done.files() >= FILES_PER_REPORT && !self.report_done() {
                     return Ok(());
                 }
                 let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
@@ -138,8 +169,17 @@ impl Worker {
                 }
             }
             self.finish_chunk()?;
+            if !self.report_done() {
+                return Ok(());
+            }
         }
         Ok(())
+    }
+
+    /// Sends the counts of files handled since the last report; false when the run is over.
+    fn report_done(&mut self) -> bool {
+        let done = std::mem::take(&mut self.done);
+        done.files() == 0 || self.send(Event::Files(done))
     }
 
     /// The file name suffix of the open chunk: shard and chunk number, zero-padded so that file
@@ -328,6 +368,8 @@ impl Worker {
         let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
         documents_chunk.write(&documents_batch(&self.documents)?)?;
         files.push((Table::Documents, documents_chunk.finish()?));
+        // Counts first, so that the files of a committed chunk are never reported after it.
+        self.report_done();
         let event = Event::Chunk { files, documents: self.documents.len() as u64, segments: self.chunk_segments };
         self.documents.clear();
         self.chunk_segments = 0;

@@ -86,7 +86,7 @@ pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
             Ok(meta) if meta.is_dir() => walk_dir(path, path, &wanted, &mut expansion, &mut seen),
             Ok(meta) => {
                 let doc_id = doc_id_for(path, path.parent().unwrap_or(Path::new("")));
-                push_file(path.to_path_buf(), doc_id, meta.len(), &mut expansion, &mut seen);
+                push_file(path.to_path_buf(), doc_id, &meta, &mut expansion, &mut seen);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 expansion.problems.push(SourceError::NotFound { path: source.clone() })
@@ -126,7 +126,7 @@ fn glob_base(pattern: &str) -> PathBuf {
     if base.as_os_str() == pattern { base.parent().map(Path::to_path_buf).unwrap_or_default() } else { base }
 }
 
-fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut Expansion, seen: &mut HashSet<PathBuf>) {
+fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut Expansion, seen: &mut HashSet<FileKey>) {
     let paths = match glob::glob(pattern) {
         Ok(paths) => paths,
         Err(e) => {
@@ -143,7 +143,7 @@ fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut E
             Ok(path) => match std::fs::metadata(&path) {
                 Ok(meta) => {
                     let doc_id = doc_id_for(&path, &base);
-                    push_file(path, doc_id, meta.len(), expansion, seen)
+                    push_file(path, doc_id, &meta, expansion, seen)
                 }
                 Err(source) => expansion.problems.push(SourceError::Io { path, source }),
             },
@@ -163,7 +163,7 @@ fn walk_dir(
     base: &Path,
     wanted: &impl Fn(&Path) -> bool,
     expansion: &mut Expansion,
-    seen: &mut HashSet<PathBuf>,
+    seen: &mut HashSet<FileKey>,
 ) {
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -175,7 +175,7 @@ fn walk_dir(
             Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => match entry.metadata() {
                 Ok(meta) => {
                     let doc_id = doc_id_for(entry.path(), base);
-                    push_file(entry.into_path(), doc_id, meta.len(), expansion, seen)
+                    push_file(entry.into_path(), doc_id, &meta, expansion, seen)
                 }
                 Err(e) => {
                     let path = entry.path().to_path_buf();
@@ -191,10 +191,40 @@ fn walk_dir(
     }
 }
 
-fn push_file(path: PathBuf, doc_id: String, size: u64, expansion: &mut Expansion, seen: &mut HashSet<PathBuf>) {
-    let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-    if seen.insert(key) {
-        expansion.files.push(SourceFile { path, doc_id, size });
+fn push_file(
+    path: PathBuf,
+    doc_id: String,
+    meta: &std::fs::Metadata,
+    expansion: &mut Expansion,
+    seen: &mut HashSet<FileKey>,
+) {
+    if seen.insert(FileKey::of(&path, meta)) {
+        expansion.files.push(SourceFile { path, doc_id, size: meta.len() });
+    }
+}
+
+/// What makes two names the same file, so that a file named twice (overlapping sources, links)
+/// is read once: its device and inode where there are such, else its canonical path. The inode
+/// comes with the metadata already read, where canonicalising would cost a system call per path
+/// component of every file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileKey {
+    #[cfg(unix)]
+    Inode { dev: u64, ino: u64 },
+    #[cfg_attr(unix, allow(dead_code))]
+    Path(PathBuf),
+}
+
+impl FileKey {
+    #[cfg(unix)]
+    fn of(_path: &Path, meta: &std::fs::Metadata) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        FileKey::Inode { dev: meta.dev(), ino: meta.ino() }
+    }
+
+    #[cfg(not(unix))]
+    fn of(path: &Path, _meta: &std::fs::Metadata) -> FileKey {
+        FileKey::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
     }
 }
 
