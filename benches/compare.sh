@@ -13,7 +13,8 @@
 #
 # Options (harness.py --help): --engines, --queries, --runs, --memory-limit (verbatim, default 1GiB),
 # --peer-memory-limit (DuckDB, default 1GiB), --zstd-level (1), --row-group-rows, --phrase,
-# --window-start-ms/--window-end-ms, --top, --timeout (per step, seconds).
+# --window-start-ms/--window-end-ms, --top, --timeout (per step, seconds), --skip-ingest, --merge
+# (keep the last run's numbers for what is not measured now), --report-only (rewrite the report).
 #
 # Environment: WORK (default /tmp/verbatim-compare-SIZE: corpus, archive, answers, logs; about
 # 1.5 x SIZE of disk), VERBATIM_BENCH_VENV (default ~/.cache/verbatim-bench-venv; created here and

@@ -185,6 +185,7 @@ class Run:
         )
         os.makedirs(self.env["SPILL_DIR"], exist_ok=True)
         self.results = {"ingest": {}, "queries": {name: {} for name in args.queries}}
+        self.invocations = []  # earlier runs whose numbers are kept (--merge, --skip-ingest)
 
     def log(self, message):
         print(message, file=sys.stderr, flush=True)
@@ -224,6 +225,7 @@ class Run:
                 shutil.rmtree(out, ignore_errors=True)  # only verbatim's archive is queried; keep the disk free
             if engine == "verbatim":
                 result["output_bytes"] = dir_bytes(os.path.join(self.archive, "segments"))
+            result["measured"] = self.args.started
             self.results["ingest"][engine] = result
             self.save()
 
@@ -235,6 +237,7 @@ class Run:
             return
         with open(path) as f:
             previous = json.load(f)
+        self.invocations = previous.get("meta", {}).get("invocations", [])
         self.results["ingest"] = previous.get("ingest", {})
         for name, engines in previous.get("queries", {}).items():
             measured_now = name in self.args.queries
@@ -302,6 +305,7 @@ class Run:
                     "seconds": statistics.median(r["seconds"] for r in ok) if ok else runs[-1]["seconds"],
                     "peak_bytes": max(r["peak_bytes"] for r in runs),
                 }
+                summary["measured"] = self.args.started
                 self.results["queries"][name][engine] = summary
                 self.save()
             self.check_agreement(name)
@@ -346,6 +350,7 @@ class Run:
             "top": self.args.top,
             "versions": self.args.versions,
             "started": self.args.started,
+            "invocations": self.invocations + [{"started": self.args.started, "command": self.args.command_line}],
         }
         with open(os.path.join(self.work, "results.json"), "w") as f:
             json.dump({"meta": meta, **self.results}, f, indent=2)
@@ -385,6 +390,9 @@ def cell(result, corpus_bytes, baseline, limit_bytes):
 def report(results, path_md, path_png, command):
     meta = results["meta"]
     results["queries"] = {name: results["queries"][name] for name in QUERY_NAMES if name in results["queries"]}
+    invocations = meta.get("invocations", [])
+    if invocations:
+        command = invocations[-1]["command"]
     engines = [e for e in ENGINES if e in results["ingest"] or any(e in q for q in results["queries"].values())]
     limit_bytes = parse_size(meta["memory_limit"])
     lines = [
@@ -394,6 +402,16 @@ def report(results, path_md, path_png, command):
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB), `{command}`. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
         "",
+    ]
+    if len(invocations) > 1:
+        lines.append("The numbers were measured by these invocations (each step once, by the latest one that ran it; "
+                     "`--merge` keeps the others'):")
+        lines.append("")
+        for number, inv in enumerate(invocations, 1):
+            steps = measured_by(results, inv["started"])
+            lines.append(f"{number}. {inv['started']}: `{inv['command']}`" + (f": {steps}" if steps else ": (superseded)"))
+        lines.append("")
+    lines += [
         f"Corpus: `verbatim gen --size {meta['size']} --seed 1`, {meta['corpus_files']:,} files, "
         f"{meta['corpus_bytes'] / 1e9:.2f} GB of youtube-transcript-api JSON, read once before the run (warm page cache). "
         f"{meta['threads']} threads everywhere; Parquet zstd level {meta['zstd_level']}, row groups of at most "
@@ -466,6 +484,16 @@ def report(results, path_md, path_png, command):
     chart(results, engines, path_png)
 
 
+def measured_by(results, started):
+    """The steps whose kept numbers an invocation measured, e.g. `ingest: duckdb, polars`."""
+    parts = []
+    for step, by_engine in [("ingest", results["ingest"])] + list(results["queries"].items()):
+        engines = [e for e in ENGINES if e in by_engine and by_engine[e].get("measured") == started]
+        if engines:
+            parts.append(f"{step} ({', '.join(engines)})")
+    return "; ".join(parts)
+
+
 def ratio(result, base):
     if not result or not base or result["status"] != "ok" or base["status"] != "ok":
         return None
@@ -531,6 +559,7 @@ def main():
     p.add_argument("--skip-ingest", action="store_true", help="query the existing archive in --work")
     p.add_argument("--merge", action="store_true",
                    help="keep the last run's numbers for engines and queries not measured now")
+    p.add_argument("--report-only", action="store_true", help="write the report of the last run again, measuring nothing")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-limit", default="1GiB")
@@ -552,16 +581,25 @@ def main():
     for q in args.queries:
         if q not in QUERY_NAMES:
             raise SystemExit(f"unknown query {q}; known: {', '.join(QUERY_NAMES)}")
-    args.started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    args.started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    args.command_line = args.command
     args.versions = versions(args.verbatim)
 
     run = Run(args)
+    if args.report_only:
+        write_report(run, args)
+        return
     if args.skip_ingest or args.merge:
         run.load_previous()
     if not args.skip_ingest:
         run.ingest()
     run.queries()
     run.save()
+    write_report(run, args)
+
+
+def write_report(run, args):
+    """Writes the report, chart and raw numbers of `run`'s results.json to --results."""
     with open(os.path.join(run.work, "results.json")) as f:
         results = json.load(f)
     os.makedirs(args.results, exist_ok=True)

@@ -100,6 +100,22 @@ fn document_ids_are_relative_paths_and_names_give_video_ids_and_languages() {
 }
 
 #[test]
+fn a_file_named_twice_or_through_a_link_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let talk = write(dir.path(), "in/talk.json", r#"[{"text": "once", "start": 0, "duration": 1}]"#);
+    std::os::unix::fs::symlink(&talk, dir.path().join("in/link.json")).unwrap();
+    let archive = dir.path().join("a");
+    // The folder (which holds the file and a link to it) and the file itself.
+    let folder = dir.path().join("in");
+    let output =
+        run(&["ingest", &folder.to_string_lossy(), &talk.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("added 1 documents, 1 segments"), "{stderr}");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1");
+}
+
+#[test]
 fn two_sources_with_one_document_id_keep_the_first_and_reject_the_second() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "x/talk.json", r#"[{"text": "a", "start": 0, "duration": 1}]"#);

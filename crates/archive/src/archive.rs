@@ -67,6 +67,26 @@ impl Archive {
         self.location.url.join(relative).expect("relative archive paths join onto the root URL")
     }
 
+    /// Flushes the committed file `relative` to disk and asks the kernel to drop its pages from
+    /// the page cache, so that an archive being written does not push out what is still to be
+    /// read (the sources of the same run). Advisory: a no-op for stores that are not local files,
+    /// and failures are ignored. Blocks until the file is on disk; call it off the hot path.
+    pub fn release_page_cache(&self, relative: &str) {
+        #[cfg(target_os = "linux")]
+        if let Ok(path) = self.file_url(relative).to_file_path()
+            && let Ok(file) = std::fs::File::open(path)
+        {
+            use std::os::fd::AsRawFd;
+            if file.sync_data().is_ok() {
+                // SAFETY: the descriptor is open for the duration of the call; the advice only
+                // affects caching, never the file's contents.
+                unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = relative;
+    }
+
     /// The location as the user gave it.
     pub fn display(&self) -> &str {
         &self.location.display

@@ -158,7 +158,8 @@ async fn run(
     }
     drop(events);
 
-    let mut committer = Committer::new(known_rejects, shared.factory.clone());
+    let releaser = CacheReleaser::start(writer.archive().clone());
+    let mut committer = Committer::new(known_rejects, shared.factory.clone(), releaser);
     let outcome = async {
         let mut last_commit = Instant::now();
         while let Some(event) = inbox.recv().await {
@@ -173,6 +174,7 @@ async fn run(
         committer.commit(writer, &mut report, progress.as_ref()).await
     }
     .await;
+    committer.releaser.finish();
     if outcome.is_err() {
         shared.cancelled.store(true, Ordering::Relaxed);
         drop(inbox);
@@ -193,10 +195,45 @@ async fn run(
     Ok(report)
 }
 
+/// Drops committed chunks from the page cache on a thread of its own (see
+/// [`Archive::release_page_cache`]): ingest never reads them again, and the sources still to be
+/// read keep their place in the cache. The committer only hands over paths, so it never waits
+/// for the disk.
+struct CacheReleaser {
+    paths: Option<std::sync::mpsc::Sender<String>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CacheReleaser {
+    fn start(archive: Archive) -> CacheReleaser {
+        let (paths, inbox) = std::sync::mpsc::channel::<String>();
+        let thread = std::thread::Builder::new()
+            .name("verbatim-cache-release".into())
+            .spawn(move || inbox.iter().for_each(|path| archive.release_page_cache(&path)))
+            .ok();
+        CacheReleaser { paths: thread.as_ref().map(|_| paths), thread }
+    }
+
+    fn release(&self, path: &str) {
+        if let Some(paths) = &self.paths {
+            let _ = paths.send(path.to_string());
+        }
+    }
+
+    /// Waits until every file handed over is released.
+    fn finish(&mut self) {
+        self.paths = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Collects finished chunks and rejects, and commits them as one snapshot.
 struct Committer {
     known_rejects: verbatim_archive::RejectKeys,
     factory: verbatim_archive::ChunkFactory,
+    releaser: CacheReleaser,
     pending_files: Vec<(Table, FileEntry)>,
     pending_documents: u64,
     pending_segments: u64,
@@ -205,10 +242,15 @@ struct Committer {
 }
 
 impl Committer {
-    fn new(known_rejects: verbatim_archive::RejectKeys, factory: verbatim_archive::ChunkFactory) -> Self {
+    fn new(
+        known_rejects: verbatim_archive::RejectKeys,
+        factory: verbatim_archive::ChunkFactory,
+        releaser: CacheReleaser,
+    ) -> Self {
         Committer {
             known_rejects,
             factory,
+            releaser,
             pending_files: Vec::new(),
             pending_documents: 0,
             pending_segments: 0,
@@ -271,6 +313,9 @@ impl Committer {
         report.documents += self.pending_documents;
         report.segments += self.pending_segments;
         progress.committed(version, report.documents);
+        for (_, entry) in &self.pending_files {
+            self.releaser.release(&entry.path);
+        }
         self.pending_files.clear();
         self.pending_documents = 0;
         self.pending_segments = 0;
