@@ -10,6 +10,7 @@
 #   benches/compare.sh 1GB --engines verbatim,duckdb --queries top_words,longest_pauses
 #   benches/compare.sh 1GB --skip-ingest    # re-run the queries over the archive of the last run
 #   benches/compare.sh 20GB --engines dask --queries "" --merge   # add one engine's ingest to the last run
+#   benches/compare.sh 20GB --engines verbatim,dask --query-engines verbatim   # Dask ingests only
 #
 # Options (harness.py --help): --engines, --queries, --runs, --memory-limit (verbatim, default 1GiB),
 # --peer-memory-limit (DuckDB, default 1GiB), --zstd-level (1), --row-group-rows, --phrase,

@@ -241,7 +241,7 @@ class Run:
         self.results["ingest"] = previous.get("ingest", {})
         for name, engines in previous.get("queries", {}).items():
             measured_now = name in self.args.queries
-            kept = {e: r for e, r in engines.items() if not (measured_now and e in self.args.engines)}
+            kept = {e: r for e, r in engines.items() if not (measured_now and e in self.args.query_engines)}
             self.results["queries"].setdefault(name, {}).update(kept)
 
     def verbatim_count(self):
@@ -269,7 +269,7 @@ class Run:
         params = dict(top=self.args.top, phrase=self.args.phrase.replace("'", "''"),
                       window_start=self.args.window_start_ms, window_end=self.args.window_end_ms)
         for name in self.args.queries:
-            for engine in self.args.engines:
+            for engine in self.args.query_engines:
                 self.log(f"== {name}: {engine}")
                 if engine == "verbatim":
                     sql = " ".join(VERBATIM_SQL[name].format(**params).split())
@@ -556,6 +556,7 @@ def main():
     p.add_argument("--results", required=True, help="folder for the report, chart and JSON")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--queries", default=",".join(QUERY_NAMES))
+    p.add_argument("--query-engines", help="engines that run the queries (default: --engines)")
     p.add_argument("--skip-ingest", action="store_true", help="query the existing archive in --work")
     p.add_argument("--merge", action="store_true",
                    help="keep the last run's numbers for engines and queries not measured now")
@@ -575,7 +576,8 @@ def main():
     args = p.parse_args()
     args.engines = [e for e in args.engines.split(",") if e]
     args.queries = [q for q in args.queries.split(",") if q]
-    for e in args.engines:
+    args.query_engines = [e for e in (args.query_engines or ",".join(args.engines)).split(",") if e]
+    for e in args.engines + args.query_engines:
         if e not in ENGINES:
             raise SystemExit(f"unknown engine {e}; known: {', '.join(ENGINES)}")
     for q in args.queries:
