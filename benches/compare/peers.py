@@ -171,32 +171,28 @@ def polars_query(name, files, out):
 
     seg = pl.scan_parquet(files)
     lowered = pl.col("text").str.to_lowercase()
+
+    def top_counts(frame, column):
+        """The TOP most frequent values of list column `column`, ties by value."""
+        return (
+            frame.explode(column)
+            .drop_nulls()
+            .group_by(column)
+            .agg(pl.len().alias("n"))
+            .sort(["n", column], descending=[True, False])
+            .head(TOP)
+        )
+
     if name == "top_words":
-        q = (
-            seg.select(lowered.str.extract_all(WORD).alias("word"))
-            .explode("word")
-            .drop_nulls()
-            .group_by("word")
-            .agg(pl.len().alias("n"))
-            .sort(["n", "word"], descending=[True, False])
-            .head(TOP)
-        )
+        q = top_counts(seg.select(lowered.str.extract_all(WORD).alias("word")), "word")
     elif name == "top_bigrams":
-        q = (
-            seg.select(lowered.str.extract_all(WORD).alias("w"))
-            .select(
-                pl.col("w")
-                .list.eval(pl.concat_str([pl.element(), pl.element().shift(-1)], separator=" "))
-                .list.drop_nulls()
-                .alias("bigram")
-            )
-            .explode("bigram")
-            .drop_nulls()
-            .group_by("bigram")
-            .agg(pl.len().alias("n"))
-            .sort(["n", "bigram"], descending=[True, False])
-            .head(TOP)
+        bigrams = (
+            pl.col("w")
+            .list.eval(pl.concat_str([pl.element(), pl.element().shift(-1)], separator=" "))
+            .list.drop_nulls()
+            .alias("bigram")
         )
+        q = top_counts(seg.select(lowered.str.extract_all(WORD).alias("w")).select(bigrams), "bigram")
     elif name == "phrase_search":
         q = (
             seg.filter(lowered.str.contains(phrase_regex(PHRASE)))

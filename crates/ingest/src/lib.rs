@@ -277,7 +277,7 @@ impl Committer {
             Event::Files(done) => {
                 report.files_ingested += done.ingested;
                 report.files_unchanged += done.unchanged;
-                progress.files_done(done.ingested + done.unchanged, done.bytes, done.segments);
+                progress.files_done(done.files(), done.bytes, done.segments);
             }
             Event::Rejected { bytes, reject } => {
                 progress.rejected(&reject);

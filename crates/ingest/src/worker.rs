@@ -55,7 +55,8 @@ pub(crate) struct FilesDone {
 }
 
 impl FilesDone {
-    fn files(&self) -> u64 {
+    /// The files counted (ingested or unchanged).
+    pub fn files(&self) -> u64 {
         self.ingested + self.unchanged
     }
 }
