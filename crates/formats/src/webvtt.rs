@@ -302,8 +302,8 @@ mod tests {
 
     #[test]
     fn the_youtube_dl_fixture_keeps_each_line_once() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/external/webvtt-py/youtube_dl.vtt");
-        let vtt = std::fs::read_to_string(path).expect("shared/ is beside the repository");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/external/webvtt-py/youtube_dl.vtt");
+        let vtt = std::fs::read_to_string(path).expect("the fixture is in the repository");
         let cues = texts(&vtt);
         let lines: Vec<&str> = cues.iter().map(|c| c.2.as_str()).collect();
         assert_eq!(lines, ["yeah", "what", "this will happen is I'm telling"]);

@@ -1,4 +1,4 @@
-//! Every file in `../shared/fixtures/external/` (real files from other projects' test suites) is
+//! Every file in `tests/fixtures/external/` (real files from other projects' test suites) is
 //! either read or rejected with a reason, exactly as `verbatim ingest` would: decode, detect,
 //! parse, normalise. Invariants are checked first; then a summary of the result (or the rejection)
 //! is compared with its snapshot in `tests/snapshots/`.
@@ -10,14 +10,14 @@ use verbatim_formats::{Format, ReadOptions, prepare};
 use verbatim_model::{RawTranscript, normalise};
 
 fn external() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/external")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/external")
 }
 
 fn fixture_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![external()];
     while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("shared/fixtures/external is beside the repository") {
+        for entry in std::fs::read_dir(&dir).expect("tests/fixtures/external is in the repository") {
             let path = entry.expect("readable entry").path();
             let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
             if path.is_dir() {

@@ -7,7 +7,7 @@ use verbatim_formats::{Format, FormatError, ReadOptions, prepare};
 use verbatim_model::RawSnippet;
 
 fn webvtt_py(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/external/webvtt-py").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/external/webvtt-py").join(name)
 }
 
 fn read(name: &str, strict: bool) -> Result<Vec<RawSnippet<'static>>, FormatError> {
@@ -95,8 +95,7 @@ fn malformed_files_are_rejected_in_strict_mode() {
 // pysubs2's `tests/test_subrip.py` (fixtures written out from its string literals).
 
 fn pysubs2(name: &str) -> Vec<(i64, i64, String)> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/external/pysubs2-extracted").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/external/pysubs2-extracted").join(name);
     let bytes = std::fs::read(&path).expect("fixture exists");
     let options = ReadOptions::default();
     let prepared = prepare(&bytes, &options).expect("decodes");
