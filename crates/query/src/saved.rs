@@ -83,7 +83,7 @@ impl SavedQuery {
                 description.push(comment.to_string());
             }
         }
-        for used in placeholders(sql) {
+        for used in placeholders(sql).map_err(|(line, reason)| error(line, reason))? {
             if !params.iter().any(|p| p.name == used) {
                 return Err(error(0, format!("${{{used}}} is used but not declared with @param")));
             }
@@ -126,7 +126,7 @@ impl SavedQuery {
                 .map_err(|reason| QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name)))?;
             literals.insert(param.name.clone(), literal);
         }
-        Ok(substitute(&self.sql, &literals))
+        substitute(&self.sql, &literals).map_err(|reason| QueryError::SavedQuery(format!("{}: {reason}", self.origin)))
     }
 
     fn param_names(&self) -> String {
@@ -189,29 +189,79 @@ fn literal(param: &Param, value: &str) -> Result<String, String> {
     }
 }
 
-/// The names used as `${name}` in `sql`.
-fn placeholders(sql: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = sql;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                names.push(after[..end].to_string());
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
-    names
+/// A piece of a saved query's text: SQL to copy as it is, or a `${name}` placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
 }
 
-fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> String {
-    let mut out = sql.to_string();
-    for (name, literal) in literals {
-        out = out.replace(&format!("${{{name}}}"), literal);
+/// Cuts `sql` into text and placeholders in one pass over the original text. A placeholder is
+/// `${name}` in SQL code; inside comments (`--`, `/* */`) the text is kept as it is. A placeholder
+/// inside a quoted string or identifier is an error: values are quoted when rendered, so
+/// `'${name}'` would quote twice.
+fn pieces(sql: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
+    let line_of = |offset: usize| sql[..offset].matches('\n').count() + 1;
+    let bytes = sql.as_bytes();
+    let mut pieces = Vec::new();
+    let mut text_start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'-' if bytes.get(at + 1) == Some(&b'-') => {
+                at = sql[at..].find('\n').map_or(bytes.len(), |end| at + end + 1);
+            }
+            b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                at = sql[at + 2..].find("*/").map_or(bytes.len(), |end| at + 2 + end + 2);
+            }
+            quote @ (b'\'' | b'"') => {
+                let end = sql[at + 1..].find(quote as char).map_or(bytes.len(), |end| at + 1 + end + 1);
+                if let Some(inner) = sql[at..end].find("${") {
+                    let reason = "a ${…} placeholder inside quotes is not substituted; write it without quotes (text values are quoted for you)";
+                    return Err((line_of(at + inner), reason.to_string()));
+                }
+                at = end;
+            }
+            b'$' if bytes.get(at + 1) == Some(&b'{') => {
+                let Some(close) = sql[at + 2..].find('}') else {
+                    return Err((line_of(at), "an unclosed ${ placeholder".to_string()));
+                };
+                pieces.push(Piece::Text(&sql[text_start..at]));
+                pieces.push(Piece::Placeholder(&sql[at + 2..at + 2 + close]));
+                at += 2 + close + 1;
+                text_start = at;
+            }
+            _ => at += 1,
+        }
     }
-    out
+    pieces.push(Piece::Text(&sql[text_start..]));
+    Ok(pieces)
+}
+
+/// The names used as `${name}` in `sql`'s code.
+fn placeholders(sql: &str) -> Result<Vec<String>, (usize, String)> {
+    Ok(pieces(sql)?
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Placeholder(name) => Some(name.to_string()),
+            Piece::Text(_) => None,
+        })
+        .collect())
+}
+
+/// `sql` with each placeholder replaced by its literal. Placeholders are found in `sql` only, in one
+/// pass, so a value containing `${other}` stays part of its literal.
+fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    for piece in pieces(sql).map_err(|(line, reason)| format!("line {line}: {reason}"))? {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder(name) => {
+                out.push_str(literals.get(name).ok_or_else(|| format!("${{{name}}} has no value"))?)
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The saved queries shipped with verbatim.
@@ -313,6 +363,75 @@ mod tests {
                 .collect();
             let sql = query.render(&required).unwrap();
             assert!(!sql.contains("${"), "{sql}");
+        }
+    }
+
+    /// Values that have broken naive substitution: other placeholders, quotes, backslashes, dollar
+    /// signs, newlines, comment markers and a very long value.
+    fn hostile_values() -> Vec<String> {
+        let mut values: Vec<String> = [
+            "${b}",
+            "' OR true OR '",
+            "${a}${b}",
+            "it's",
+            "''",
+            "\\",
+            "\\'",
+            "$",
+            "$$ $1 ${",
+            "}",
+            "line one\nline two\r\n",
+            "-- comment",
+            "/* open",
+            "*/ close",
+            "x'; DROP TABLE segments; --",
+            "\"quoted\"",
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+        values.push("long 'value' ${b} ".repeat(20_000));
+        values
+    }
+
+    const PAIR: &str = "-- Two texts.\n-- @param a text : first\n-- @param b text : second\n-- a note about ${a}\nSELECT ${a} AS a, ${b} AS b /* ${b} */\n";
+
+    #[test]
+    fn a_value_holding_another_placeholder_stays_a_literal() {
+        let query = SavedQuery::parse("pair", PAIR, "test").unwrap();
+        let sql = query.render(&values(&[("a", "${b}"), ("b", " OR true OR ")])).unwrap();
+        assert_eq!(
+            sql,
+            "-- Two texts.\n-- @param a text : first\n-- @param b text : second\n-- a note about ${a}\nSELECT '${b}' AS a, ' OR true OR ' AS b /* ${b} */\n"
+        );
+    }
+
+    #[test]
+    fn placeholders_in_comments_are_left_alone_and_in_quotes_refused() {
+        let query = SavedQuery::parse("pair", PAIR, "test").unwrap();
+        let sql = query.render(&values(&[("a", "x\nDROP TABLE t"), ("b", "y")])).unwrap();
+        assert!(sql.contains("-- a note about ${a}\nSELECT 'x\nDROP TABLE t' AS a"), "{sql}");
+        let quoted = SavedQuery::parse("q", "-- q\n-- @param a text : a\nSELECT '${a}'", "test").unwrap_err();
+        assert!(quoted.to_string().contains("test:3: a ${…} placeholder inside quotes"), "{quoted}");
+        let unclosed = SavedQuery::parse("q", "-- q\n-- @param a text : a\nSELECT ${a", "test").unwrap_err();
+        assert!(unclosed.to_string().contains("test:3: an unclosed ${"), "{unclosed}");
+    }
+
+    #[tokio::test]
+    async fn hostile_values_come_back_unchanged_from_the_query() {
+        let query = SavedQuery::parse("pair", PAIR, "test").unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let all = hostile_values();
+        for (a, b) in all.iter().zip(all.iter().rev()) {
+            let sql = query.render(&values(&[("a", a), ("b", b)])).unwrap();
+            let expected = format!("SELECT '{}' AS a, '{}' AS b", a.replace('\'', "''"), b.replace('\'', "''"));
+            assert!(sql.contains(&expected), "rendered: {sql}");
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "{sql}");
+            let row = &batches[0];
+            let text =
+                |column: usize| datafusion::arrow::util::display::array_value_to_string(row.column(column), 0).unwrap();
+            assert_eq!((text(0), text(1)), (a.clone(), b.clone()), "{sql}");
         }
     }
 }
