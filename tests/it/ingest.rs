@@ -167,3 +167,52 @@ fn dead_pid() -> u32 {
     child.wait().unwrap();
     pid
 }
+
+#[test]
+fn empty_whitespace_and_bom_only_bundles_are_rejects_and_the_good_files_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::copy(sample(), corpus.join("talk.json")).unwrap();
+    for (name, text) in [("empty.jsonl", ""), ("blank.jsonl", "  \n\t\r\n"), ("bom.jsonl", "\u{feff}")] {
+        write(&corpus, name, text);
+    }
+    let archive = dir.path().join("a");
+    let output = verbatim().args(["ingest"]).arg(&corpus).arg("--archive").arg(&archive).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    for name in ["empty.jsonl", "blank.jsonl", "bom.jsonl"] {
+        assert!(stderr.contains(&format!("{name}: jsonl: the file holds no transcript")), "{stderr}");
+    }
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM rejects"), "3");
+}
+
+#[test]
+fn endless_and_special_files_stop_at_their_share_of_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    let archive = dir.path().join("a");
+    let mut command = verbatim();
+    command.args(["ingest", "--memory-limit", "64MiB", "/dev/zero"]).arg(sample()).arg("--archive").arg(&archive);
+    if made {
+        command.arg(&fifo);
+        // A writer that never stops: the reader must give up at the limit, not grow without bound.
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            if let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                let chunk = vec![b' '; 1 << 16];
+                while std::io::Write::write_all(&mut pipe, &chunk).is_ok() {}
+            }
+        });
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("/dev/zero: file is more than") && stderr.contains("raise --memory-limit"), "{stderr}");
+    if made {
+        assert!(stderr.contains("pipe.json: file is more than"), "{stderr}");
+    }
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
+}

@@ -58,9 +58,11 @@ pub fn decompress(bytes: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, FormatError
     let Some(compression) = Compression::detect(bytes) else { return Ok(Cow::Borrowed(bytes)) };
     let mut out = Vec::new();
     let result = match compression {
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(bytes).take(limit + 1).read_to_end(&mut out),
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(bytes).take(limit.saturating_add(1)).read_to_end(&mut out)
+        }
         Compression::Zstd => match zstd::stream::read::Decoder::new(bytes) {
-            Ok(decoder) => decoder.take(limit + 1).read_to_end(&mut out),
+            Ok(decoder) => decoder.take(limit.saturating_add(1)).read_to_end(&mut out),
             Err(e) => Err(e),
         },
     };

@@ -207,34 +207,39 @@ impl Worker {
             })
         };
         let limit = self.shared.options.max_file_bytes;
-        if file.size > limit {
-            let reason = format!(
-                "file is {} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit",
-                file.size
-            );
-            return Ok(reject(reason, None, None));
-        }
-        let bytes = match std::fs::read(&file.path) {
+        let bytes = match read_bounded(&file.path, file.size, limit) {
             Ok(bytes) => bytes,
-            Err(e) => return Ok(reject(format!("cannot read: {e}"), None, None)),
+            Err(reason) => return Ok(reject(reason, None, None)),
         };
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         let options = &self.shared.options;
         let read = ReadOptions { max_bytes: options.max_file_bytes, ..options.read };
-        let prepared = match prepare(&bytes, &read) {
-            Ok(prepared) => prepared,
-            Err(e) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
+        // Readers run on untrusted bytes: a panic in one (a bug) rejects this file, never the run.
+        let prepared = match guarded("decoding", || prepare(&bytes, &read)) {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(e)) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
+            Err(reason) => return Ok(reject(reason, None, Some(hash))),
         };
-        let format = match Format::detect(&file.path, &prepared.text, options.input_format) {
+        let detected =
+            match guarded("format detection", || Format::detect(&file.path, &prepared.text, options.input_format)) {
+                Ok(detected) => detected,
+                Err(reason) => return Ok(reject(reason, None, Some(hash))),
+            };
+        let format = match detected {
             Ok(format) => format,
             Err(e) => return Ok(reject(e.reason.clone(), None, Some(hash))),
         };
-        let (format, transcripts) = match format.parse(&prepared.text, &read) {
-            Ok(parsed) => parsed,
-            Err(e) => {
+        let (format, transcripts) = match guarded(format.family_name(), || format.parse(&prepared.text, &read)) {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(e)) => {
                 return Ok(reject(format!("{}: {}", format.family_name(), e.reason), Some(&e), Some(hash)));
             }
+            Err(reason) => return Ok(reject(reason, None, Some(hash))),
         };
+        if transcripts.is_empty() {
+            let reason = format!("{}: the file holds no transcript (it is empty)", format.family_name());
+            return Ok(reject(reason, None, Some(hash)));
+        }
         let doc_ids = document_ids(&file.doc_id, &transcripts);
         // One transcript: the file's hash. Several (a bundle): one hash each, so that a bundle
         // that grows adds its new transcripts and skips the ones already archived.
@@ -413,6 +418,40 @@ pub(crate) fn plan_shards(files: &[SourceFile], workers: usize) -> Vec<Range<usi
         shards.push(start..files.len());
     }
     shards
+}
+
+/// Reads a whole source file, refusing one larger than `limit` bytes. The read itself stops at the
+/// limit, so a file that grows or never ends (`/dev/zero`, a FIFO) is refused too; `listed_size`
+/// (its size when the sources were listed) refuses large regular files without reading them.
+fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let over_limit = |size: String| {
+        format!(
+            "file is {size} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit"
+        )
+    };
+    if listed_size > limit {
+        return Err(over_limit(listed_size.to_string()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::with_capacity(listed_size as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(over_limit(format!("more than {limit}")));
+    }
+    Ok(bytes)
+}
+
+/// Runs one step of reading a file, turning a panic into the reason the file is rejected.
+fn guarded<T>(step: &str, run: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        format!("internal error in {step} (a verbatim bug; please report it with this file): {message}")
+    })
 }
 
 /// Document ids for a file's transcripts: the file's id alone; for several, `id#<key>` when the
