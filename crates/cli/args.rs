@@ -23,7 +23,8 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Settings come from flags, then VERBATIM_* environment variables, then the config file, then defaults.
-Exit status: 0 success, 1 error, 2 usage error, 3 finished but some inputs were rejected.
+Exit status: 0 success, 1 error (for `verify`: problems found), 2 usage error, 3 finished but some
+inputs were rejected.
 
 Examples:
   verbatim demo
@@ -42,6 +43,10 @@ pub enum Command {
     Run(RunArgs),
     /// Summarise an archive: snapshot version and per-table files, rows and bytes.
     Info(InfoArgs),
+    /// Check an archive: metadata, and that every file of the current snapshot is there and reads.
+    Verify(VerifyArgs),
+    /// Rebuild a lost manifest from the archive's table files (only when no manifest is left).
+    Recover(RecoverArgs),
     /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
@@ -165,6 +170,24 @@ fn parse_param(value: &str) -> Result<(String, String), String> {
 /// Arguments of `info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    /// Also decode every row group of every file and compare the rows with the manifest
+    /// (reads the whole archive; without it, sizes, footers, row counts and schemas are checked).
+    #[arg(long)]
+    pub deep: bool,
+}
+
+/// Arguments of `recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
 }

@@ -119,3 +119,28 @@ fn demo_runs_the_whole_pipeline_on_the_bundled_sample() {
     assert!(stdout.contains("python      |    68"), "{stdout}");
     assert!(stdout.contains("python-for-hpc | 01:26:00 |       1568 |    9898 |            115.1"), "{stdout}");
 }
+
+#[test]
+fn saved_query_parameters_stay_literals_whatever_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    let queries = dir.path().join("queries");
+    write(
+        &queries,
+        "pair.sql",
+        "-- Segments whose text is one of two values.\n-- @param a text : one\n-- @param b text : another\nSELECT count(*) AS n, ${a} AS a, ${b} AS b FROM segments WHERE text = ${a} OR text = ${b};\n",
+    );
+    let (a, b) = ("${b}", " OR true OR ");
+    let args = |extra: &[&str]| {
+        let mut args =
+            vec!["run", "pair", "--queries", queries.to_str().unwrap(), "--archive", archive.to_str().unwrap()];
+        args.extend(["--param", "a=${b}", "--param", "b= OR true OR "]);
+        args.extend(extra.iter().copied());
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let sql = run_ok(&args(&["--print-sql"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(sql.contains("WHERE text = '${b}' OR text = ' OR true OR '"), "{sql}");
+    let rows = run_ok(&args(&["-q", "--format", "csv"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(rows.lines().nth(1), Some(format!("0,{a},{b}").as_str()), "no segment matches either literal: {rows}");
+}

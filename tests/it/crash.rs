@@ -126,17 +126,35 @@ fn a_killed_ingest_leaves_a_readable_archive_and_a_rerun_completes_it_exactly() 
 }
 
 #[test]
-fn leftovers_of_killed_runs_are_removed_by_the_next_writer() {
+fn leftovers_of_killed_runs_are_removed_by_the_next_writer_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive_arg = archive.to_string_lossy().into_owned();
     run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
-    // An unfinished multipart upload (object_store stages it as `<name>#<n>`) and a finished but
-    // uncommitted chunk, as a kill at the wrong moment leaves them.
-    let staging = write(&archive, "segments/01a2-0-0.parquet#1", "partial upload");
-    let uncommitted = write(&archive, "documents/01a2-0-0.parquet", "not in any manifest");
-    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1", "readers ignore both");
+    // A run killed mid-way leaves its record, an unfinished multipart upload (object_store stages
+    // it as `<name>#<n>`) and a finished but uncommitted chunk.
+    let dead_run = "01938a2e-7c41-7b3a-9f00-0123456789ab";
+    write(
+        &archive,
+        &format!("_verbatim/runs/{dead_run}.json"),
+        "{\"run_id\": \"dead\", \"pid\": 1, \"started_at\": \"\"}",
+    );
+    let staging = write(&archive, &format!("segments/{dead_run}-000000-0000.parquet#1"), "partial upload");
+    let uncommitted = write(&archive, &format!("documents/{dead_run}-000000-0000.parquet"), "not in any manifest");
+    // Files nothing explains (copied in by hand, or of a run that left no record) are not provably
+    // leftovers, so they stay.
+    let unknown = write(&archive, "documents/copied-in-by-hand.parquet", "unknown origin");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1", "readers ignore them all");
+    let verify = run(&["verify", "--archive", &archive_arg]);
+    assert_eq!(verify.status.code(), Some(0), "unlisted files are noted, not problems");
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("copied-in-by-hand.parquet: not listed in any manifest"));
     run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
-    assert!(!staging.exists() && !uncommitted.exists());
+    assert!(!staging.exists() && !uncommitted.exists(), "the dead run's leftovers are removed");
+    assert!(!archive.join(format!("_verbatim/runs/{dead_run}.json")).exists(), "and its record");
+    assert!(unknown.exists(), "data of unknown origin is never deleted");
+    assert!(
+        std::fs::read_dir(archive.join("_verbatim/runs")).unwrap().next().is_none(),
+        "a finished run leaves no record"
+    );
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
 }

@@ -9,12 +9,16 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::checked_store::CheckedStore;
 use crate::chunk::{ChunkSettings, ChunkWriter};
+use crate::integrity::{CheckDepth, DamagedFile, FileToCheck, check_files};
 use crate::location::{Location, resolve};
 use crate::manifest::{FORMAT, FORMAT_VERSION, Manifest};
-use crate::{ArchiveError, DocumentKeys, FileEntry, RejectKeys, Table, keys, lock};
+use crate::{ArchiveError, DocumentKeys, FileEntry, RejectKeys, Table, keys, lock, runs};
 
 const META_DIR: &str = "_verbatim";
+/// Where run records live, under [`META_DIR`].
+const RUNS_DIR: &str = "_verbatim/runs";
 /// Manifests older than the newest this many are deleted after a commit.
 const MANIFESTS_KEPT: u64 = 20;
 
@@ -43,6 +47,11 @@ impl Snapshot {
     /// The committed files of `table`.
     pub fn files(&self, table: Table) -> &[FileEntry] {
         self.manifest.files(table)
+    }
+
+    /// Every committed file with its table.
+    pub fn all_files(&self) -> impl Iterator<Item = (Table, &FileEntry)> {
+        Table::ALL.into_iter().flat_map(|table| self.files(table).iter().map(move |entry| (table, entry)))
     }
 }
 
@@ -92,8 +101,18 @@ impl Archive {
         &self.location.display
     }
 
-    fn object(&self, relative: &str) -> Path {
+    pub(crate) fn object(&self, relative: &str) -> Path {
         Path::from(format!("{}/{relative}", self.location.root))
+    }
+
+    /// How a person finds the file `relative` (an absolute path for local archives).
+    pub fn show(&self, relative: &str) -> String {
+        self.location.show(&self.object(relative))
+    }
+
+    /// A store error about `object`, naming it as a person finds it.
+    pub(crate) fn store_error(&self, object: &Path) -> impl FnOnce(object_store::Error) -> ArchiveError {
+        ArchiveError::store(self.location.show(object))
     }
 
     /// Whether an archive exists at this location.
@@ -102,7 +121,7 @@ impl Archive {
         match self.location.store.head(&marker).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(ArchiveError::store(marker)(e)),
+            Err(e) => Err(self.store_error(&marker)(e)),
         }
     }
 
@@ -113,9 +132,58 @@ impl Archive {
         }
         let manifest = match self.latest_manifest_version().await? {
             Some(version) => self.read_manifest(version).await?,
-            None => Manifest::empty(),
+            None => {
+                let orphans = self.files_of_unknown_origin(&HashSet::new()).await?;
+                if let Some(example) = orphans.first() {
+                    return Err(ArchiveError::ManifestsLost {
+                        location: self.display().to_string(),
+                        files: orphans.len(),
+                        example: self.show(example),
+                    });
+                }
+                Manifest::empty()
+            }
         };
         Ok(Snapshot { manifest })
+    }
+
+    /// Checks the files of `snapshot` to `depth`, calling `progress` with each file's bytes as it is
+    /// checked; returns every damaged file.
+    pub async fn check_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        depth: CheckDepth,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Vec<DamagedFile> {
+        let files = snapshot
+            .all_files()
+            .map(|(table, entry)| FileToCheck {
+                table,
+                object: self.object(&entry.path),
+                shown: self.show(&entry.path),
+                entry: entry.clone(),
+            })
+            .collect();
+        check_files(&self.location.store, files, snapshot.manifest.version, depth, progress).await
+    }
+
+    /// Fails with every damaged file if any file of `snapshot` does not pass a check to `depth`.
+    pub async fn ensure_sound(&self, snapshot: &Snapshot, depth: CheckDepth) -> Result<(), ArchiveError> {
+        let damaged = self.check_snapshot(snapshot, depth, &|_| {}).await;
+        if damaged.is_empty() {
+            return Ok(());
+        }
+        Err(ArchiveError::Damaged { location: self.display().to_string(), files: damaged })
+    }
+
+    /// The archive's store wrapped so that reading the files of `snapshot` fails, naming the file,
+    /// when one is missing or not its recorded size (see [`CheckedStore`]). For query engines.
+    pub fn checked_store(&self, snapshot: &Snapshot) -> Arc<dyn ObjectStore> {
+        let files = snapshot
+            .all_files()
+            .map(|(table, entry)| (table, self.object(&entry.path), self.show(&entry.path), entry.clone()))
+            .collect::<Vec<_>>();
+        Arc::new(CheckedStore::new(self.location.store.clone(), snapshot.manifest.version, files))
     }
 
     /// Creates the archive if needed, takes the write lock, removes what killed runs left
@@ -124,23 +192,31 @@ impl Archive {
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let lock_path = self.object(&format!("{META_DIR}/lock"));
-        lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display()).await?;
+        let shown_lock = self.location.show(&lock_path);
+        lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
+        let runs_dir = self.object(RUNS_DIR);
         let writer = async {
+            let dead_runs = runs::recorded(self.location.store.as_ref(), &runs_dir).await?;
+            runs::begin(self.location.store.as_ref(), &runs_dir, &run_id).await?;
             let snapshot = self.snapshot().await?;
-            self.remove_uncommitted(&snapshot.manifest).await?;
+            // Never commit on top of a snapshot that has lost data: every file is there, with the
+            // recorded size, and its footer reads (a few KiB per file).
+            self.ensure_sound(&snapshot, CheckDepth::Footer).await?;
+            self.remove_leftovers(&snapshot.manifest, &dead_runs).await?;
             Ok(snapshot)
         }
         .await;
         match writer {
             Ok(snapshot) => Ok(ArchiveWriter { archive: self.clone(), run_id, manifest: snapshot.manifest, lock_path }),
             Err(e) => {
+                runs::end(self.location.store.as_ref(), &runs_dir, &run_id).await?;
                 lock::release(self.location.store.as_ref(), &lock_path).await?;
                 Err(e)
             }
         }
     }
 
-    async fn create_if_missing(&self) -> Result<(), ArchiveError> {
+    pub(crate) async fn create_if_missing(&self) -> Result<(), ArchiveError> {
         if let Ok(local) = self.location.url.to_file_path() {
             std::fs::create_dir_all(&local)
                 .map_err(|e| ArchiveError::Location { location: self.display().to_string(), reason: e.to_string() })?;
@@ -155,72 +231,115 @@ impl Archive {
         let options = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.location.store.put_opts(&path, body.into(), options).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(ArchiveError::store(path)(e)),
+            Err(e) => Err(self.store_error(&path)(e)),
         }
     }
 
-    async fn manifest_versions(&self) -> Result<Vec<u64>, ArchiveError> {
+    pub(crate) async fn manifest_versions(&self) -> Result<Vec<u64>, ArchiveError> {
         let dir = self.object(&format!("{META_DIR}/manifests"));
         let objects: Vec<_> =
-            self.location.store.list(Some(&dir)).try_collect().await.map_err(ArchiveError::store(&dir))?;
+            self.location.store.list(Some(&dir)).try_collect().await.map_err(self.store_error(&dir))?;
         Ok(objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()).collect())
     }
 
-    async fn latest_manifest_version(&self) -> Result<Option<u64>, ArchiveError> {
+    pub(crate) async fn latest_manifest_version(&self) -> Result<Option<u64>, ArchiveError> {
         Ok(self.manifest_versions().await?.into_iter().max())
     }
 
-    async fn read_manifest(&self, version: u64) -> Result<Manifest, ArchiveError> {
+    pub(crate) async fn read_manifest(&self, version: u64) -> Result<Manifest, ArchiveError> {
         let path = self.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
-        let bytes = self.location.store.get(&path).await.map_err(ArchiveError::store(&path))?;
-        let bytes = bytes.bytes().await.map_err(ArchiveError::store(&path))?;
+        let shown = self.location.show(&path);
+        let bytes = self.location.store.get(&path).await.map_err(self.store_error(&path))?;
+        let bytes = bytes.bytes().await.map_err(self.store_error(&path))?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| ArchiveError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+            .map_err(|e| ArchiveError::Corrupt { path: shown.clone(), reason: e.to_string() })?;
         if manifest.format != FORMAT || manifest.format_version > FORMAT_VERSION {
             let reason = format!(
                 "format {} version {} is not readable by this build (reads {FORMAT} up to version {FORMAT_VERSION})",
                 manifest.format, manifest.format_version
             );
-            return Err(ArchiveError::Corrupt { path: path.to_string(), reason });
+            return Err(ArchiveError::Corrupt { path: shown, reason });
         }
         Ok(manifest)
     }
 
-    /// Deletes table objects that the manifest does not list (left by killed runs).
-    async fn remove_uncommitted(&self, manifest: &Manifest) -> Result<(), ArchiveError> {
-        self.remove_local_staging_files()?;
+    /// Deletes what dead runs left: their chunk files that `manifest` does not list, then their run
+    /// records. Only files named after a run in `dead_runs` are touched; a file of unknown origin
+    /// is never deleted. Called by a writer holding the lock, so every recorded run but its own is dead.
+    async fn remove_leftovers(&self, manifest: &Manifest, dead_runs: &[String]) -> Result<(), ArchiveError> {
+        if dead_runs.is_empty() {
+            return Ok(());
+        }
+        let dead: HashSet<&str> = dead_runs.iter().map(String::as_str).collect();
+        self.remove_local_staging_files(&dead)?;
         let committed: HashSet<&str> =
             Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.as_str()).collect();
-        let root = self.location.root.to_string();
-        for table in Table::ALL {
-            let dir = self.object(table.name());
-            let objects: Vec<_> =
-                self.location.store.list(Some(&dir)).try_collect().await.map_err(ArchiveError::store(&dir))?;
-            for object in objects {
-                let path = object.location.as_ref();
-                let relative = path.strip_prefix(&root).unwrap_or(path).trim_start_matches('/');
-                if !committed.contains(relative) {
-                    match self.location.store.delete(&object.location).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(ArchiveError::store(&object.location)(e)),
-                    }
+        for (relative, object) in self.table_objects().await? {
+            let name = relative.rsplit('/').next().unwrap_or(&relative);
+            let of_dead_run = runs::run_of(name).is_some_and(|run| dead.contains(run));
+            if of_dead_run && !committed.contains(relative.as_str()) {
+                match self.location.store.delete(&object).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.store_error(&object)(e)),
                 }
             }
         }
+        let runs_dir = self.object(RUNS_DIR);
+        for run in dead_runs {
+            runs::end(self.location.store.as_ref(), &runs_dir, run).await?;
+        }
         Ok(())
+    }
+
+    /// Every object under the table folders, as (path relative to the root, object path).
+    pub(crate) async fn table_objects(&self) -> Result<Vec<(String, Path)>, ArchiveError> {
+        let root = self.location.root.to_string();
+        let mut found = Vec::new();
+        for table in Table::ALL {
+            let dir = self.object(table.name());
+            let objects: Vec<_> =
+                self.location.store.list(Some(&dir)).try_collect().await.map_err(self.store_error(&dir))?;
+            for object in objects {
+                let path = object.location.as_ref();
+                let relative = path.strip_prefix(&root).unwrap_or(path).trim_start_matches('/').to_string();
+                found.push((relative, object.location));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Table files (relative paths) that are not in `listed` and not named after a recorded run:
+    /// data whose origin nothing in the archive explains. Sorted.
+    pub(crate) async fn files_of_unknown_origin(&self, listed: &HashSet<String>) -> Result<Vec<String>, ArchiveError> {
+        let recorded: HashSet<String> =
+            runs::recorded(self.location.store.as_ref(), &self.object(RUNS_DIR)).await?.into_iter().collect();
+        let mut unknown: Vec<String> = self
+            .table_objects()
+            .await?
+            .into_iter()
+            .map(|(relative, _)| relative)
+            .filter(|relative| {
+                let name = relative.rsplit('/').next().unwrap_or(relative);
+                !listed.contains(relative) && !runs::run_of(name).is_some_and(|run| recorded.contains(run))
+            })
+            .collect();
+        unknown.sort();
+        Ok(unknown)
     }
 }
 
 impl Archive {
-    /// On a local archive, deletes the staging files of uploads a killed run left unfinished
-    /// (`<name>#<n>`): object_store's file-system backend does not list them.
-    fn remove_local_staging_files(&self) -> Result<(), ArchiveError> {
+    /// On a local archive, deletes the staging files of uploads that dead runs left unfinished
+    /// (`<run>-<suffix>.parquet#<n>`): object_store's file-system backend does not list them.
+    fn remove_local_staging_files(&self, dead_runs: &HashSet<&str>) -> Result<(), ArchiveError> {
         let Ok(root) = self.location.url.to_file_path() else { return Ok(()) };
         for table in Table::ALL {
             let dir = root.join(table.name());
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().contains('#') {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let of_dead_run = runs::run_of(&name).is_some_and(|run| dead_runs.contains(run));
+                if of_dead_run && name.contains('#') {
                     std::fs::remove_file(entry.path()).map_err(|e| ArchiveError::Location {
                         location: entry.path().display().to_string(),
                         reason: format!("cannot remove an unfinished upload: {e}"),
@@ -262,13 +381,13 @@ impl ArchiveWriter {
     /// Keys of the documents already committed.
     pub async fn document_keys(&self) -> Result<DocumentKeys, ArchiveError> {
         let files = self.manifest.files(Table::Documents);
-        keys::document_keys(&self.archive.location.store, &self.archive.location.root, files).await
+        keys::document_keys(&self.archive, files).await
     }
 
     /// Keys of the rejects already committed.
     pub async fn reject_keys(&self) -> Result<RejectKeys, ArchiveError> {
         let files = self.manifest.files(Table::Rejects);
-        keys::reject_keys(&self.archive.location.store, &self.archive.location.root, files).await
+        keys::reject_keys(&self.archive, files).await
     }
 
     /// A factory for chunk writers, usable from other threads.
@@ -288,7 +407,7 @@ impl ArchiveWriter {
                 let location = self.archive.display().to_string();
                 return Err(ArchiveError::Conflict { location, version: next.version });
             }
-            Err(e) => return Err(ArchiveError::store(path)(e)),
+            Err(e) => return Err(self.archive.store_error(&path)(e)),
         }
         self.manifest = next;
         self.prune_manifests().await?;
@@ -304,15 +423,25 @@ impl ArchiveWriter {
                 let path = self.archive.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
                 match self.archive.location.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(ArchiveError::store(path)(e)),
+                    Err(e) => return Err(self.archive.store_error(&path)(e)),
                 }
             }
         }
         Ok(())
     }
 
-    /// Releases the lock. Uncommitted chunks stay until the next writer removes them.
+    /// Ends the run: deletes its run record and releases the lock. Call it only when every chunk
+    /// the run wrote is committed or deleted; otherwise drop the writer and the next writer
+    /// removes the leftovers (the record says whose they are).
     pub async fn finish(self) -> Result<(), ArchiveError> {
+        let store = self.archive.location.store.as_ref();
+        runs::end(store, &self.archive.object(RUNS_DIR), &self.run_id).await?;
+        lock::release(store, &self.lock_path).await
+    }
+
+    /// Releases the lock but keeps the run record, so that the next writer removes whatever this
+    /// run wrote and did not commit. For runs that stop on an error.
+    pub async fn abandon(self) -> Result<(), ArchiveError> {
         lock::release(self.archive.location.store.as_ref(), &self.lock_path).await
     }
 }

@@ -35,6 +35,29 @@ pub enum ArchiveError {
         /// The contested version.
         version: u64,
     },
+    /// Files of the current snapshot are missing or damaged.
+    #[error(
+        "archive {location} has lost data (run `verbatim verify --archive {location}` for a full check):{}",
+        damaged_lines(files)
+    )]
+    Damaged {
+        /// The archive location.
+        location: String,
+        /// The damaged files.
+        files: Vec<crate::DamagedFile>,
+    },
+    /// The archive holds table files but no manifest says which are committed.
+    #[error(
+        "archive {location} has {files} table files (e.g. {example}) but no manifest: its manifests were lost. Nothing was changed; `verbatim verify --archive {location}` lists the files, `verbatim recover --archive {location}` rebuilds a manifest from them"
+    )]
+    ManifestsLost {
+        /// The archive location.
+        location: String,
+        /// How many table files there are.
+        files: usize,
+        /// One of them, as a person finds it.
+        example: String,
+    },
     /// A manifest or marker could not be decoded.
     #[error("{path}: corrupt archive metadata: {reason}")]
     Corrupt {
@@ -77,4 +100,8 @@ impl ArchiveError {
     pub(crate) fn parquet(path: impl ToString) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
         move |source| ArchiveError::Parquet { path: path.to_string(), source: Box::new(source) }
     }
+}
+
+fn damaged_lines(files: &[crate::DamagedFile]) -> String {
+    files.iter().map(|file| format!("\n  {file}")).collect()
 }

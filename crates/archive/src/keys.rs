@@ -2,15 +2,13 @@
 //! same sources again adds nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::{ArchiveError, FileEntry};
+use crate::{Archive, ArchiveError, FileEntry};
 
 /// Content hash of every committed document, by document id.
 #[derive(Debug, Default, Clone)]
@@ -49,13 +47,9 @@ impl RejectKeys {
 }
 
 /// Reads the document keys from `documents` chunk files.
-pub(crate) async fn document_keys(
-    store: &Arc<dyn ObjectStore>,
-    root: &Path,
-    files: &[FileEntry],
-) -> Result<DocumentKeys, ArchiveError> {
+pub(crate) async fn document_keys(archive: &Archive, files: &[FileEntry]) -> Result<DocumentKeys, ArchiveError> {
     let mut keys = DocumentKeys::default();
-    read_pairs(store, root, files, ["doc_id", "content_hash"], |doc_id, hash| {
+    read_pairs(archive, files, ["doc_id", "content_hash"], |doc_id, hash| {
         if let Some(hash) = hash {
             keys.hashes.insert(doc_id.to_string(), hash.to_string());
         }
@@ -65,13 +59,9 @@ pub(crate) async fn document_keys(
 }
 
 /// Reads the reject keys from `rejects` chunk files.
-pub(crate) async fn reject_keys(
-    store: &Arc<dyn ObjectStore>,
-    root: &Path,
-    files: &[FileEntry],
-) -> Result<RejectKeys, ArchiveError> {
+pub(crate) async fn reject_keys(archive: &Archive, files: &[FileEntry]) -> Result<RejectKeys, ArchiveError> {
     let mut keys = RejectKeys::default();
-    read_pairs(store, root, files, ["source", "content_hash"], |source, hash| {
+    read_pairs(archive, files, ["source", "content_hash"], |source, hash| {
         if let Some(hash) = hash {
             keys.keys.insert((source.to_string(), hash.to_string()));
         }
@@ -83,23 +73,23 @@ pub(crate) async fn reject_keys(
 /// Reads two string columns (the second nullable) of every file into `each`. These files hold one
 /// small row per document or reject, so each is fetched whole.
 async fn read_pairs(
-    store: &Arc<dyn ObjectStore>,
-    root: &Path,
+    archive: &Archive,
     files: &[FileEntry],
     columns: [&str; 2],
     mut each: impl FnMut(&str, Option<&str>),
 ) -> Result<(), ArchiveError> {
+    let store = archive.store();
     for file in files {
-        let object = Path::from(format!("{root}/{}", file.path));
+        let object = archive.object(&file.path);
+        let shown = archive.show(&file.path);
         let wrap = ArchiveError::parquet;
-        let result = store.get(&object).await.map_err(ArchiveError::store(&object))?;
-        let bytes = result.bytes().await.map_err(ArchiveError::store(&object))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(wrap(&object))?;
+        let result = store.get(&object).await.map_err(ArchiveError::store(&shown))?;
+        let bytes = result.bytes().await.map_err(ArchiveError::store(&shown))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(wrap(&shown))?;
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
-        let reader = builder.with_projection(mask).build().map_err(wrap(&object))?;
+        let reader = builder.with_projection(mask).build().map_err(wrap(&shown))?;
         for batch in reader {
-            let batch =
-                batch.map_err(|e| ArchiveError::Parquet { path: object.to_string(), source: Box::new(e.into()) })?;
+            let batch = batch.map_err(|e| ArchiveError::Parquet { path: shown.clone(), source: Box::new(e.into()) })?;
             visit_pairs(&batch, &mut each);
         }
     }

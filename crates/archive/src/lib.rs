@@ -7,6 +7,7 @@
 //! _verbatim/archive.json               format marker, written once
 //! _verbatim/manifests/<version>.json   committed snapshots; the highest version is current
 //! _verbatim/lock                       held by the one run that writes
+//! _verbatim/runs/<run>.json            a run's record, from its start until it ends cleanly
 //! segments/<run>-<worker>-<n>.parquet  data chunks, plain zstd Parquet
 //! documents/…  rejects/…
 //! ```
@@ -14,23 +15,30 @@
 //! Guarantees this module relies on from the store: a `put` is atomic (no reader sees a partial
 //! object) and `PutMode::Create` fails if the object exists. A chunk becomes part of a table only
 //! when a manifest listing it is published, so a run killed at any moment leaves the previous
-//! snapshot intact; the next writer deletes the unlisted leftovers. Committed chunks are never
+//! snapshot intact; the next writer deletes the unlisted leftovers of runs that have a record (and
+//! nothing else: data of unknown origin is reported, never deleted). Committed chunks are never
 //! rewritten, so a reader holding an older snapshot keeps reading valid files.
 
 mod archive;
+pub mod checked_store;
 pub mod chunk;
 mod error;
+pub mod integrity;
 mod keys;
 mod location;
 mod lock;
 pub mod manifest;
 pub mod rows;
+mod runs;
 pub mod schema;
+mod verify;
 
 pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
 pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter};
 pub use error::ArchiveError;
+pub use integrity::{CheckDepth, DamagedFile, FileDamage};
 pub use keys::{DocumentKeys, RejectKeys};
 pub use manifest::{DocRange, FileEntry, Manifest};
 pub use schema::Table;
+pub use verify::{RecoverReport, VerifyReport};

@@ -38,8 +38,47 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
         // Not a URL, or a Windows drive letter: a path.
         _ => std::path::PathBuf::from(location),
     };
-    let absolute = std::path::absolute(&local).map_err(|e| error(e.to_string()))?;
+    let absolute = lexically_normal(&std::path::absolute(&local).map_err(|e| error(e.to_string()))?);
     let url = Url::from_directory_path(&absolute).map_err(|_| error("not an absolute path".into()))?;
     let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
     Ok(Location { store: Arc::new(LocalFileSystem::new()), root, url, display: location.to_string() })
+}
+
+impl Location {
+    /// How to show an object of this store to a person: a local file as its absolute path.
+    pub fn show(&self, object: &Path) -> String {
+        if self.url.scheme() == "file" { format!("/{object}") } else { object.to_string() }
+    }
+}
+
+/// `path` with `.` components removed and `..` applied to the component before it, as a shell's
+/// `cd` does: object stores accept neither.
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut normal = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_with_dot_dot_resolve_to_a_clean_root() {
+        let location = resolve("../some/./archive/../other").expect("resolves");
+        let cwd = std::env::current_dir().expect("cwd");
+        let expected = cwd.parent().expect("cwd has a parent").join("some/other");
+        assert_eq!(location.url.to_file_path().expect("local"), expected);
+        assert!(!location.root.as_ref().contains(".."), "{}", location.root);
+        assert_eq!(location.show(&location.root), expected.display().to_string());
+    }
 }

@@ -15,12 +15,14 @@ struct LockInfo {
     since: String,
 }
 
-/// Takes the lock at `path` for `run_id`, breaking it if its holder on this host is dead.
+/// Takes the lock at `path` (shown to people as `shown_path`) for `run_id`, breaking it if its
+/// holder on this host is dead.
 pub(crate) async fn acquire(
     store: &dyn ObjectStore,
     path: &Path,
     run_id: &str,
     display: &str,
+    shown_path: &str,
 ) -> Result<(), ArchiveError> {
     let info = LockInfo {
         run_id: run_id.to_string(),
@@ -43,7 +45,7 @@ pub(crate) async fn acquire(
                                 "run {} (pid {} on {}, since {})",
                                 holder.run_id, holder.pid, holder.host, holder.since
                             ),
-                            lock_path: path.to_string(),
+                            lock_path: shown_path.to_string(),
                         });
                     }
                     // Dead holder, or the lock vanished or was unreadable meanwhile: remove and retry.

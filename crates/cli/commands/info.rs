@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use verbatim_archive::{Archive, Table};
+use verbatim_archive::{Archive, CheckDepth, Table};
 
 use crate::args::InfoArgs;
 use crate::config::{Config, show_size};
@@ -11,6 +11,8 @@ use crate::config::{Config, show_size};
 pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
     let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
     let snapshot = archive.snapshot().await?;
+    // A summary of files that are not there would be a wrong answer.
+    archive.ensure_sound(&snapshot, CheckDepth::Footer).await?;
     let manifest = &snapshot.manifest;
     println!("archive   {}", archive.url());
     if manifest.version == 0 {

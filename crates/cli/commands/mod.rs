@@ -5,6 +5,7 @@ mod generate;
 mod info;
 mod ingest;
 mod query;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql(args) => query::sql(args, &config, cli.quiet).await,
         Command::Run(args) => query::run_saved(args, &config, cli.quiet).await,
         Command::Info(args) => info::run(args, &config).await,
+        Command::Verify(args) => verify::verify(args, &config, cli.quiet).await,
+        Command::Recover(args) => verify::recover(args, &config, cli.quiet).await,
         Command::Gen(args) => generate::run(args, &config, cli.quiet),
         Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
     }

@@ -6,20 +6,19 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 use verbatim_archive::Archive;
 use verbatim_output::{BatchSink, Format};
 use verbatim_query::saved::{self, ParamType};
-use verbatim_query::{QueryError, SessionOptions, open_session};
+use verbatim_query::{ArchiveSession, SessionOptions};
 
 use crate::args::{QueryArgs, RunArgs, SqlArgs};
 use crate::config::{Config, show_size};
 
 /// An open query session and where its results go.
 pub struct Runner {
-    ctx: SessionContext,
+    session: ArchiveSession,
     format: Format,
     output: Option<PathBuf>,
     limit: String,
@@ -45,13 +44,16 @@ impl Runner {
             target_partitions: config.threads(args.threads),
             batch_size: 8192,
         };
-        let ctx = open_session(&archive, &options).await?;
-        Ok(Runner { ctx, format, output: args.output.clone(), limit: show_size(memory_limit), quiet })
+        let session = ArchiveSession::open(&archive, &options).await?;
+        Ok(Runner { session, format, output: args.output.clone(), limit: show_size(memory_limit), quiet })
     }
 
     /// Runs every statement of `sql`, streaming results of those that return rows.
     pub async fn execute(&self, sql: &str) -> Result<()> {
-        let statements = DFParser::parse_sql(sql).map_err(|e| self.error(e))?;
+        let statements = match DFParser::parse_sql(sql) {
+            Ok(statements) => statements,
+            Err(e) => return Err(self.error(e).await),
+        };
         let mut out: Box<dyn Write + Send> = match &self.output {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -60,20 +62,35 @@ impl Runner {
         };
         for statement in statements {
             let started = Instant::now();
-            let plan = self.ctx.state().statement_to_plan(statement).await.map_err(|e| self.error(e))?;
-            let frame = self.ctx.execute_logical_plan(plan).await.map_err(|e| self.error(e))?;
+            let ctx = &self.session.ctx;
+            let plan = match ctx.state().statement_to_plan(statement).await {
+                Ok(plan) => plan,
+                Err(e) => return Err(self.error(e).await),
+            };
+            let frame = match ctx.execute_logical_plan(plan).await {
+                Ok(frame) => frame,
+                Err(e) => return Err(self.error(e).await),
+            };
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
-            let mut stream = frame.execute_stream().await.map_err(|e| self.error(e))?;
+            let mut stream = match frame.execute_stream().await {
+                Ok(stream) => stream,
+                Err(e) => return Err(self.error(e).await),
+            };
             if schema.fields().is_empty() {
                 while let Some(batch) = stream.next().await {
-                    batch.map_err(|e| self.error(e))?;
+                    if let Err(e) = batch {
+                        return Err(self.error(e).await);
+                    }
                 }
                 continue;
             }
             let mut sink = verbatim_output::sink(self.format, schema, Box::new(&mut out))?;
             let mut closed = false;
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| self.error(e))?;
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => return Err(self.error(e).await),
+                };
                 if let Err(e) = sink.write(&batch) {
                     if e.is_broken_pipe() {
                         closed = true;
@@ -100,8 +117,9 @@ impl Runner {
         }
     }
 
-    fn error(&self, error: datafusion::error::DataFusionError) -> anyhow::Error {
-        QueryError::from_datafusion(error, &self.limit).into()
+    /// The error to show for a failed statement, naming the damaged file when reading one failed.
+    async fn error(&self, error: datafusion::error::DataFusionError) -> anyhow::Error {
+        self.session.explain(error, &self.limit).await.into()
     }
 }
 

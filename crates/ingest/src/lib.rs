@@ -104,7 +104,9 @@ pub async fn ingest(
     let started = Instant::now();
     let mut writer = archive.begin_writing().await?;
     let result = run(&mut writer, files, options, progress, started).await;
-    let finished = writer.finish().await;
+    // A failed run may have written chunks it did not commit: keep its run record so that the
+    // next writer removes them.
+    let finished = if result.is_ok() { writer.finish().await } else { writer.abandon().await };
     let mut report = result?;
     finished?;
     report.elapsed = started.elapsed();

@@ -480,3 +480,29 @@ fn transcript_hash(transcript: &RawTranscript<'_>) -> String {
     }
     format!("{:032x}", hasher.digest128())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_step_becomes_a_reason_with_its_message() {
+        assert_eq!(guarded("parsing", || 7), Ok(7));
+        let reason = guarded("json", || -> u8 { panic!("index out of bounds: the len is 0 but the index is 0") });
+        let reason = reason.expect_err("the panic is caught");
+        assert!(reason.contains("internal error in json") && reason.contains("the len is 0"), "{reason}");
+        let owned = guarded("srt", || -> u8 { panic!("{} went wrong", "something") }).expect_err("caught");
+        assert!(owned.ends_with("something went wrong"), "{owned}");
+    }
+
+    #[test]
+    fn reads_stop_at_the_limit_even_when_the_listed_size_is_zero() {
+        let reason = read_bounded(std::path::Path::new("/dev/zero"), 0, 1024).expect_err("endless");
+        assert!(reason.contains("more than 1024") && reason.contains("--memory-limit"), "{reason}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("small.json");
+        std::fs::write(&file, b"[]").expect("write");
+        assert_eq!(read_bounded(&file, 2, 1024).expect("read"), b"[]");
+        assert!(read_bounded(&file, 4096, 1024).expect_err("listed too large").contains("4096 bytes"));
+    }
+}

@@ -1,6 +1,8 @@
 //! Query errors, phrased for the person who ran the query.
 
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
+use verbatim_archive::DamagedFile;
 
 /// A query could not be planned or run.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,12 @@ pub enum QueryError {
     /// Spilling ran out of its disk allowance or failed.
     #[error("spilling to disk failed (check free space in the spill directory, --spill-dir): {0}")]
     Spill(String),
+    /// A file of the snapshot is missing or damaged.
+    #[error("the archive has lost data: {0}\n  (run `verbatim verify` to check every file)")]
+    Damaged(DamagedFile),
+    /// Reading the archive's files failed; which file is not known (see [`crate::ArchiveSession::explain`]).
+    #[error("reading the archive failed: {0}")]
+    Read(String),
     /// Any other planning or execution error.
     #[error("{0}")]
     DataFusion(String),
@@ -32,6 +40,9 @@ pub enum QueryError {
 impl QueryError {
     /// Turns a DataFusion error into a short, actionable one; `limit` is the memory limit shown to users.
     pub fn from_datafusion(error: DataFusionError, limit: &str) -> QueryError {
+        if let Some(damaged) = damaged_file_in(&error) {
+            return QueryError::Damaged(damaged.clone());
+        }
         match error.find_root() {
             DataFusionError::ResourcesExhausted(detail) if detail.contains("disk space") => {
                 QueryError::Spill(detail.clone())
@@ -39,9 +50,30 @@ impl QueryError {
             DataFusionError::ResourcesExhausted(detail) => {
                 QueryError::OutOfMemory { limit: limit.to_string(), detail: detail.clone() }
             }
+            root @ (DataFusionError::ParquetError(_)
+            | DataFusionError::ObjectStore(_)
+            | DataFusionError::IoError(_)) => QueryError::Read(root.to_string()),
+            root @ DataFusionError::ArrowError(arrow, _) if is_read_error(arrow) => QueryError::Read(root.to_string()),
             root => QueryError::DataFusion(strip_context(root.to_string())),
         }
     }
+}
+
+/// Whether an Arrow error comes from reading files (rather than from computing on values).
+fn is_read_error(error: &ArrowError) -> bool {
+    matches!(error, ArrowError::ParquetError(_) | ArrowError::IoError(..) | ArrowError::ExternalError(_))
+}
+
+/// The damaged file an error names, anywhere in its chain of causes.
+fn damaged_file_in(error: &DataFusionError) -> Option<&DamagedFile> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(damaged) = current.downcast_ref::<DamagedFile>() {
+            return Some(damaged);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 fn strip_context(message: String) -> String {

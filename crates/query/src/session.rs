@@ -11,18 +11,23 @@ use datafusion::common::config::SpillCompression;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use verbatim_archive::{Archive, Snapshot, Table};
+use verbatim_archive::{Archive, ArchiveError, CheckDepth, Snapshot, Table};
 
 use crate::{QueryError, layout, udf};
 
 /// Share of the memory limit given to DataFusion's pool. The rest covers what the pool does not
 /// track: scan buffers, batches in flight between operators, and allocator overhead.
 const POOL_SHARE: f64 = 0.6;
+
+/// When a query fails inside a Parquet file and no footer is damaged, snapshots up to this size are
+/// decoded whole to name the damaged file; larger ones are left to `verbatim verify --deep`.
+const DEEP_CHECK_ON_ERROR_BYTES: u64 = 4 << 30;
 
 /// How a query session is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +51,57 @@ impl SessionOptions {
 
 /// Opens a session over the archive's current snapshot.
 pub async fn open_session(archive: &Archive, options: &SessionOptions) -> Result<SessionContext, QueryError> {
-    let snapshot = archive.snapshot().await?;
-    let ctx = session_context(options)?;
-    udf::register_all(&ctx);
-    register_archive_tables(&ctx, archive, &snapshot)?;
-    Ok(ctx)
+    Ok(ArchiveSession::open(archive, options).await?.ctx)
+}
+
+/// A query session over one snapshot of an archive. Its files are read through
+/// [`Archive::checked_store`], so a file that is missing or not its recorded size fails the query
+/// with an error naming it.
+#[derive(Clone)]
+pub struct ArchiveSession {
+    /// The DataFusion session, with the archive's tables and verbatim's functions registered.
+    pub ctx: SessionContext,
+    archive: Archive,
+    snapshot: Snapshot,
+}
+
+impl ArchiveSession {
+    /// Opens a session over the archive's current snapshot.
+    pub async fn open(archive: &Archive, options: &SessionOptions) -> Result<ArchiveSession, QueryError> {
+        let snapshot = archive.snapshot().await?;
+        let ctx = session_context(options)?;
+        udf::register_all(&ctx);
+        ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));
+        register_archive_tables(&ctx, archive, &snapshot)?;
+        Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })
+    }
+
+    /// The error to show for `error`, raised while planning or running a query; `limit` is the memory
+    /// limit as shown to people. When reading a file failed without saying which (a Parquet footer
+    /// or page that does not decode), the snapshot's footers are checked to name the damaged file.
+    pub async fn explain(&self, error: DataFusionError, limit: &str) -> QueryError {
+        let error = QueryError::from_datafusion(error, limit);
+        let QueryError::Read(reason) = &error else { return error };
+        let mut damaged = self.archive.check_snapshot(&self.snapshot, CheckDepth::Footer, &|_| {}).await;
+        let bytes: u64 = self.snapshot.all_files().map(|(_, f)| f.bytes).sum();
+        let decode_all = damaged.is_empty() && bytes <= DEEP_CHECK_ON_ERROR_BYTES;
+        if decode_all {
+            damaged = self.archive.check_snapshot(&self.snapshot, CheckDepth::Deep, &|_| {}).await;
+        }
+        match damaged.len() {
+            0 if decode_all => QueryError::Read(format!(
+                "{reason}\n  (every file of the snapshot decodes: the failure is not in the archive's data)"
+            )),
+            0 => QueryError::Read(format!(
+                "{reason}\n  (every file's footer reads; `verbatim verify --deep` decodes every row group to find the damaged one)"
+            )),
+            1 => QueryError::Damaged(damaged.into_iter().next().expect("one damaged file")),
+            _ => QueryError::Archive(ArchiveError::Damaged {
+                location: self.archive.display().to_string(),
+                files: damaged,
+            }),
+        }
+    }
 }
 
 fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryError> {

@@ -1,0 +1,225 @@
+//! Checking that the files a snapshot lists are there and are what the manifest says: present
+//! with the recorded size, a readable footer with the recorded row count and the table's schema,
+//! and (deep) every row group decoding. Used by `verify`, before a writer commits on top of a
+//! snapshot, by `info`, and to name the damaged file when a query fails inside Parquet.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use crate::{FileEntry, Table};
+
+/// How much of each file to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckDepth {
+    /// The file exists with the recorded size (one metadata request per file).
+    Presence,
+    /// Also: the footer reads, its row count and schema match the manifest and the table.
+    Footer,
+    /// Also: every row group decodes, and the decoded rows match the manifest.
+    Deep,
+}
+
+/// What is wrong with one file of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileDamage {
+    /// The file is gone.
+    Missing,
+    /// The file's size is not the recorded one (truncated, emptied or replaced).
+    SizeDiffers {
+        /// The size found.
+        actual: u64,
+        /// The size the manifest records.
+        recorded: u64,
+    },
+    /// The footer (Parquet metadata) cannot be read.
+    UnreadableFooter(String),
+    /// The footer's row count is not the recorded one.
+    RowsDiffer {
+        /// The rows found.
+        actual: u64,
+        /// The rows the manifest records.
+        recorded: u64,
+    },
+    /// The file's columns are not the table's.
+    SchemaDiffers(String),
+    /// A row group does not decode.
+    Undecodable(String),
+    /// The store could not be asked about the file.
+    Unreadable(String),
+}
+
+impl fmt::Display for FileDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileDamage::Missing => write!(f, "missing"),
+            FileDamage::SizeDiffers { actual, recorded } => {
+                write!(f, "size differs from the manifest: {actual} bytes, the manifest records {recorded}")
+            }
+            FileDamage::UnreadableFooter(reason) => write!(f, "unreadable footer: {reason}"),
+            FileDamage::RowsDiffer { actual, recorded } => {
+                write!(f, "row count differs from the manifest: {actual} rows, the manifest records {recorded}")
+            }
+            FileDamage::SchemaDiffers(reason) => write!(f, "schema is not the table's: {reason}"),
+            FileDamage::Undecodable(reason) => write!(f, "data does not decode: {reason}"),
+            FileDamage::Unreadable(reason) => write!(f, "cannot be read: {reason}"),
+        }
+    }
+}
+
+/// A damaged file of a snapshot: which table, which file, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("table {table}: file {shown}: {damage} (listed in snapshot v{version})")]
+pub struct DamagedFile {
+    /// The table's name.
+    pub table: &'static str,
+    /// The file as a person finds it (an absolute path for local archives).
+    pub shown: String,
+    /// The snapshot version that lists it.
+    pub version: u64,
+    /// What is wrong.
+    pub damage: FileDamage,
+}
+
+/// One file to check: its table, its object and its manifest entry.
+#[derive(Debug, Clone)]
+pub(crate) struct FileToCheck {
+    pub table: Table,
+    pub object: Path,
+    pub shown: String,
+    pub entry: FileEntry,
+}
+
+/// How many files are checked at once.
+const CONCURRENT_CHECKS: usize = 8;
+
+/// Checks `files` to `depth`, calling `progress` with each file's recorded bytes as it is done.
+/// Returns the damaged files in the order given.
+pub(crate) async fn check_files(
+    store: &Arc<dyn ObjectStore>,
+    files: Vec<FileToCheck>,
+    version: u64,
+    depth: CheckDepth,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<DamagedFile> {
+    let checks = futures::stream::iter(files.into_iter().enumerate().map(|(index, file)| async move {
+        let damage = check_file(store, &file, depth).await;
+        progress(file.entry.bytes);
+        (index, damage.map(|damage| DamagedFile { table: file.table.name(), shown: file.shown, version, damage }))
+    }));
+    let mut found: Vec<(usize, DamagedFile)> = checks
+        .buffer_unordered(CONCURRENT_CHECKS)
+        .filter_map(|(index, damage)| async move { damage.map(|d| (index, d)) })
+        .collect()
+        .await;
+    found.sort_by_key(|(index, _)| *index);
+    found.into_iter().map(|(_, damage)| damage).collect()
+}
+
+async fn check_file(store: &Arc<dyn ObjectStore>, file: &FileToCheck, depth: CheckDepth) -> Option<FileDamage> {
+    let size = match store.head(&file.object).await {
+        Ok(meta) => meta.size,
+        Err(object_store::Error::NotFound { .. }) => return Some(FileDamage::Missing),
+        Err(e) => return Some(FileDamage::Unreadable(e.to_string())),
+    };
+    if size != file.entry.bytes {
+        return Some(FileDamage::SizeDiffers { actual: size, recorded: file.entry.bytes });
+    }
+    if depth == CheckDepth::Presence {
+        return None;
+    }
+    let (builder, rows) = match read_footer(store, &file.object, file.table, size).await {
+        Ok(footer) => footer,
+        Err(damage) => return Some(damage),
+    };
+    if rows != file.entry.rows {
+        return Some(FileDamage::RowsDiffer { actual: rows, recorded: file.entry.rows });
+    }
+    if depth == CheckDepth::Footer {
+        return None;
+    }
+    let stream = match builder.build() {
+        Ok(stream) => stream,
+        Err(e) => return Some(FileDamage::Undecodable(e.to_string())),
+    };
+    match stream.try_fold(0u64, |rows, batch| async move { Ok(rows + batch.num_rows() as u64) }).await {
+        Ok(decoded) if decoded != file.entry.rows => {
+            Some(FileDamage::RowsDiffer { actual: decoded, recorded: file.entry.rows })
+        }
+        Ok(_) => None,
+        Err(e) => Some(FileDamage::Undecodable(e.to_string())),
+    }
+}
+
+/// Reads the footer of `object` (`size` bytes), a file of `table`: a reader ready to decode it and
+/// its row count, or what is wrong with it.
+pub(crate) async fn read_footer(
+    store: &Arc<dyn ObjectStore>,
+    object: &Path,
+    table: Table,
+    size: u64,
+) -> Result<(ParquetRecordBatchStreamBuilder<StoreReader>, u64), FileDamage> {
+    let reader = StoreReader { store: store.clone(), object: object.clone(), size };
+    let builder =
+        ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| FileDamage::UnreadableFooter(e.to_string()))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    if let Some(reason) = schema_difference(table, builder.schema()) {
+        return Err(FileDamage::SchemaDiffers(reason));
+    }
+    Ok((builder, rows))
+}
+
+/// Why `found` is not `table`'s schema (names and types, in order), if it is not.
+pub(crate) fn schema_difference(table: Table, found: &arrow::datatypes::SchemaRef) -> Option<String> {
+    let expected = table.schema();
+    let columns = |schema: &arrow::datatypes::Schema| {
+        schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>()
+    };
+    let (expected, found) = (columns(&expected), columns(found));
+    (expected != found).then(|| format!("columns [{}], expected [{}]", found.join(", "), expected.join(", ")))
+}
+
+/// Reads one Parquet file of `size` bytes from an object store.
+pub(crate) struct StoreReader {
+    store: Arc<dyn ObjectStore>,
+    object: Path,
+    size: u64,
+}
+
+impl AsyncFileReader for StoreReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        Box::pin(async move {
+            self.store.get_range(&self.object, range).await.map_err(|e| ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        Box::pin(async move {
+            self.store.get_ranges(&self.object, &ranges).await.map_err(|e| ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new().load_and_finish(self, size).await?;
+            Ok(Arc::new(metadata))
+        })
+    }
+}

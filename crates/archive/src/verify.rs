@@ -1,0 +1,177 @@
+//! `verify` and `recover`: a whole-archive check of metadata and data, and rebuilding a manifest
+//! from the table files' own footers when every manifest was lost.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use object_store::ObjectStoreExt;
+use object_store::{PutMode, PutOptions};
+
+use crate::integrity::{CheckDepth, read_footer};
+use crate::manifest::Manifest;
+use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock};
+
+/// What [`Archive::verify`] found.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyReport {
+    /// The current snapshot's version, when its manifest reads.
+    pub version: Option<u64>,
+    /// Manifests found.
+    pub manifests: usize,
+    /// Files of the current snapshot checked.
+    pub files_checked: usize,
+    /// Their recorded bytes.
+    pub bytes_checked: u64,
+    /// Rows per table that the current snapshot records.
+    pub rows: Vec<(Table, u64)>,
+    /// What is wrong, one line each. Empty for a sound archive.
+    pub problems: Vec<String>,
+    /// What is worth knowing but not wrong (e.g. files no snapshot lists, of unknown origin).
+    pub notes: Vec<String>,
+}
+
+/// What [`Archive::recover`] did.
+#[derive(Debug, Default, Clone)]
+pub struct RecoverReport {
+    /// The version of the manifest published, or `None` when there was nothing to recover.
+    pub version: Option<u64>,
+    /// The files listed in the new manifest.
+    pub recovered: Vec<(Table, FileEntry)>,
+    /// Files left out (and left in place), with the reason.
+    pub skipped: Vec<String>,
+}
+
+impl Archive {
+    /// Checks the archive: its marker, every manifest (readable, no file listed twice), table files
+    /// that no manifest explains, and the current snapshot's files to `depth`. `progress` is called
+    /// with (bytes checked, bytes to check) as files are done. Reads in bounded memory: one row
+    /// group at a time per file, a few files at a time.
+    pub async fn verify(
+        &self,
+        depth: CheckDepth,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<VerifyReport, ArchiveError> {
+        let mut report = VerifyReport::default();
+        let versions = self.manifest_versions().await?;
+        let table_objects = self.table_objects().await?;
+        if !self.exists().await? {
+            if versions.is_empty() && table_objects.is_empty() {
+                return Err(ArchiveError::NotAnArchive { location: self.display().to_string() });
+            }
+            report.problems.push(format!("{}: the format marker is missing", self.show("_verbatim/archive.json")));
+        }
+        report.manifests = versions.len();
+        let mut listed_anywhere: HashSet<String> = HashSet::new();
+        let mut current = None;
+        let latest = versions.iter().max().copied();
+        for version in versions {
+            match self.read_manifest(version).await {
+                Ok(manifest) => {
+                    report.problems.extend(self.files_listed_twice(&manifest));
+                    listed_anywhere.extend(Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.clone()));
+                    if Some(version) == latest {
+                        current = Some(Snapshot { manifest });
+                    }
+                }
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        let unknown = self.files_of_unknown_origin(&listed_anywhere).await?;
+        if latest.is_none() && !unknown.is_empty() {
+            report.problems.push(format!(
+                "{} table files but no manifest: the manifests were lost (`verbatim recover` rebuilds one from the files)",
+                unknown.len()
+            ));
+            report.problems.extend(unknown.iter().map(|f| format!("{}: not listed in any manifest", self.show(f))));
+        } else {
+            report.notes.extend(
+                unknown
+                    .iter()
+                    .map(|f| format!("{}: not listed in any manifest (unknown origin; left alone)", self.show(f))),
+            );
+        }
+        let Some(snapshot) = current else { return Ok(report) };
+        report.version = Some(snapshot.manifest.version);
+        report.rows = Table::ALL.iter().map(|t| (*t, snapshot.manifest.rows(*t))).collect();
+        report.files_checked = snapshot.all_files().count();
+        report.bytes_checked = snapshot.all_files().map(|(_, f)| f.bytes).sum();
+        let (done, total) = (AtomicU64::new(0), report.bytes_checked);
+        let on_file = |bytes: u64| progress(done.fetch_add(bytes, Ordering::Relaxed) + bytes, total);
+        let damaged = self.check_snapshot(&snapshot, depth, &on_file).await;
+        report.problems.extend(damaged.iter().map(ToString::to_string));
+        Ok(report)
+    }
+
+    fn files_listed_twice(&self, manifest: &Manifest) -> Vec<String> {
+        let mut seen = HashSet::new();
+        Table::ALL
+            .iter()
+            .flat_map(|t| manifest.files(*t))
+            .filter(|f| !seen.insert(f.path.as_str()))
+            .map(|f| {
+                let name = self.show(&format!("_verbatim/manifests/{}", Manifest::file_name(manifest.version)));
+                format!("{name}: lists {} more than once", f.path)
+            })
+            .collect()
+    }
+
+    /// Rebuilds a manifest when every manifest was lost: the table files that no run record
+    /// explains, whose footers read with their table's schema, become snapshot version 1 (rows and
+    /// sizes from the files themselves). Files that do not read are left out and in place. Does
+    /// nothing when a manifest exists. Takes the write lock.
+    pub async fn recover(&self) -> Result<RecoverReport, ArchiveError> {
+        self.create_if_missing().await?;
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let lock_path = self.object("_verbatim/lock");
+        let shown_lock = self.show("_verbatim/lock");
+        let store = self.store();
+        lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
+        let result = self.recover_locked(&run_id).await;
+        lock::release(store.as_ref(), &lock_path).await?;
+        result
+    }
+
+    async fn recover_locked(&self, run_id: &str) -> Result<RecoverReport, ArchiveError> {
+        let mut report = RecoverReport::default();
+        if self.latest_manifest_version().await?.is_some() {
+            return Ok(report);
+        }
+        let store = self.store();
+        for relative in self.files_of_unknown_origin(&HashSet::new()).await? {
+            let shown = self.show(&relative);
+            let table = Table::ALL.into_iter().find(|t| relative.starts_with(&format!("{}/", t.name())));
+            let Some(table) = table.filter(|_| relative.ends_with(".parquet")) else {
+                report.skipped.push(format!("{shown}: not a table chunk"));
+                continue;
+            };
+            let object = self.object(&relative);
+            let size = match store.head(&object).await {
+                Ok(meta) => meta.size,
+                Err(e) => {
+                    report.skipped.push(format!("{shown}: {e}"));
+                    continue;
+                }
+            };
+            match read_footer(&store, &object, table, size).await {
+                Ok((_, rows)) => {
+                    report.recovered.push((table, FileEntry { path: relative, rows, bytes: size, doc_range: None }))
+                }
+                Err(damage) => report.skipped.push(format!("{shown}: {damage}")),
+            }
+        }
+        let manifest = Manifest::empty().next(run_id, &report.recovered);
+        let path = self.object(&format!("_verbatim/manifests/{}", Manifest::file_name(manifest.version)));
+        let body = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match store.put_opts(&path, body.into(), options).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let location = self.display().to_string();
+                return Err(ArchiveError::Conflict { location, version: manifest.version });
+            }
+            Err(e) => return Err(self.store_error(&path)(e)),
+        }
+        report.version = Some(manifest.version);
+        Ok(report)
+    }
+}

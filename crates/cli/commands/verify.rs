@@ -1,0 +1,88 @@
+//! `verbatim verify` and `verbatim recover`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use verbatim_archive::{Archive, CheckDepth};
+
+use crate::args::{RecoverArgs, VerifyArgs};
+use crate::config::{Config, show_size};
+
+/// Checks the archive; prints one line per problem and exits 1 when there is any.
+pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let depth = if args.deep { CheckDepth::Deep } else { CheckDepth::Footer };
+    let bar = progress_bar(quiet);
+    let report = archive
+        .verify(depth, &|done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })
+        .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    if !quiet {
+        let what = if args.deep { "decoded" } else { "footers read" };
+        let version = report.version.map_or("no readable manifest".to_string(), |v| format!("snapshot v{v}"));
+        let rows: Vec<String> = report.rows.iter().map(|(t, rows)| format!("{} {rows}", t.name())).collect();
+        eprintln!(
+            "{}: {version}, {} manifests, {} files ({}) {what}; rows: {}; {} problems",
+            archive.display(),
+            report.manifests,
+            report.files_checked,
+            show_size(report.bytes_checked),
+            rows.join(", "),
+            report.problems.len()
+        );
+    }
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Rebuilds a manifest from the table files when every manifest was lost.
+pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let report = archive.recover().await?;
+    for skipped in &report.skipped {
+        eprintln!("left out: {skipped}");
+    }
+    let Some(version) = report.version else {
+        println!("{}: the archive has a manifest; nothing to recover (`verbatim verify` checks it)", archive.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !quiet {
+        let rows: u64 = report.recovered.iter().map(|(_, f)| f.rows).sum();
+        eprintln!(
+            "{}: published snapshot v{version} with {} files ({rows} rows) read from their footers; {} left out",
+            archive.display(),
+            report.recovered.len(),
+            report.skipped.len()
+        );
+        eprintln!("document order is not declared for recovered files: queries are correct, per-document ones slower");
+    }
+    Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_REJECTS) })
+}
+
+/// A byte progress bar on a terminal's stderr, or none.
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let template =
+        "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
