@@ -134,15 +134,11 @@ fn leftovers_of_killed_runs_are_removed_by_the_next_writer_and_nothing_else() {
     // A run killed mid-way leaves its record, an unfinished multipart upload (object_store stages
     // it as `<name>#<n>`) and a finished but uncommitted chunk.
     let dead_run = "01938a2e-7c41-7b3a-9f00-0123456789ab";
-    write(
-        &archive,
-        &format!("_verbatim/runs/{dead_run}.json"),
-        "{\"run_id\": \"dead\", \"pid\": 1, \"started_at\": \"\"}",
-    );
+    let record = format!("{{\"run_id\": \"{dead_run}\", \"pid\": 1, \"started_at\": \"2026-01-01T00:00:00Z\"}}");
+    write(&archive, &format!("_verbatim/runs/{dead_run}.json"), &record);
     let staging = write(&archive, &format!("segments/{dead_run}-000000-0000.parquet#1"), "partial upload");
     let uncommitted = write(&archive, &format!("documents/{dead_run}-000000-0000.parquet"), "not in any manifest");
-    // Files nothing explains (copied in by hand, or of a run that left no record) are not provably
-    // leftovers, so they stay.
+    // A file nothing explains (copied in by hand) is not provably a leftover, so it stays.
     let unknown = write(&archive, "documents/copied-in-by-hand.parquet", "unknown origin");
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1", "readers ignore them all");
     let verify = run(&["verify", "--archive", &archive_arg]);

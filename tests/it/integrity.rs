@@ -189,7 +189,7 @@ fn losing_the_manifests_deletes_nothing_and_recover_rebuilds_the_snapshot() {
     ] {
         let output = run(&args);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
-        assert!(text(&output).contains("but no manifest: its manifests were lost"), "{}", text(&output));
+        assert!(text(&output).contains("has lost manifests: it has 2 table files"), "{}", text(&output));
     }
     assert_eq!(table_files(&archive), files, "no table file was deleted");
 
@@ -229,4 +229,80 @@ fn a_relative_archive_path_with_dot_dot_works_and_errors_show_absolute_paths() {
         said.contains(&file.to_string_lossy().into_owned()) || said.contains(&*canonical.to_string_lossy()),
         "{said}"
     );
+}
+
+/// The run id a chunk file's name starts with.
+fn run_of(file: &Path) -> String {
+    file.file_name().unwrap().to_string_lossy()[..36].to_string()
+}
+
+fn write_run_record(archive: &Path, run: &str, committed_version: Option<u64>) {
+    let version = committed_version.map_or(String::new(), |v| format!(", \"committed_version\": {v}"));
+    let record = format!("{{\"run_id\": \"{run}\", \"pid\": 1, \"started_at\": \"2026-01-01T00:00:00Z\"{version}}}");
+    write(archive, &format!("_verbatim/runs/{run}.json"), &record);
+}
+
+#[test]
+fn committed_files_of_a_killed_run_survive_the_loss_of_the_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = sample_archive(dir.path(), "a");
+    let a = archive.to_string_lossy().into_owned();
+    let expected = archive_contents(&archive);
+    // The run was killed after its first commit: its record says so.
+    write_run_record(&archive, &run_of(&segments_file(&archive)), Some(1));
+    let files = table_files(&archive);
+    for manifest in manifest_names(&archive) {
+        std::fs::remove_file(archive.join("_verbatim/manifests").join(manifest)).unwrap();
+    }
+    let more = write(dir.path(), "more/extra.srt", "1\n00:00:01,000 --> 00:00:02,000\nmore words\n");
+    for args in [
+        vec!["sql", "-q", "--archive", &a, "SELECT count(*) FROM segments"],
+        vec!["ingest", "-q", more.to_str().unwrap(), "--archive", &a],
+    ] {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains("has lost manifests"), "{}", text(&output));
+    }
+    assert_eq!(table_files(&archive), files, "the committed files of the killed run were kept");
+    run_ok(&["recover", "-q", "--archive", &a]);
+    assert_eq!(archive_contents(&archive), expected);
+    run_ok(&["ingest", "-q", more.to_str().unwrap(), "--archive", &a]);
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "2");
+}
+
+#[test]
+fn a_run_that_published_a_newer_snapshot_than_the_newest_manifest_stops_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = sample_archive(dir.path(), "a");
+    let a = archive.to_string_lossy().into_owned();
+    let dead_run = "01938a2e-7c41-7b3a-9f00-0123456789ab";
+    write_run_record(&archive, dead_run, Some(5));
+    let files = table_files(&archive);
+    let more = write(dir.path(), "more/extra.srt", "1\n00:00:01,000 --> 00:00:02,000\nmore words\n");
+    for args in [
+        vec!["sql", "-q", "--archive", &a, "SELECT count(*) FROM segments"],
+        vec!["info", "--archive", &a],
+        vec!["ingest", "-q", more.to_str().unwrap(), "--archive", &a],
+        vec!["verify", "-q", "--archive", &a],
+    ] {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains("published snapshot v5"), "{args:?}: {}", text(&output));
+    }
+    assert_eq!(table_files(&archive), files);
+}
+
+#[test]
+fn an_archive_under_a_folder_with_non_ascii_and_reserved_characters_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("données #1 [x]/a");
+    let a = archive.to_string_lossy().into_owned();
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &a]);
+    assert!(archive.join("_verbatim/manifests").is_dir(), "written where it was asked");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
+    let file = segments_file(&archive);
+    std::fs::remove_file(&file).unwrap();
+    let output = run(&["sql", "-q", "--archive", &a, "SELECT count(*) FROM segments"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains(&*file.to_string_lossy()), "{}", text(&output));
 }

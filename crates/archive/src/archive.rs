@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::path::Path;
+use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -14,11 +14,10 @@ use crate::chunk::{ChunkSettings, ChunkWriter};
 use crate::integrity::{CheckDepth, DamagedFile, FileToCheck, check_files};
 use crate::location::{Location, resolve};
 use crate::manifest::{FORMAT, FORMAT_VERSION, Manifest};
+use crate::runs::{RUNS_DIR, RecordedRun};
 use crate::{ArchiveError, DocumentKeys, FileEntry, RejectKeys, Table, keys, lock, runs};
 
 const META_DIR: &str = "_verbatim";
-/// Where run records live, under [`META_DIR`].
-const RUNS_DIR: &str = "_verbatim/runs";
 /// Manifests older than the newest this many are deleted after a commit.
 const MANIFESTS_KEPT: u64 = 20;
 
@@ -101,8 +100,11 @@ impl Archive {
         &self.location.display
     }
 
+    /// The object of the file `relative` (`/`-separated) to the root. Built from parts, so that the
+    /// root is not encoded twice: the same object a query engine finds from [`Archive::file_url`].
     pub(crate) fn object(&self, relative: &str) -> Path {
-        Path::from(format!("{}/{relative}", self.location.root))
+        let parts = relative.split('/').filter(|part| !part.is_empty()).map(PathPart::from);
+        Path::from_iter(self.location.root.parts().chain(parts))
     }
 
     /// How a person finds the file `relative` (an absolute path for local archives).
@@ -125,26 +127,45 @@ impl Archive {
         }
     }
 
-    /// The current committed snapshot; an error if there is no archive here.
+    /// The current committed snapshot; an error if there is no archive here, or if the archive
+    /// shows that manifests were lost (table files but no manifest, or a run record of a version
+    /// newer than the newest manifest): answering from an older snapshot would be silently wrong.
     pub async fn snapshot(&self) -> Result<Snapshot, ArchiveError> {
         if !self.exists().await? {
             return Err(ArchiveError::NotAnArchive { location: self.display().to_string() });
         }
-        let manifest = match self.latest_manifest_version().await? {
-            Some(version) => self.read_manifest(version).await?,
-            None => {
-                let orphans = self.files_of_unknown_origin(&HashSet::new()).await?;
-                if let Some(example) = orphans.first() {
-                    return Err(ArchiveError::ManifestsLost {
-                        location: self.display().to_string(),
-                        files: orphans.len(),
-                        example: self.show(example),
-                    });
-                }
-                Manifest::empty()
-            }
-        };
-        Ok(Snapshot { manifest })
+        // Records first, manifests second: a writer publishes a manifest before it records the
+        // version, so a record ahead of the manifests read afterwards proves a loss.
+        let runs = runs::recorded(self).await?;
+        let latest = self.latest_manifest_version().await?;
+        if let Some(run) = runs.iter().find(|run| run.committed_version > latest) {
+            let record = self.show(&format!("{RUNS_DIR}/{}.json", run.id));
+            let newest = latest.map_or("there is none".to_string(), |v| format!("the newest is v{v}"));
+            return Err(self.manifests_lost(format!(
+                "run {} published snapshot v{} but {newest}; restore _verbatim/manifests from a copy, or delete {record} to accept the older snapshot",
+                run.id,
+                run.committed_version.unwrap_or_default()
+            )));
+        }
+        if let Some(version) = latest {
+            return Ok(Snapshot { manifest: self.read_manifest(version).await? });
+        }
+        let unknown = self.files_of_unknown_origin(&HashSet::new(), 0).await?;
+        let Some(example) = unknown.first() else { return Ok(Snapshot { manifest: Manifest::empty() }) };
+        // A first run may have committed (and dropped its record) while we listed.
+        if let Some(version) = self.latest_manifest_version().await? {
+            return Ok(Snapshot { manifest: self.read_manifest(version).await? });
+        }
+        Err(self.manifests_lost(format!(
+            "it has {} table files (e.g. {}) but no manifest; `verbatim recover --archive {}` rebuilds one from them",
+            unknown.len(),
+            self.show(example),
+            self.display()
+        )))
+    }
+
+    fn manifests_lost(&self, reason: String) -> ArchiveError {
+        ArchiveError::ManifestsLost { location: self.display().to_string(), reason }
     }
 
     /// Checks the files of `snapshot` to `depth`, calling `progress` with each file's bytes as it is
@@ -194,10 +215,10 @@ impl Archive {
         let lock_path = self.object(&format!("{META_DIR}/lock"));
         let shown_lock = self.location.show(&lock_path);
         lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
-        let runs_dir = self.object(RUNS_DIR);
         let writer = async {
-            let dead_runs = runs::recorded(self.location.store.as_ref(), &runs_dir).await?;
-            runs::begin(self.location.store.as_ref(), &runs_dir, &run_id).await?;
+            // Every recorded run but this one is dead: this run holds the lock.
+            let dead_runs = runs::recorded(self).await?;
+            runs::begin(self, &run_id).await?;
             let snapshot = self.snapshot().await?;
             // Never commit on top of a snapshot that has lost data: every file is there, with the
             // recorded size, and its footer reads (a few KiB per file).
@@ -209,8 +230,10 @@ impl Archive {
         match writer {
             Ok(snapshot) => Ok(ArchiveWriter { archive: self.clone(), run_id, manifest: snapshot.manifest, lock_path }),
             Err(e) => {
-                runs::end(self.location.store.as_ref(), &runs_dir, &run_id).await?;
-                lock::release(self.location.store.as_ref(), &lock_path).await?;
+                // The run wrote nothing: drop its record, and release the lock whatever happens.
+                let ended = runs::end(self, &run_id).await;
+                let released = lock::release(self.location.store.as_ref(), &lock_path, &shown_lock).await;
+                ended.and(released)?;
                 Err(e)
             }
         }
@@ -265,12 +288,13 @@ impl Archive {
 
     /// Deletes what dead runs left: their chunk files that `manifest` does not list, then their run
     /// records. Only files named after a run in `dead_runs` are touched; a file of unknown origin
-    /// is never deleted. Called by a writer holding the lock, so every recorded run but its own is dead.
-    async fn remove_leftovers(&self, manifest: &Manifest, dead_runs: &[String]) -> Result<(), ArchiveError> {
+    /// is never deleted. [`Archive::snapshot`] has made sure that no dead run published a version
+    /// newer than `manifest`, so what it does not list of theirs was never committed.
+    async fn remove_leftovers(&self, manifest: &Manifest, dead_runs: &[RecordedRun]) -> Result<(), ArchiveError> {
         if dead_runs.is_empty() {
             return Ok(());
         }
-        let dead: HashSet<&str> = dead_runs.iter().map(String::as_str).collect();
+        let dead: HashSet<&str> = dead_runs.iter().map(|run| run.id.as_str()).collect();
         self.remove_local_staging_files(&dead)?;
         let committed: HashSet<&str> =
             Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.as_str()).collect();
@@ -284,9 +308,8 @@ impl Archive {
                 }
             }
         }
-        let runs_dir = self.object(RUNS_DIR);
         for run in dead_runs {
-            runs::end(self.location.store.as_ref(), &runs_dir, run).await?;
+            runs::end(self, &run.id).await?;
         }
         Ok(())
     }
@@ -308,19 +331,28 @@ impl Archive {
         Ok(found)
     }
 
-    /// Table files (relative paths) that are not in `listed` and not named after a recorded run:
-    /// data whose origin nothing in the archive explains. Sorted.
-    pub(crate) async fn files_of_unknown_origin(&self, listed: &HashSet<String>) -> Result<Vec<String>, ArchiveError> {
-        let recorded: HashSet<String> =
-            runs::recorded(self.location.store.as_ref(), &self.object(RUNS_DIR)).await?.into_iter().collect();
-        let mut unknown: Vec<String> = self
-            .table_objects()
+    /// Table files (relative paths) that are not in `listed` and that no run record explains as a
+    /// leftover: a file is explained when its run has a record and published no version newer than
+    /// `latest` (so the file was never committed). Sorted. The tables are listed before the records
+    /// are read: a run records itself before it writes, so no file of a live run is missed.
+    pub(crate) async fn files_of_unknown_origin(
+        &self,
+        listed: &HashSet<String>,
+        latest: u64,
+    ) -> Result<Vec<String>, ArchiveError> {
+        let objects = self.table_objects().await?;
+        let leftovers_of: HashSet<String> = runs::recorded(self)
             .await?
+            .into_iter()
+            .filter(|run| run.committed_version.unwrap_or(0) <= latest)
+            .map(|run| run.id)
+            .collect();
+        let mut unknown: Vec<String> = objects
             .into_iter()
             .map(|(relative, _)| relative)
             .filter(|relative| {
                 let name = relative.rsplit('/').next().unwrap_or(relative);
-                !listed.contains(relative) && !runs::run_of(name).is_some_and(|run| recorded.contains(run))
+                !listed.contains(relative) && !runs::run_of(name).is_some_and(|run| leftovers_of.contains(run))
             })
             .collect();
         unknown.sort();
@@ -410,6 +442,7 @@ impl ArchiveWriter {
             Err(e) => return Err(self.archive.store_error(&path)(e)),
         }
         self.manifest = next;
+        runs::committed(&self.archive, &self.run_id, self.manifest.version).await?;
         self.prune_manifests().await?;
         Ok(self.manifest.version)
     }
@@ -434,15 +467,20 @@ impl ArchiveWriter {
     /// the run wrote is committed or deleted; otherwise drop the writer and the next writer
     /// removes the leftovers (the record says whose they are).
     pub async fn finish(self) -> Result<(), ArchiveError> {
-        let store = self.archive.location.store.as_ref();
-        runs::end(store, &self.archive.object(RUNS_DIR), &self.run_id).await?;
-        lock::release(store, &self.lock_path).await
+        let ended = runs::end(&self.archive, &self.run_id).await;
+        let released = self.release_lock().await;
+        ended.and(released)
     }
 
     /// Releases the lock but keeps the run record, so that the next writer removes whatever this
     /// run wrote and did not commit. For runs that stop on an error.
     pub async fn abandon(self) -> Result<(), ArchiveError> {
-        lock::release(self.archive.location.store.as_ref(), &self.lock_path).await
+        self.release_lock().await
+    }
+
+    async fn release_lock(&self) -> Result<(), ArchiveError> {
+        let shown = self.archive.location.show(&self.lock_path);
+        lock::release(self.archive.location.store.as_ref(), &self.lock_path, &shown).await
     }
 }
 

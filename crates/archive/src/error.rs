@@ -46,17 +46,16 @@ pub enum ArchiveError {
         /// The damaged files.
         files: Vec<crate::DamagedFile>,
     },
-    /// The archive holds table files but no manifest says which are committed.
+    /// Manifests were lost: table files but no manifest, or a run that published a newer
+    /// snapshot than the newest manifest. Nothing is read or changed.
     #[error(
-        "archive {location} has {files} table files (e.g. {example}) but no manifest: its manifests were lost. Nothing was changed; `verbatim verify --archive {location}` lists the files, `verbatim recover --archive {location}` rebuilds a manifest from them"
+        "archive {location} has lost manifests: {reason}. Nothing was changed; `verbatim verify --archive {location}` lists what is affected"
     )]
     ManifestsLost {
         /// The archive location.
         location: String,
-        /// How many table files there are.
-        files: usize,
-        /// One of them, as a person finds it.
-        example: String,
+        /// What shows the loss, and what to do.
+        reason: String,
     },
     /// A manifest or marker could not be decoded.
     #[error("{path}: corrupt archive metadata: {reason}")]

@@ -100,8 +100,11 @@ pub(crate) struct FileToCheck {
     pub entry: FileEntry,
 }
 
-/// How many files are checked at once.
-const CONCURRENT_CHECKS: usize = 8;
+/// How many files are checked at once: metadata requests and footers are small; a deep check
+/// holds a row group per file.
+fn concurrent_checks(depth: CheckDepth) -> usize {
+    if depth == CheckDepth::Deep { 2 } else { 8 }
+}
 
 /// Checks `files` to `depth`, calling `progress` with each file's recorded bytes as it is done.
 /// Returns the damaged files in the order given.
@@ -118,7 +121,7 @@ pub(crate) async fn check_files(
         (index, damage.map(|damage| DamagedFile { table: file.table.name(), shown: file.shown, version, damage }))
     }));
     let mut found: Vec<(usize, DamagedFile)> = checks
-        .buffer_unordered(CONCURRENT_CHECKS)
+        .buffer_unordered(concurrent_checks(depth))
         .filter_map(|(index, damage)| async move { damage.map(|d| (index, d)) })
         .collect()
         .await;

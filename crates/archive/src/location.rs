@@ -47,7 +47,13 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
 impl Location {
     /// How to show an object of this store to a person: a local file as its absolute path.
     pub fn show(&self, object: &Path) -> String {
-        if self.url.scheme() == "file" { format!("/{object}") } else { object.to_string() }
+        if self.url.scheme() != "file" {
+            return object.to_string();
+        }
+        match LocalFileSystem::new().path_to_filesystem(object) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => format!("/{object}"),
+        }
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) async fn acquire(
         match store.put_opts(path, body.clone().into(), options).await {
             Ok(_) => return Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                let holder = read_holder(store, path).await?;
+                let holder = read_holder(store, path, shown_path).await?;
                 match holder {
                     Some(holder) if !is_stale(&holder) => {
                         return Err(ArchiveError::Locked {
@@ -51,32 +51,32 @@ pub(crate) async fn acquire(
                     // Dead holder, or the lock vanished or was unreadable meanwhile: remove and retry.
                     _ => match store.delete(path).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(ArchiveError::store(path)(e)),
+                        Err(e) => return Err(ArchiveError::store(shown_path)(e)),
                     },
                 }
             }
-            Err(e) => return Err(ArchiveError::store(path)(e)),
+            Err(e) => return Err(ArchiveError::store(shown_path)(e)),
         }
     }
     Err(ArchiveError::Corrupt { path: path.to_string(), reason: "could not take the write lock".into() })
 }
 
-/// Releases the lock.
-pub(crate) async fn release(store: &dyn ObjectStore, path: &Path) -> Result<(), ArchiveError> {
+/// Releases the lock at `path` (shown to people as `shown_path`).
+pub(crate) async fn release(store: &dyn ObjectStore, path: &Path, shown_path: &str) -> Result<(), ArchiveError> {
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(ArchiveError::store(path)(e)),
+        Err(e) => Err(ArchiveError::store(shown_path)(e)),
     }
 }
 
-async fn read_holder(store: &dyn ObjectStore, path: &Path) -> Result<Option<LockInfo>, ArchiveError> {
+async fn read_holder(store: &dyn ObjectStore, path: &Path, shown_path: &str) -> Result<Option<LockInfo>, ArchiveError> {
     match store.get(path).await {
         Ok(result) => {
-            let bytes = result.bytes().await.map_err(ArchiveError::store(path))?;
+            let bytes = result.bytes().await.map_err(ArchiveError::store(shown_path))?;
             Ok(serde_json::from_slice(&bytes).ok())
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(ArchiveError::store(path)(e)),
+        Err(e) => Err(ArchiveError::store(shown_path)(e)),
     }
 }
 

@@ -6,10 +6,13 @@
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::ArchiveError;
+use crate::{Archive, ArchiveError};
+
+/// Where run records live, under the archive root.
+pub(crate) const RUNS_DIR: &str = "_verbatim/runs";
 
 /// Length of a run id: a hyphenated UUID.
 const RUN_ID_LEN: usize = 36;
@@ -20,6 +23,18 @@ struct RunRecord {
     run_id: String,
     pid: u32,
     started_at: String,
+    /// The last snapshot version the run published, once it has published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    committed_version: Option<u64>,
+}
+
+/// A run that has a record: one in progress, or one that died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedRun {
+    /// Its id, the prefix of its chunk names.
+    pub id: String,
+    /// The last snapshot version it published, if any. A manifest older than this is not the newest.
+    pub committed_version: Option<u64>,
 }
 
 /// The run id a chunk file name starts with (`<run id>-<rest>`), if it has one.
@@ -29,42 +44,72 @@ pub(crate) fn run_of(file_name: &str) -> Option<&str> {
     valid.then_some(id)
 }
 
-/// Writes the record of `run_id` under `dir`.
-pub(crate) async fn begin(store: &dyn ObjectStore, dir: &Path, run_id: &str) -> Result<(), ArchiveError> {
+/// Writes the record of `run_id`, which has published nothing yet.
+pub(crate) async fn begin(archive: &Archive, run_id: &str) -> Result<(), ArchiveError> {
+    let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+    write(archive, run_id, None, options).await
+}
+
+/// Records that `run_id` published snapshot `version`.
+pub(crate) async fn committed(archive: &Archive, run_id: &str, version: u64) -> Result<(), ArchiveError> {
+    write(archive, run_id, Some(version), PutOptions::default()).await
+}
+
+async fn write(
+    archive: &Archive,
+    run_id: &str,
+    committed_version: Option<u64>,
+    options: PutOptions,
+) -> Result<(), ArchiveError> {
     let record = RunRecord {
         run_id: run_id.to_string(),
         pid: std::process::id(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        committed_version,
     };
     let body = serde_json::to_vec_pretty(&record).expect("run record serialises");
-    let path = record_path(dir, run_id);
-    let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-    store.put_opts(&path, body.into(), options).await.map_err(ArchiveError::store(&path))?;
+    let path = record_path(archive, run_id);
+    archive.store().put_opts(&path, body.into(), options).await.map_err(archive.store_error(&path))?;
     Ok(())
 }
 
 /// Deletes the record of `run_id` (its run is over: finished, or cleaned up after dying).
-pub(crate) async fn end(store: &dyn ObjectStore, dir: &Path, run_id: &str) -> Result<(), ArchiveError> {
-    let path = record_path(dir, run_id);
-    match store.delete(&path).await {
+pub(crate) async fn end(archive: &Archive, run_id: &str) -> Result<(), ArchiveError> {
+    let path = record_path(archive, run_id);
+    match archive.store().delete(&path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(ArchiveError::store(&path)(e)),
+        Err(e) => Err(archive.store_error(&path)(e)),
     }
 }
 
-/// The ids of every run that has a record under `dir`.
-pub(crate) async fn recorded(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<String>, ArchiveError> {
-    let objects: Vec<_> = store.list(Some(dir)).try_collect().await.map_err(ArchiveError::store(dir))?;
-    Ok(objects
-        .iter()
-        .filter_map(|o| o.location.filename()?.strip_suffix(".json"))
-        .filter(|id| id.len() == RUN_ID_LEN && uuid::Uuid::try_parse(id).is_ok())
-        .map(str::to_string)
-        .collect())
+/// Every run that has a record.
+pub(crate) async fn recorded(archive: &Archive) -> Result<Vec<RecordedRun>, ArchiveError> {
+    let dir = archive.object(RUNS_DIR);
+    let store = archive.store();
+    let objects: Vec<_> = store.list(Some(&dir)).try_collect().await.map_err(archive.store_error(&dir))?;
+    let mut runs = Vec::new();
+    for object in objects {
+        let Some(id) = object.location.filename().and_then(|name| name.strip_suffix(".json")) else { continue };
+        if id.len() != RUN_ID_LEN || uuid::Uuid::try_parse(id).is_err() {
+            continue;
+        }
+        let bytes = match store.get(&object.location).await {
+            Ok(result) => result.bytes().await.map_err(archive.store_error(&object.location))?,
+            // Ended meanwhile.
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(archive.store_error(&object.location)(e)),
+        };
+        let record: RunRecord = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Corrupt {
+            path: archive.show(&format!("{RUNS_DIR}/{id}.json")),
+            reason: format!("unreadable run record: {e}"),
+        })?;
+        runs.push(RecordedRun { id: id.to_string(), committed_version: record.committed_version });
+    }
+    Ok(runs)
 }
 
-fn record_path(dir: &Path, run_id: &str) -> Path {
-    Path::from(format!("{dir}/{run_id}.json"))
+fn record_path(archive: &Archive, run_id: &str) -> Path {
+    archive.object(&format!("{RUNS_DIR}/{run_id}.json"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use object_store::{PutMode, PutOptions};
 
 use crate::integrity::{CheckDepth, read_footer};
 use crate::manifest::Manifest;
-use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock};
+use crate::runs::RUNS_DIR;
+use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock, runs};
 
 /// What [`Archive::verify`] found.
 #[derive(Debug, Default, Clone)]
@@ -33,8 +34,10 @@ pub struct VerifyReport {
 /// What [`Archive::recover`] did.
 #[derive(Debug, Default, Clone)]
 pub struct RecoverReport {
-    /// The version of the manifest published, or `None` when there was nothing to recover.
+    /// The version of the manifest published, or `None` when nothing was published.
     pub version: Option<u64>,
+    /// The newest manifest, when there was one (then there is nothing to recover).
+    pub existing_version: Option<u64>,
     /// The files listed in the new manifest.
     pub recovered: Vec<(Table, FileEntry)>,
     /// Files left out (and left in place), with the reason.
@@ -76,7 +79,17 @@ impl Archive {
                 Err(e) => report.problems.push(e.to_string()),
             }
         }
-        let unknown = self.files_of_unknown_origin(&listed_anywhere).await?;
+        for run in runs::recorded(self).await? {
+            if run.committed_version > latest {
+                report.problems.push(format!(
+                    "{}: run {} published snapshot v{}, newer than the newest manifest: manifests were lost",
+                    self.show(&format!("{RUNS_DIR}/{}.json", run.id)),
+                    run.id,
+                    run.committed_version.unwrap_or_default()
+                ));
+            }
+        }
+        let unknown = self.files_of_unknown_origin(&listed_anywhere, latest.unwrap_or(0)).await?;
         if latest.is_none() && !unknown.is_empty() {
             report.problems.push(format!(
                 "{} table files but no manifest: the manifests were lost (`verbatim recover` rebuilds one from the files)",
@@ -84,11 +97,19 @@ impl Archive {
             ));
             report.problems.extend(unknown.iter().map(|f| format!("{}: not listed in any manifest", self.show(f))));
         } else {
-            report.notes.extend(
-                unknown
-                    .iter()
-                    .map(|f| format!("{}: not listed in any manifest (unknown origin; left alone)", self.show(f))),
-            );
+            for file in &unknown {
+                let name = file.rsplit('/').next().unwrap_or(file);
+                match runs::run_of(name) {
+                    // Written by a run that left no record: its manifest may be lost.
+                    Some(run) => report.problems.push(format!(
+                        "{}: written by run {run} but not listed in any manifest (a lost manifest, or a leftover of a run killed before verbatim recorded runs; delete it if the snapshot is complete)",
+                        self.show(file)
+                    )),
+                    None => report
+                        .notes
+                        .push(format!("{}: not listed in any manifest (unknown origin; left alone)", self.show(file))),
+                }
+            }
         }
         let Some(snapshot) = current else { return Ok(report) };
         report.version = Some(snapshot.manifest.version);
@@ -118,8 +139,12 @@ impl Archive {
     /// Rebuilds a manifest when every manifest was lost: the table files that no run record
     /// explains, whose footers read with their table's schema, become snapshot version 1 (rows and
     /// sizes from the files themselves). Files that do not read are left out and in place. Does
-    /// nothing when a manifest exists. Takes the write lock.
+    /// nothing when a manifest exists or no file reads; an error where there is no archive at all.
+    /// Takes the write lock.
     pub async fn recover(&self) -> Result<RecoverReport, ArchiveError> {
+        if !self.exists().await? && self.table_objects().await?.is_empty() {
+            return Err(ArchiveError::NotAnArchive { location: self.display().to_string() });
+        }
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let lock_path = self.object("_verbatim/lock");
@@ -127,17 +152,22 @@ impl Archive {
         let store = self.store();
         lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
         let result = self.recover_locked(&run_id).await;
-        lock::release(store.as_ref(), &lock_path).await?;
-        result
+        let released = lock::release(store.as_ref(), &lock_path, &shown_lock).await;
+        let report = result?;
+        released?;
+        Ok(report)
     }
 
     async fn recover_locked(&self, run_id: &str) -> Result<RecoverReport, ArchiveError> {
         let mut report = RecoverReport::default();
-        if self.latest_manifest_version().await?.is_some() {
+        if let Some(version) = self.latest_manifest_version().await? {
+            report.existing_version = Some(version);
             return Ok(report);
         }
         let store = self.store();
-        for relative in self.files_of_unknown_origin(&HashSet::new()).await? {
+        // Files of dead runs that had published something may have been committed: they are
+        // candidates too. Leftovers of runs that never published stay out (and in place).
+        for relative in self.files_of_unknown_origin(&HashSet::new(), 0).await? {
             let shown = self.show(&relative);
             let table = Table::ALL.into_iter().find(|t| relative.starts_with(&format!("{}/", t.name())));
             let Some(table) = table.filter(|_| relative.ends_with(".parquet")) else {
@@ -159,6 +189,9 @@ impl Archive {
                 Err(damage) => report.skipped.push(format!("{shown}: {damage}")),
             }
         }
+        if report.recovered.is_empty() {
+            return Ok(report);
+        }
         let manifest = Manifest::empty().next(run_id, &report.recovered);
         let path = self.object(&format!("_verbatim/manifests/{}", Manifest::file_name(manifest.version)));
         let body = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
@@ -170,6 +203,10 @@ impl Archive {
                 return Err(ArchiveError::Conflict { location, version: manifest.version });
             }
             Err(e) => return Err(self.store_error(&path)(e)),
+        }
+        // The records of dead runs referred to the lost versions; the new snapshot replaces them.
+        for run in runs::recorded(self).await? {
+            runs::end(self, &run.id).await?;
         }
         report.version = Some(manifest.version);
         Ok(report)

@@ -57,9 +57,15 @@ pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<
     for skipped in &report.skipped {
         eprintln!("left out: {skipped}");
     }
-    let Some(version) = report.version else {
-        println!("{}: the archive has a manifest; nothing to recover (`verbatim verify` checks it)", archive.display());
+    if let Some(existing) = report.existing_version {
+        println!(
+            "{}: the archive has manifest v{existing}; nothing to recover (`verbatim verify` checks it)",
+            archive.display()
+        );
         return Ok(ExitCode::SUCCESS);
+    }
+    let Some(version) = report.version else {
+        anyhow::bail!("{}: no table file could be recovered; nothing was published", archive.display());
     };
     if !quiet {
         let rows: u64 = report.recovered.iter().map(|(_, f)| f.rows).sum();

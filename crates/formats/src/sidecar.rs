@@ -24,6 +24,11 @@ pub fn find(transcript: &Path) -> Option<PathBuf> {
 
 /// Reads the metadata a sidecar holds for the track in `language` (the transcript's language tag).
 pub fn read(sidecar: &Path, language: Option<&str>) -> Option<TranscriptMeta> {
+    // yt-dlp's info files are a few MiB at most; anything far larger is not one.
+    const MAX_SIDECAR_BYTES: u64 = 64 << 20;
+    if std::fs::metadata(sidecar).ok()?.len() > MAX_SIDECAR_BYTES {
+        return None;
+    }
     let bytes = std::fs::read(sidecar).ok()?;
     let info: Value = serde_json::from_slice(&bytes).ok()?;
     let text = |key: &str| info.get(key).and_then(Value::as_str).map(str::to_string);

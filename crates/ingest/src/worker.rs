@@ -433,13 +433,34 @@ fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<
     if listed_size > limit {
         return Err(over_limit(listed_size.to_string()));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = open_without_blocking(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut bytes = Vec::with_capacity(listed_size as usize);
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {
         return Err(over_limit(format!("more than {limit}")));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a writer when it is a FIFO (a FIFO with no writer
+/// then reads as empty), then makes reads blocking again.
+fn open_without_blocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+        // SAFETY: plain fcntl calls on a descriptor this function owns.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    std::fs::File::open(path)
 }
 
 /// Runs one step of reading a file, turning a panic into the reason the file is rejected.

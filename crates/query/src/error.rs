@@ -61,7 +61,7 @@ impl QueryError {
 
 /// Whether an Arrow error comes from reading files (rather than from computing on values).
 fn is_read_error(error: &ArrowError) -> bool {
-    matches!(error, ArrowError::ParquetError(_) | ArrowError::IoError(..) | ArrowError::ExternalError(_))
+    matches!(error, ArrowError::ParquetError(_))
 }
 
 /// The damaged file an error names, anywhere in its chain of causes.

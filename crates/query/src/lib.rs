@@ -10,4 +10,4 @@ pub mod udf;
 
 pub use error::QueryError;
 pub use saved::{Param, SavedQuery};
-pub use session::{ArchiveSession, SessionOptions, open_session, register_archive_tables};
+pub use session::{ArchiveSession, SessionOptions, open_session};

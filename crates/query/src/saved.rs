@@ -126,7 +126,22 @@ impl SavedQuery {
                 .map_err(|reason| QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name)))?;
             literals.insert(param.name.clone(), literal);
         }
-        substitute(&self.sql, &literals).map_err(|reason| QueryError::SavedQuery(format!("{}: {reason}", self.origin)))
+        let error = |reason: String| QueryError::SavedQuery(format!("{}: {reason}", self.origin));
+        let rendered = substitute(&self.sql, &literals).map_err(error)?;
+        // The values must not change the query's shape: its tokens must be those it has with
+        // neutral text values, but for the text literals themselves.
+        let mut neutral = literals;
+        for param in self.params.iter().filter(|p| p.kind == ParamType::Text) {
+            neutral.insert(param.name.clone(), "'x'".to_string());
+        }
+        let neutral = substitute(&self.sql, &neutral).map_err(error)?;
+        if let Some(reason) = shape_change(&neutral, &rendered) {
+            return Err(QueryError::SavedQuery(format!(
+                "{}: a parameter value changes the query's shape ({reason}); check the placeholders' surroundings in {}",
+                self.name, self.origin
+            )));
+        }
+        Ok(rendered)
     }
 
     fn param_names(&self) -> String {
@@ -176,12 +191,15 @@ fn unquote(value: &str) -> String {
 /// The value as an SQL literal of the parameter's type.
 fn literal(param: &Param, value: &str) -> Result<String, String> {
     match param.kind {
-        ParamType::Integer => value
-            .trim()
-            .parse::<i64>()
-            .map(|v| v.to_string())
-            .map_err(|_| format!("expected an integer, got {value:?}")),
+        ParamType::Integer => match value.trim().parse::<i64>() {
+            // Parenthesised: `10-${n}` must not become `10--5`, a comment.
+            Ok(v) if v < 0 => Ok(format!("({v})")),
+            Ok(v) => Ok(v.to_string()),
+            Err(_) => Err(format!("expected an integer, got {value:?}")),
+        },
         ParamType::Number => match value.trim().parse::<f64>() {
+            // Parenthesised: `10-${n}` must not become `10--5`, a comment.
+            Ok(v) if v.is_finite() && v < 0.0 => Ok(format!("({v:?})")),
             Ok(v) if v.is_finite() => Ok(format!("{v:?}")),
             _ => Err(format!("expected a number, got {value:?}")),
         },
@@ -262,6 +280,37 @@ fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> Result<String, 
         }
     }
     Ok(out)
+}
+
+/// Why `rendered` is not `neutral` but for the contents of string literals, as DataFusion's SQL
+/// tokenizer reads them; `None` when it is not (or when `neutral` itself does not tokenize, which
+/// the planner will report).
+fn shape_change(neutral: &str, rendered: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = GenericDialect {};
+    let Ok(expected) = Tokenizer::new(&dialect, neutral).tokenize() else { return None };
+    let found = match Tokenizer::new(&dialect, rendered).tokenize() {
+        Ok(found) => found,
+        Err(e) => return Some(e.to_string()),
+    };
+    if expected.len() != found.len() {
+        return Some(format!("{} tokens instead of {}", found.len(), expected.len()));
+    }
+    let is_string = |token: &Token| {
+        matches!(
+            token,
+            Token::SingleQuotedString(_)
+                | Token::EscapedStringLiteral(_)
+                | Token::NationalStringLiteral(_)
+                | Token::HexStringLiteral(_)
+                | Token::UnicodeStringLiteral(_)
+        )
+    };
+    expected.iter().zip(&found).find_map(|(want, got)| {
+        let same_kind_of_string = is_string(want) && std::mem::discriminant(want) == std::mem::discriminant(got);
+        (want != got && !same_kind_of_string).then(|| format!("`{got}` where the query has `{want}`"))
+    })
 }
 
 /// The saved queries shipped with verbatim.
@@ -433,5 +482,23 @@ mod tests {
                 |column: usize| datafusion::arrow::util::display::array_value_to_string(row.column(column), 0).unwrap();
             assert_eq!((text(0), text(1)), (a.clone(), b.clone()), "{sql}");
         }
+    }
+
+    #[test]
+    fn values_that_would_change_the_shape_are_refused_and_negative_numbers_stay_numbers() {
+        let prefixed = SavedQuery::parse("q", "-- q\n-- @param a text : a\nSELECT E${a} AS x", "test").unwrap();
+        let error = prefixed.render(&values(&[("a", "\\' OR true --")])).unwrap_err().to_string();
+        assert!(error.contains("changes the query's shape"), "{error}");
+        assert!(prefixed.render(&values(&[("a", "plain")])).is_ok());
+        let nested = "-- q\n-- @param a text : a\nSELECT 1 /* outer /* inner */ ${a} */ AS x";
+        let nested = SavedQuery::parse("q", nested, "test").unwrap();
+        let error = nested.render(&values(&[("a", "*/ OR true /*")])).unwrap_err().to_string();
+        assert!(error.contains("changes the query's shape"), "{error}");
+        let minus =
+            SavedQuery::parse("q", "-- q\n-- @param n integer : n\nSELECT 10-${n} AS x, 2 AS y", "test").unwrap();
+        assert_eq!(
+            minus.render(&values(&[("n", "-5")])).unwrap(),
+            "-- q\n-- @param n integer : n\nSELECT 10-(-5) AS x, 2 AS y"
+        );
     }
 }

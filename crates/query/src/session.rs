@@ -143,7 +143,7 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
 }
 
 /// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables included).
-pub fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot: &Snapshot) -> Result<(), QueryError> {
+fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot: &Snapshot) -> Result<(), QueryError> {
     let df = |e: datafusion::error::DataFusionError| QueryError::DataFusion(e.to_string());
     for table in Table::ALL {
         let urls = snapshot
