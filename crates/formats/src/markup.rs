@@ -13,7 +13,8 @@ pub fn decode_entities(text: &str) -> Cow<'_, str> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp + 1..];
-        let end = after.find(';').filter(|&e| e <= 10);
+        // Only a short name can be a reference: look no further (a long text of `&`s stays linear).
+        let end = after.bytes().take(11).position(|b| b == b';');
         let decoded = end.and_then(|e| entity(&after[..e]).map(|c| (c, e)));
         match decoded {
             Some((replacement, e)) => {
@@ -62,14 +63,21 @@ pub fn strip_tags(text: &str) -> Cow<'_, str> {
     while let Some(open) = rest.find(['<', '{']) {
         out.push_str(&rest[..open]);
         let tail = &rest[open..];
-        let (close, is_tag) = match tail.strip_prefix('<') {
-            Some(inner) => {
-                (tail.find('>'), inner.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '/' || c == '.'))
-            }
-            None => (tail.find('}'), tail[1..].starts_with('\\')),
+        let (closer, is_tag) = match tail.strip_prefix('<') {
+            Some(inner) => ('>', inner.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '/' || c == '.')),
+            None => ('}', tail[1..].starts_with('\\')),
         };
+        // A tag ends at its closer before any `<` or line end; stopping the search there keeps
+        // text full of unclosed `<` or `{` linear.
+        let close = if is_tag { tail[1..].find([closer, '<', '\n']).map(|at| at + 1) } else { None };
         match close {
-            Some(close) if is_tag && !tail[1..close].contains(['<', '\n']) => rest = &tail[close + 1..],
+            Some(close) if tail[close..].starts_with(closer) => rest = &tail[close + 1..],
+            // An unclosed `{\…`: no `{` before the same stopping point closes either.
+            stop if is_tag && closer == '}' => {
+                let stop = stop.unwrap_or(tail.len());
+                out.push_str(&tail[..stop]);
+                rest = &tail[stop..];
+            }
             _ => {
                 out.push_str(&tail[..1]);
                 rest = &tail[1..];

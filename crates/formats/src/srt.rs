@@ -147,4 +147,12 @@ mod tests {
         assert!(parse("just some text\n", false).unwrap_err().reason.contains("not SRT"));
         assert_eq!(parse("junk\n1\n00:00:01,000 --> 00:00:02,000\nx\n", true).unwrap_err().line, 1);
     }
+
+    #[test]
+    fn a_line_of_brackets_is_text() {
+        let line = format!("{}0 -> 1] x", "[".repeat(200_000));
+        let parsed = cues(&format!("1\n00:00:01,000 --> 00:00:02,000\nhi\n{line}\n"));
+        assert_eq!(parsed.len(), 1);
+        assert!(parsed[0].2.ends_with("0 -> 1] x"), "kept as text");
+    }
 }

@@ -103,19 +103,25 @@ fn skip_leading_text(bytes: &[u8]) -> Result<(u64, usize), FormatError> {
             None => {
                 return Err(FormatError::whole_file("no JSON array after the leading text lines"));
             }
-            Some(_) => match rest.iter().position(|&b| b == b'\n') {
-                Some(newline) => {
-                    rest = &rest[newline + 1..];
-                    skipped += 1;
+            // Skip the blank lines before the text line and the text line itself in one step, so
+            // that many blank lines do not make this quadratic.
+            Some(_) => {
+                let start = first.unwrap_or(0);
+                let blank_lines = rest[..start].iter().filter(|&&b| b == b'\n').count() as u64;
+                match rest[start..].iter().position(|&b| b == b'\n') {
+                    Some(newline) => {
+                        skipped += blank_lines + 1;
+                        rest = &rest[start + newline + 1..];
+                    }
+                    None => {
+                        return Err(FormatError {
+                            line: skipped + blank_lines + 1,
+                            column: 1,
+                            reason: "expected a JSON array of {\"text\", \"start\", \"duration\"} snippets".into(),
+                        });
+                    }
                 }
-                None => {
-                    return Err(FormatError {
-                        line: skipped + 1,
-                        column: 1,
-                        reason: "expected a JSON array of {\"text\", \"start\", \"duration\"} snippets".into(),
-                    });
-                }
-            },
+            }
         }
     }
 }
