@@ -56,7 +56,8 @@ pub enum Command {
 /// Where the archive is.
 #[derive(Debug, Args, Clone)]
 pub struct ArchiveArg {
-    /// The archive: a folder or file:// URL [env: VERBATIM_ARCHIVE] [config: archive].
+    /// The archive: a folder, file:// URL or object store URL (s3://bucket/prefix, gs://…, az://…; credentials
+    /// and endpoint from AWS_*, GOOGLE_*, AZURE_* variables) [env: VERBATIM_ARCHIVE] [config: archive].
     #[arg(long, short, env = "VERBATIM_ARCHIVE", value_name = "DIR")]
     pub archive: Option<String>,
 }

@@ -7,4 +7,5 @@ mod crash;
 mod formats;
 mod ingest;
 mod integrity;
+mod s3;
 mod spill;

@@ -22,19 +22,16 @@ pub(crate) struct Location {
     pub display: String,
 }
 
-/// Resolves `location`: a file-system path (relative or absolute) or a `file://` URL.
+/// Resolves `location`: a file-system path (relative or absolute), a `file://` URL, or an object
+/// store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfs://…`) whose credentials and endpoint
+/// come from the environment as object_store's builders name them (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
     let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
     let local = match Url::parse(location) {
         Ok(url) if url.scheme() == "file" => {
             url.to_file_path().map_err(|_| error("not a usable file:// URL".into()))?
         }
-        Ok(url) if url.scheme().len() > 1 => {
-            return Err(error(format!(
-                "{}:// archives are not supported by this build (local paths and file:// are)",
-                url.scheme()
-            )));
-        }
+        Ok(url) if url.scheme().len() > 1 => return remote(url, location),
         // Not a URL, or a Windows drive letter: a path.
         _ => std::path::PathBuf::from(location),
     };
@@ -44,11 +41,26 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
     Ok(Location { store: Arc::new(LocalFileSystem::new()), root, url, display: location.to_string() })
 }
 
+/// Environment variables handed to object_store's builders.
+const STORE_ENV_PREFIXES: [&str; 4] = ["AWS_", "GOOGLE_", "AZURE_", "OBJECT_STORE_"];
+
+/// An archive on an object store.
+fn remote(mut url: Url, location: &str) -> Result<Location, ArchiveError> {
+    let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
+    let prefix = url.path().trim_matches('/').to_string();
+    url.set_path(&format!("/{prefix}"));
+    let options = std::env::vars().filter(|(key, _)| STORE_ENV_PREFIXES.iter().any(|p| key.starts_with(p)));
+    let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| error(e.to_string()))?;
+    let root = Path::from_url_path(&prefix).map_err(|e| error(e.to_string()))?;
+    url.set_path(&if prefix.is_empty() { "/".to_string() } else { format!("/{prefix}/") });
+    Ok(Location { store: Arc::from(store), root, url, display: location.to_string() })
+}
+
 impl Location {
     /// How to show an object of this store to a person: a local file as its absolute path.
     pub fn show(&self, object: &Path) -> String {
         if self.url.scheme() != "file" {
-            return object.to_string();
+            return format!("{}://{}/{object}", self.url.scheme(), self.url.host_str().unwrap_or_default());
         }
         match LocalFileSystem::new().path_to_filesystem(object) {
             Ok(path) => path.display().to_string(),

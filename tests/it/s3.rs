@@ -1,0 +1,183 @@
+//! Archives on a real S3-compatible server: moto, which `tests/run` installs, starts on loopback and
+//! points these tests at (`VERBATIM_TEST_S3_BUCKET`, `AWS_ENDPOINT`, fake credentials).
+
+use std::process::Command;
+
+use crate::common::*;
+
+/// A fresh archive URL in the test bucket, or `None` when the user chose to skip S3 tests.
+fn s3_archive(name: &str) -> Option<String> {
+    match std::env::var("VERBATIM_TEST_S3_BUCKET") {
+        Ok(bucket) => {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+            Some(format!("s3://{bucket}/{name}-{}-{nanos}", std::process::id()))
+        }
+        Err(_) if std::env::var_os("VERBATIM_SKIP_S3_TESTS").is_some() => {
+            eprintln!("SKIPPED {name}: no S3 server (VERBATIM_SKIP_S3_TESTS is set)");
+            None
+        }
+        Err(_) => panic!(
+            "{name} needs an S3 server: run `tests/run`, which starts one, or set VERBATIM_SKIP_S3_TESTS=1 to skip it knowingly"
+        ),
+    }
+}
+
+/// The object `key` under `archive` as an HTTP URL on the test server.
+fn http_url(archive: &str, key: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT").expect("tests/run sets AWS_ENDPOINT");
+    format!("{endpoint}/{}/{key}", archive.trim_start_matches("s3://"))
+}
+
+/// Whether the object at `url` exists.
+fn lock_held(url: &str) -> bool {
+    let output = signed_curl().args(["-o", "/dev/null", "-w", "%{http_code}", "-I", url]).output().expect("curl runs");
+    String::from_utf8_lossy(&output.stdout) == "200"
+}
+
+/// curl with requests signed with the test credentials (SigV4), as the server requires.
+fn signed_curl() -> Command {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let key = std::env::var("AWS_ACCESS_KEY_ID").expect("tests/run sets AWS_ACCESS_KEY_ID");
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("tests/run sets AWS_SECRET_ACCESS_KEY");
+    let mut command = Command::new("curl");
+    command.args(["-s", "--aws-sigv4", &format!("aws:amz:{region}:s3"), "--user", &format!("{key}:{secret}")]);
+    command
+}
+
+/// Runs a signed curl that must succeed; returns what it printed.
+fn curl(args: &[&str]) -> String {
+    let output = signed_curl().arg("-f").args(args).output().expect("curl runs");
+    assert!(output.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn value(archive: &str, sql: &str) -> String {
+    let out = run_ok(&["sql", "-q", "--archive", archive, "--format", "csv", sql]);
+    out.lines().nth(1).expect("one row").to_string()
+}
+
+#[test]
+fn an_s3_archive_ingests_queries_verifies_and_reruns_add_nothing() {
+    let Some(archive) = s3_archive("roundtrip") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &local.to_string_lossy()]);
+
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
+    assert_eq!(value(&archive, "SELECT count(*) FROM segments"), "1568");
+    let digest = "SELECT count(*), sum(start_ms), sum(length(text)), max(text) FROM segments";
+    assert_eq!(value(&archive, digest), sql_value(&local, digest), "the same rows as a local archive");
+    let top = run_ok(&["run", "-q", "top-words", "--archive", &archive, "--format", "csv"]);
+    let local_top = run_ok(&["run", "-q", "top-words", "--archive", &local.to_string_lossy(), "--format", "csv"]);
+    assert_eq!(top, local_top);
+
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
+    assert_eq!(value(&archive, "SELECT count(*) FROM documents"), "1", "a re-run adds nothing");
+    let verify = run(&["verify", "--deep", "--archive", &archive]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("segments 1568"));
+}
+
+#[test]
+fn a_chunk_lost_from_s3_fails_the_query_naming_its_url() {
+    let Some(archive) = s3_archive("lost-chunk") else { return };
+    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&curl(&[&http_url(&archive, "_verbatim/manifests/00000000000000000001.json")]))
+            .expect("manifest JSON");
+    let chunk = manifest["tables"]["segments"][0]["path"].as_str().expect("a segments file").to_string();
+    curl(&["-X", "DELETE", &http_url(&archive, &chunk)]);
+
+    for args in [
+        vec!["sql", "-q", "--archive", &archive, "SELECT count(*) FROM segments"],
+        vec!["info", "--archive", &archive],
+        vec!["verify", "-q", "--archive", &archive],
+    ] {
+        let output = run(&args);
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {said}");
+        assert!(said.contains(&format!("{archive}/{chunk}: missing")), "{args:?}: {said}");
+    }
+}
+
+/// Everything an archive holds, as sorted text, without the run-dependent columns.
+fn contents(archive: &str) -> Vec<String> {
+    let queries = [
+        "SELECT doc_id, seq, start_ms, end_ms, duration_ms, text FROM segments ORDER BY doc_id, seq",
+        "SELECT doc_id, video_id, format, n_segments, n_words, duration_ms, content_hash FROM documents ORDER BY doc_id",
+        "SELECT doc_id, line, \"column\", reason, content_hash FROM rejects ORDER BY doc_id",
+    ];
+    let mut all = Vec::new();
+    for sql in queries {
+        let out = run_ok(&["sql", "-q", "--archive", archive, "--format", "csv", sql]);
+        all.extend(out.lines().skip(1).map(str::to_string));
+    }
+    all
+}
+
+fn ingest_command(corpus: &std::path::Path, archive: &str) -> Command {
+    let mut command = verbatim();
+    command.args(["ingest", "-q", "--chunk-size", "48KiB", "-j", "2"]).arg(corpus).args(["--archive", archive]);
+    command
+}
+
+#[test]
+fn an_s3_ingest_killed_at_several_points_and_rerun_equals_a_clean_run() {
+    let Some(archive) = s3_archive("killed") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "2MB", 23);
+    let clean = s3_archive("clean").expect("server present");
+    let started = std::time::Instant::now();
+    let output = ingest_command(&corpus, &clean).output().unwrap();
+    // Each killed attempt gets a seventh of a clean run's time, so six of them stop part-way.
+    let slice = started.elapsed() / 7;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let expected = contents(&clean);
+
+    let mut kills = 0;
+    for attempt in 1..=6 {
+        let mut child = ingest_command(&corpus, &archive).spawn().unwrap();
+        std::thread::sleep(slice);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // Whatever was committed is readable and consistent after every kill.
+        if run(&["info", "--archive", &archive]).status.success() {
+            let duplicates =
+                "SELECT count(*) FROM (SELECT doc_id, seq FROM segments GROUP BY doc_id, seq HAVING count(*) > 1)";
+            let out = run_ok(&["sql", "-q", "--archive", &archive, "--format", "csv", duplicates]);
+            assert_eq!(out.lines().nth(1), Some("0"), "no duplicated segments after kill {attempt}");
+        }
+    }
+    assert!(kills >= 5, "the ingest was interrupted part-way ({kills} kills)");
+    let finish = ingest_command(&corpus, &archive).output().unwrap();
+    assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
+    assert_eq!(contents(&archive), expected, "a re-run gives exactly the archive of one clean run");
+    run_ok(&["verify", "-q", "--deep", "--archive", &archive]);
+}
+
+#[test]
+fn a_second_writer_on_an_s3_archive_is_refused_while_the_first_runs() {
+    let Some(archive) = s3_archive("two-writers") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "2MB", 29);
+    let mut first = ingest_command(&corpus, &archive).spawn().unwrap();
+    // Wait until the first writer holds the lock.
+    let lock = http_url(&archive, "_verbatim/lock");
+    let started = std::time::Instant::now();
+    while !lock_held(&lock) && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = ingest_command(&sample(), &archive).output().unwrap();
+    let first_status = first.wait().unwrap();
+    assert!(first_status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "the second writer is refused: {said}");
+    assert!(said.contains("is locked by run"), "{said}");
+    assert_eq!(value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'python-for-hpc'"), "0");
+    run_ok(&["verify", "-q", "--archive", &archive]);
+}
