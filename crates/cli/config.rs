@@ -30,6 +30,10 @@ pub struct FileConfig {
     pub row_group_size: Option<String>,
     /// zstd level.
     pub zstd_level: Option<i32>,
+    /// Object store settings for remote archives (`aws_region = "eu-west-1"`, …); `AWS_*`,
+    /// `GOOGLE_*` and `AZURE_*` environment variables override them.
+    #[serde(default)]
+    pub storage: std::collections::BTreeMap<String, String>,
 }
 
 /// The settings of the config file in effect (if any), with relative paths resolved.
@@ -75,6 +79,12 @@ impl Config {
                 "no archive given: pass --archive DIR, set VERBATIM_ARCHIVE, or set archive in config/verbatim.toml"
             ),
         }
+    }
+
+    /// The archive named by the flag/env value or the config, with the config's store settings.
+    pub fn open_archive(&self, given: &Option<String>) -> Result<verbatim_archive::Archive> {
+        let options: Vec<(String, String)> = self.file.storage.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(verbatim_archive::Archive::at_with(&self.archive(given)?, &options)?)
     }
 
     /// The memory budget in bytes.

@@ -181,3 +181,24 @@ fn a_second_writer_on_an_s3_archive_is_refused_while_the_first_runs() {
     assert_eq!(value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'python-for-hpc'"), "0");
     run_ok(&["verify", "-q", "--archive", &archive]);
 }
+
+#[test]
+fn store_settings_come_from_the_config_file_when_the_environment_has_none() {
+    let Some(archive) = s3_archive("config") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = std::env::var("AWS_ENDPOINT").expect("tests/run sets AWS_ENDPOINT");
+    let config = write(
+        dir.path(),
+        "verbatim.toml",
+        &format!("[storage]\naws_endpoint = \"{endpoint}\"\naws_allow_http = \"true\"\n"),
+    );
+    let output = verbatim()
+        .env("VERBATIM_CONFIG", &config)
+        .env_remove("AWS_ENDPOINT")
+        .env_remove("AWS_ALLOW_HTTP")
+        .args(["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(value(&archive, "SELECT count(*) FROM segments"), "1568");
+}

@@ -55,9 +55,26 @@ impl Snapshot {
 }
 
 impl Archive {
-    /// The archive at `location`: a local path or a `file://` URL.
+    /// The archive at `location`: a local path, a `file://` URL or an object store URL
+    /// (`s3://`, `gs://`, `az://`, `abfs://`) configured from the environment.
     pub fn at(location: &str) -> Result<Archive, ArchiveError> {
-        Ok(Archive { location: resolve(location)? })
+        Archive::at_with(location, &[])
+    }
+
+    /// The archive at `location`, with object store settings (`aws_region`, `aws_endpoint`,
+    /// `google_service_account`, …, as object_store's builders name them) that the environment's
+    /// `AWS_*`, `GOOGLE_*` and `AZURE_*` variables override.
+    pub fn at_with(location: &str, store_options: &[(String, String)]) -> Result<Archive, ArchiveError> {
+        Ok(Archive { location: resolve(location, store_options)? })
+    }
+
+    /// The archive at `url` (ending in `/`) on `store`, e.g. an in-memory or fault-injecting store in
+    /// tests. Local-only steps (page cache, staging files) apply only to `file://` URLs.
+    pub fn over(store: Arc<dyn ObjectStore>, url: Url) -> Result<Archive, ArchiveError> {
+        let display = url.to_string();
+        let error = |reason: String| ArchiveError::Location { location: display.clone(), reason };
+        let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
+        Ok(Archive { location: Location { store, root, url, display: display.clone() } })
     }
 
     /// The store holding the archive.
@@ -505,5 +522,35 @@ impl ChunkFactory {
     /// The settings chunks are written with.
     pub fn settings(&self) -> &ChunkSettings {
         &self.settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn in_memory() -> (Archive, Arc<dyn ObjectStore>) {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let url = Url::parse("memory:///archive/").expect("url");
+        (Archive::over(store.clone(), url).expect("archive"), store)
+    }
+
+    #[tokio::test]
+    async fn a_writer_leaves_no_record_and_data_of_unknown_origin_stops_readers() {
+        let (archive, store) = in_memory();
+        archive.begin_writing().await.expect("writer").finish().await.expect("finish");
+        assert_eq!(archive.snapshot().await.expect("snapshot").manifest.version, 0);
+        assert!(runs::recorded(&archive).await.expect("records").is_empty());
+        // A table file appears with no manifest: data nothing explains.
+        let object = archive.object("segments/part-0.parquet");
+        store.put(&object, b"data".to_vec().into()).await.expect("put");
+        let error = archive.snapshot().await.expect_err("lost manifests").to_string();
+        assert!(error.contains("has lost manifests") && error.contains("segments/part-0.parquet"), "{error}");
+        let error = archive.begin_writing().await.expect_err("no writer on top").to_string();
+        assert!(error.contains("has lost manifests"), "{error}");
+        assert!(store.head(&object).await.is_ok(), "nothing was deleted");
+        assert!(runs::recorded(&archive).await.expect("records").is_empty(), "the refused writer left no record");
     }
 }

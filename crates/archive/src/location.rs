@@ -25,13 +25,13 @@ pub(crate) struct Location {
 /// Resolves `location`: a file-system path (relative or absolute), a `file://` URL, or an object
 /// store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfs://…`) whose credentials and endpoint
 /// come from the environment as object_store's builders name them (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
-pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
+pub(crate) fn resolve(location: &str, options: &[(String, String)]) -> Result<Location, ArchiveError> {
     let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
     let local = match Url::parse(location) {
         Ok(url) if url.scheme() == "file" => {
             url.to_file_path().map_err(|_| error("not a usable file:// URL".into()))?
         }
-        Ok(url) if url.scheme().len() > 1 => return remote(url, location),
+        Ok(url) if url.scheme().len() > 1 => return remote(url, location, options),
         // Not a URL, or a Windows drive letter: a path.
         _ => std::path::PathBuf::from(location),
     };
@@ -44,12 +44,14 @@ pub(crate) fn resolve(location: &str) -> Result<Location, ArchiveError> {
 /// Environment variables handed to object_store's builders.
 const STORE_ENV_PREFIXES: [&str; 4] = ["AWS_", "GOOGLE_", "AZURE_", "OBJECT_STORE_"];
 
-/// An archive on an object store.
-fn remote(mut url: Url, location: &str) -> Result<Location, ArchiveError> {
+/// An archive on an object store, configured by `options` (builder keys such as `aws_region`) and
+/// then by the environment, which wins.
+fn remote(mut url: Url, location: &str, options: &[(String, String)]) -> Result<Location, ArchiveError> {
     let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
     let prefix = url.path().trim_matches('/').to_string();
     url.set_path(&format!("/{prefix}"));
-    let options = std::env::vars().filter(|(key, _)| STORE_ENV_PREFIXES.iter().any(|p| key.starts_with(p)));
+    let from_env = std::env::vars().filter(|(key, _)| STORE_ENV_PREFIXES.iter().any(|p| key.starts_with(p)));
+    let options = options.iter().cloned().chain(from_env);
     let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| error(e.to_string()))?;
     let root = Path::from_url_path(&prefix).map_err(|e| error(e.to_string()))?;
     url.set_path(&if prefix.is_empty() { "/".to_string() } else { format!("/{prefix}/") });
@@ -92,7 +94,7 @@ mod tests {
 
     #[test]
     fn relative_paths_with_dot_dot_resolve_to_a_clean_root() {
-        let location = resolve("../some/./archive/../other").expect("resolves");
+        let location = resolve("../some/./archive/../other", &[]).expect("resolves");
         let cwd = std::env::current_dir().expect("cwd");
         let expected = cwd.parent().expect("cwd has a parent").join("some/other");
         assert_eq!(location.url.to_file_path().expect("local"), expected);

@@ -3,13 +3,13 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use verbatim_archive::{Archive, CheckDepth, Table};
+use verbatim_archive::{CheckDepth, Table};
 
 use crate::args::InfoArgs;
 use crate::config::{Config, show_size};
 
 pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
-    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let archive = config.open_archive(&args.archive.archive)?;
     let snapshot = archive.snapshot().await?;
     // A summary of files that are not there would be a wrong answer.
     archive.ensure_sound(&snapshot, CheckDepth::Footer).await?;

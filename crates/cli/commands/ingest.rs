@@ -16,7 +16,7 @@ use crate::progress::{IngestProgress, describe_reject, human_count, rate};
 const REJECTS_SHOWN: usize = 20;
 
 pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let archive = config.open_archive(&args.archive.archive)?;
     let options = options(&args, config)?;
     let expansion = verbatim_sources::expand(&args.sources, is_transcript_file);
     for problem in &expansion.problems {

@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
-use verbatim_archive::Archive;
 use verbatim_output::{BatchSink, Format};
 use verbatim_query::saved::{self, ParamType};
 use verbatim_query::{ArchiveSession, SessionOptions};
@@ -28,7 +27,7 @@ pub struct Runner {
 impl Runner {
     /// Opens the archive named by the arguments and configuration.
     pub async fn open(args: &QueryArgs, config: &Config, quiet: bool) -> Result<Runner> {
-        let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+        let archive = config.open_archive(&args.archive.archive)?;
         let format_name = args.format.as_ref().or(config.file.format.as_ref()).map_or("table", String::as_str);
         let Some(format) = Format::from_name(format_name) else {
             let names: Vec<_> = Format::NAMES.iter().map(|(n, _)| *n).collect();

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verbatim_archive::{Archive, CheckDepth};
+use verbatim_archive::CheckDepth;
 
 use crate::args::{RecoverArgs, VerifyArgs};
 use crate::config::{Config, show_size};
 
 /// Checks the archive; prints one line per problem and exits 1 when there is any.
 pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let archive = config.open_archive(&args.archive.archive)?;
     let depth = if args.deep { CheckDepth::Deep } else { CheckDepth::Footer };
     let bar = progress_bar(quiet);
     let report = archive
@@ -52,7 +52,7 @@ pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<Ex
 
 /// Rebuilds a manifest from the table files when every manifest was lost.
 pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = Archive::at(&config.archive(&args.archive.archive)?)?;
+    let archive = config.open_archive(&args.archive.archive)?;
     let report = archive.recover().await?;
     for skipped in &report.skipped {
         eprintln!("left out: {skipped}");
