@@ -22,8 +22,8 @@ use object_store::{
 use crate::integrity::{DamagedFile, FileDamage};
 use crate::{FileEntry, Table};
 
-/// The name this store gives in `object_store::Error::Generic`.
-pub const STORE_NAME: &str = "verbatim archive";
+/// The name this store gives in `object_store::Error::Generic`; the source is a [`DamagedFile`].
+const STORE_NAME: &str = "verbatim archive";
 
 /// What is known of one listed file.
 #[derive(Debug)]
@@ -142,13 +142,5 @@ impl ObjectStore for CheckedStore {
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
         self.inner.rename_opts(from, to, options).await
-    }
-}
-
-/// The damaged file named by `error`, if it is one of this store's errors.
-pub fn damaged_file(error: &object_store::Error) -> Option<&DamagedFile> {
-    match error {
-        object_store::Error::Generic { store, source } if *store == STORE_NAME => source.downcast_ref(),
-        _ => None,
     }
 }

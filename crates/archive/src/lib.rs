@@ -20,7 +20,7 @@
 //! rewritten, so a reader holding an older snapshot keeps reading valid files.
 
 mod archive;
-pub mod checked_store;
+mod checked_store;
 pub mod chunk;
 mod error;
 pub mod integrity;
