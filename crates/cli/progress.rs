@@ -21,22 +21,20 @@ pub struct IngestProgress {
     last_line: Mutex<Instant>,
 }
 
+/// A live bar on stderr counting bytes (with rate, ETA and a message), for terminals.
+pub fn byte_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let template = "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}";
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 impl IngestProgress {
     /// Progress for a run; `quiet` shows none.
     pub fn new(quiet: bool) -> IngestProgress {
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let bar = (!quiet && terminal).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
+        let bar = (!quiet && terminal).then(byte_bar);
         IngestProgress {
             bar,
             log_lines: !quiet && !terminal,

@@ -45,7 +45,7 @@ fn unknown_queries_formats_and_missing_archives_give_short_errors() {
 fn archive_comes_from_the_environment_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    ingest_sample(&archive);
     let from_env = verbatim()
         .env("VERBATIM_ARCHIVE", &archive)
         .args(["sql", "-q", "--format", "csv", "SELECT count(*) AS n FROM segments"])
@@ -69,7 +69,7 @@ fn results_stream_to_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive = archive.to_string_lossy();
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
+    ingest_sample(&*archive);
     let sql = "SELECT seq, text FROM segments ORDER BY seq LIMIT 2";
     let csv = run_ok(&["sql", "-q", "--archive", &archive, "--format", "csv", sql]);
     assert_eq!(csv, "seq,text\n0,Hi everybody. I'm Mary Thomas and\n1,I lead and coordinate a lot of the HPC\n");
@@ -124,7 +124,7 @@ fn demo_runs_the_whole_pipeline_on_the_bundled_sample() {
 fn saved_query_parameters_stay_literals_whatever_they_hold() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    ingest_sample(&archive);
     let queries = dir.path().join("queries");
     write(
         &queries,

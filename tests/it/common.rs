@@ -1,5 +1,6 @@
 //! Helpers: run the binary, query an archive, build corpora.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,14 +33,27 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
-/// The CSV rows (without header) of `sql` over `archive`.
-pub fn sql_rows(archive: &Path, sql: &str) -> Vec<String> {
-    let out = run_ok(&["sql", "-q", "--archive", &archive.to_string_lossy(), "--format", "csv", sql]);
+/// Runs `verbatim ARGS --archive ARCHIVE`, asserting success; returns stdout. `archive` is a path
+/// or a URL.
+pub fn run_on(archive: &(impl AsRef<OsStr> + ?Sized), args: &[&str]) -> String {
+    let output = verbatim().args(args).arg("--archive").arg(archive).output().expect("verbatim runs");
+    assert!(output.status.success(), "verbatim {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// Ingests the bundled sample into `archive` (a path or a URL).
+pub fn ingest_sample(archive: &(impl AsRef<OsStr> + ?Sized)) {
+    run_on(archive, &["ingest", "-q", &sample().to_string_lossy()]);
+}
+
+/// The CSV rows (without header) of `sql` over `archive` (a path or a URL).
+pub fn sql_rows(archive: &(impl AsRef<OsStr> + ?Sized), sql: &str) -> Vec<String> {
+    let out = run_on(archive, &["sql", "-q", "--format", "csv", sql]);
     out.lines().skip(1).map(str::to_string).collect()
 }
 
 /// A single value of `sql` over `archive`.
-pub fn sql_value(archive: &Path, sql: &str) -> String {
+pub fn sql_value(archive: &(impl AsRef<OsStr> + ?Sized), sql: &str) -> String {
     let rows = sql_rows(archive, sql);
     assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
     rows[0].clone()
@@ -69,7 +83,7 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// Everything an archive holds, as sorted text, without the run-dependent columns.
-pub fn archive_contents(archive: &Path) -> Vec<String> {
+pub fn archive_contents(archive: &(impl AsRef<OsStr> + ?Sized)) -> Vec<String> {
     let mut all =
         sql_rows(archive, "SELECT doc_id, seq, start_ms, end_ms, duration_ms, text FROM segments ORDER BY doc_id, seq");
     all.extend(sql_rows(

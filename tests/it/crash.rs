@@ -130,7 +130,7 @@ fn leftovers_of_killed_runs_are_removed_by_the_next_writer_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive_arg = archive.to_string_lossy().into_owned();
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    ingest_sample(&archive_arg);
     // A run killed mid-way leaves its record, an unfinished multipart upload (object_store stages
     // it as `<name>#<n>`) and a finished but uncommitted chunk.
     let dead_run = "01938a2e-7c41-7b3a-9f00-0123456789ab";
@@ -144,7 +144,7 @@ fn leftovers_of_killed_runs_are_removed_by_the_next_writer_and_nothing_else() {
     let verify = run(&["verify", "--archive", &archive_arg]);
     assert_eq!(verify.status.code(), Some(0), "unlisted files are noted, not problems");
     assert!(String::from_utf8_lossy(&verify.stderr).contains("copied-in-by-hand.parquet: not listed in any manifest"));
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    ingest_sample(&archive_arg);
     assert!(!staging.exists() && !uncommitted.exists(), "the dead run's leftovers are removed");
     assert!(!archive.join(format!("_verbatim/runs/{dead_run}.json")).exists(), "and its record");
     assert!(unknown.exists(), "data of unknown origin is never deleted");

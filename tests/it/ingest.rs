@@ -140,7 +140,7 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");
     let archive_arg = archive.to_string_lossy().into_owned();
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    ingest_sample(&archive_arg);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     let lock = |pid: u32| {
         let text = format!(r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z"}}"#);
@@ -156,7 +156,7 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
 
     lock(dead_pid());
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    ingest_sample(&archive_arg);
     assert!(!Path::new(&archive).join("_verbatim/lock").exists());
 }
 

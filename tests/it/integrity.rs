@@ -10,7 +10,7 @@ use crate::common::*;
 /// An archive of the bundled sample, in `dir/name`.
 fn sample_archive(dir: &Path, name: &str) -> PathBuf {
     let archive = dir.join(name);
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    ingest_sample(&archive);
     archive
 }
 
@@ -27,6 +27,12 @@ fn manifest_names(archive: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+fn delete_manifests(archive: &Path) {
+    for manifest in manifest_names(archive) {
+        std::fs::remove_file(archive.join("_verbatim/manifests").join(manifest)).unwrap();
+    }
 }
 
 fn table_files(archive: &Path) -> Vec<String> {
@@ -178,9 +184,7 @@ fn losing_the_manifests_deletes_nothing_and_recover_rebuilds_the_snapshot() {
     let a = archive.to_string_lossy().into_owned();
     let expected = archive_contents(&archive);
     let files = table_files(&archive);
-    for manifest in manifest_names(&archive) {
-        std::fs::remove_file(archive.join("_verbatim/manifests").join(manifest)).unwrap();
-    }
+    delete_manifests(&archive);
     let more = write(dir.path(), "more/extra.srt", "1\n00:00:01,000 --> 00:00:02,000\nmore words\n");
     for args in [
         vec!["ingest", "-q", more.to_str().unwrap(), "--archive", &a],
@@ -251,9 +255,7 @@ fn committed_files_of_a_killed_run_survive_the_loss_of_the_manifests() {
     // The run was killed after its first commit: its record says so.
     write_run_record(&archive, &run_of(&segments_file(&archive)), Some(1));
     let files = table_files(&archive);
-    for manifest in manifest_names(&archive) {
-        std::fs::remove_file(archive.join("_verbatim/manifests").join(manifest)).unwrap();
-    }
+    delete_manifests(&archive);
     let more = write(dir.path(), "more/extra.srt", "1\n00:00:01,000 --> 00:00:02,000\nmore words\n");
     for args in [
         vec!["sql", "-q", "--archive", &a, "SELECT count(*) FROM segments"],
@@ -297,7 +299,7 @@ fn an_archive_under_a_folder_with_non_ascii_and_reserved_characters_is_read_and_
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("données #1 [x]/a");
     let a = archive.to_string_lossy().into_owned();
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &a]);
+    ingest_sample(&a);
     assert!(archive.join("_verbatim/manifests").is_dir(), "written where it was asked");
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
     let file = segments_file(&archive);

@@ -51,28 +51,23 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
-fn value(archive: &str, sql: &str) -> String {
-    let out = run_ok(&["sql", "-q", "--archive", archive, "--format", "csv", sql]);
-    out.lines().nth(1).expect("one row").to_string()
-}
-
 #[test]
 fn an_s3_archive_ingests_queries_verifies_and_reruns_add_nothing() {
     let Some(archive) = s3_archive("roundtrip") else { return };
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("local");
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &local.to_string_lossy()]);
+    ingest_sample(&local);
 
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
-    assert_eq!(value(&archive, "SELECT count(*) FROM segments"), "1568");
+    ingest_sample(&archive);
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
     let digest = "SELECT count(*), sum(start_ms), sum(length(text)), max(text) FROM segments";
-    assert_eq!(value(&archive, digest), sql_value(&local, digest), "the same rows as a local archive");
+    assert_eq!(sql_value(&archive, digest), sql_value(&local, digest), "the same rows as a local archive");
     let top = run_ok(&["run", "-q", "top-words", "--archive", &archive, "--format", "csv"]);
     let local_top = run_ok(&["run", "-q", "top-words", "--archive", &local.to_string_lossy(), "--format", "csv"]);
     assert_eq!(top, local_top);
 
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
-    assert_eq!(value(&archive, "SELECT count(*) FROM documents"), "1", "a re-run adds nothing");
+    ingest_sample(&archive);
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1", "a re-run adds nothing");
     let verify = run(&["verify", "--deep", "--archive", &archive]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
     assert!(String::from_utf8_lossy(&verify.stderr).contains("segments 1568"));
@@ -81,7 +76,7 @@ fn an_s3_archive_ingests_queries_verifies_and_reruns_add_nothing() {
 #[test]
 fn a_chunk_lost_from_s3_fails_the_query_naming_its_url() {
     let Some(archive) = s3_archive("lost-chunk") else { return };
-    run_ok(&["ingest", "-q", &sample().to_string_lossy(), "--archive", &archive]);
+    ingest_sample(&archive);
     let manifest: serde_json::Value =
         serde_json::from_str(&curl(&[&http_url(&archive, "_verbatim/manifests/00000000000000000001.json")]))
             .expect("manifest JSON");
@@ -98,21 +93,6 @@ fn a_chunk_lost_from_s3_fails_the_query_naming_its_url() {
         assert_eq!(output.status.code(), Some(1), "{args:?}: {said}");
         assert!(said.contains(&format!("{archive}/{chunk}: missing")), "{args:?}: {said}");
     }
-}
-
-/// Everything an archive holds, as sorted text, without the run-dependent columns.
-fn contents(archive: &str) -> Vec<String> {
-    let queries = [
-        "SELECT doc_id, seq, start_ms, end_ms, duration_ms, text FROM segments ORDER BY doc_id, seq",
-        "SELECT doc_id, video_id, format, n_segments, n_words, duration_ms, content_hash FROM documents ORDER BY doc_id",
-        "SELECT doc_id, line, \"column\", reason, content_hash FROM rejects ORDER BY doc_id",
-    ];
-    let mut all = Vec::new();
-    for sql in queries {
-        let out = run_ok(&["sql", "-q", "--archive", archive, "--format", "csv", sql]);
-        all.extend(out.lines().skip(1).map(str::to_string));
-    }
-    all
 }
 
 fn ingest_command(corpus: &std::path::Path, archive: &str) -> Command {
@@ -133,7 +113,7 @@ fn an_s3_ingest_killed_at_several_points_and_rerun_equals_a_clean_run() {
     // Each killed attempt gets a seventh of a clean run's time, so six of them stop part-way.
     let slice = started.elapsed() / 7;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let expected = contents(&clean);
+    let expected = archive_contents(&clean);
 
     let mut kills = 0;
     for attempt in 1..=6 {
@@ -148,14 +128,13 @@ fn an_s3_ingest_killed_at_several_points_and_rerun_equals_a_clean_run() {
         if run(&["info", "--archive", &archive]).status.success() {
             let duplicates =
                 "SELECT count(*) FROM (SELECT doc_id, seq FROM segments GROUP BY doc_id, seq HAVING count(*) > 1)";
-            let out = run_ok(&["sql", "-q", "--archive", &archive, "--format", "csv", duplicates]);
-            assert_eq!(out.lines().nth(1), Some("0"), "no duplicated segments after kill {attempt}");
+            assert_eq!(sql_value(&archive, duplicates), "0", "no duplicated segments after kill {attempt}");
         }
     }
     assert!(kills >= 5, "the ingest was interrupted part-way ({kills} kills)");
     let finish = ingest_command(&corpus, &archive).output().unwrap();
     assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
-    assert_eq!(contents(&archive), expected, "a re-run gives exactly the archive of one clean run");
+    assert_eq!(archive_contents(&archive), expected, "a re-run gives exactly the archive of one clean run");
     run_ok(&["verify", "-q", "--deep", "--archive", &archive]);
 }
 
@@ -178,7 +157,7 @@ fn a_second_writer_on_an_s3_archive_is_refused_while_the_first_runs() {
     let said = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "the second writer is refused: {said}");
     assert!(said.contains("is locked by run"), "{said}");
-    assert_eq!(value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'python-for-hpc'"), "0");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'python-for-hpc'"), "0");
     run_ok(&["verify", "-q", "--archive", &archive]);
 }
 
@@ -200,5 +179,5 @@ fn store_settings_come_from_the_config_file_when_the_environment_has_none() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(value(&archive, "SELECT count(*) FROM segments"), "1568");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
 }

@@ -18,6 +18,8 @@ use crate::runs::{RUNS_DIR, RecordedRun};
 use crate::{ArchiveError, DocumentKeys, FileEntry, RejectKeys, Table, keys, lock, runs};
 
 const META_DIR: &str = "_verbatim";
+/// The write lock, under the archive root.
+pub(crate) const LOCK: &str = "_verbatim/lock";
 /// Manifests older than the newest this many are deleted after a commit.
 const MANIFESTS_KEPT: u64 = 20;
 
@@ -50,7 +52,7 @@ impl Snapshot {
 
     /// Every committed file with its table.
     pub fn all_files(&self) -> impl Iterator<Item = (Table, &FileEntry)> {
-        Table::ALL.into_iter().flat_map(|table| self.files(table).iter().map(move |entry| (table, entry)))
+        self.manifest.all_files()
     }
 }
 
@@ -124,14 +126,39 @@ impl Archive {
         Path::from_iter(self.location.root.parts().chain(parts))
     }
 
+    /// The object of manifest `version`.
+    pub(crate) fn manifest_object(&self, version: u64) -> Path {
+        self.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)))
+    }
+
+    /// Publishes `manifest` under its version, failing with [`ArchiveError::Conflict`] if that
+    /// version exists (`PutMode::Create`): the one atomic step that makes a snapshot current.
+    pub(crate) async fn publish(&self, manifest: &Manifest) -> Result<(), ArchiveError> {
+        let path = self.manifest_object(manifest.version);
+        let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.location.store.put_opts(&path, body.into(), options).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(ArchiveError::Conflict { location: self.display().to_string(), version: manifest.version })
+            }
+            Err(e) => Err(self.store_error(&path)(e)),
+        }
+    }
+
     /// How a person finds the file `relative` (an absolute path for local archives).
     pub fn show(&self, relative: &str) -> String {
         self.location.show(&self.object(relative))
     }
 
+    /// How a person finds `object` (an absolute path for local archives).
+    pub(crate) fn show_object(&self, object: &Path) -> String {
+        self.location.show(object)
+    }
+
     /// A store error about `object`, naming it as a person finds it.
     pub(crate) fn store_error(&self, object: &Path) -> impl FnOnce(object_store::Error) -> ArchiveError {
-        ArchiveError::store(self.location.show(object))
+        ArchiveError::store(self.show_object(object))
     }
 
     /// Whether an archive exists at this location.
@@ -193,16 +220,8 @@ impl Archive {
         depth: CheckDepth,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Vec<DamagedFile> {
-        let files = snapshot
-            .all_files()
-            .map(|(table, entry)| FileToCheck {
-                table,
-                object: self.object(&entry.path),
-                shown: self.show(&entry.path),
-                entry: entry.clone(),
-            })
-            .collect();
-        check_files(&self.location.store, files, snapshot.manifest.version, depth, progress).await
+        check_files(&self.location.store, self.files_to_check(snapshot), snapshot.manifest.version, depth, progress)
+            .await
     }
 
     /// Fails with every damaged file if any file of `snapshot` does not pass a check to `depth`.
@@ -217,11 +236,21 @@ impl Archive {
     /// The archive's store wrapped so that reading the files of `snapshot` fails, naming the file,
     /// when one is missing or not its recorded size (see [`CheckedStore`]). For query engines.
     pub fn checked_store(&self, snapshot: &Snapshot) -> Arc<dyn ObjectStore> {
-        let files = snapshot
-            .all_files()
-            .map(|(table, entry)| (table, self.object(&entry.path), self.show(&entry.path), entry.clone()))
-            .collect::<Vec<_>>();
+        let files = self.files_to_check(snapshot);
         Arc::new(CheckedStore::new(self.location.store.clone(), snapshot.manifest.version, files))
+    }
+
+    /// The files of `snapshot` with their objects and how they are shown.
+    fn files_to_check(&self, snapshot: &Snapshot) -> Vec<FileToCheck> {
+        snapshot
+            .all_files()
+            .map(|(table, entry)| FileToCheck {
+                table,
+                object: self.object(&entry.path),
+                shown: self.show(&entry.path),
+                entry: entry.clone(),
+            })
+            .collect()
     }
 
     /// Creates the archive if needed, takes the write lock, removes what killed runs left
@@ -229,7 +258,7 @@ impl Archive {
     pub async fn begin_writing(&self) -> Result<ArchiveWriter, ArchiveError> {
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
-        let lock_path = self.object(&format!("{META_DIR}/lock"));
+        let lock_path = self.object(LOCK);
         let shown_lock = self.location.show(&lock_path);
         lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
         let writer = async {
@@ -287,7 +316,7 @@ impl Archive {
     }
 
     pub(crate) async fn read_manifest(&self, version: u64) -> Result<Manifest, ArchiveError> {
-        let path = self.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
+        let path = self.manifest_object(version);
         let shown = self.location.show(&path);
         let bytes = self.location.store.get(&path).await.map_err(self.store_error(&path))?;
         let bytes = bytes.bytes().await.map_err(self.store_error(&path))?;
@@ -313,8 +342,7 @@ impl Archive {
         }
         let dead: HashSet<&str> = dead_runs.iter().map(|run| run.id.as_str()).collect();
         self.remove_local_staging_files(&dead)?;
-        let committed: HashSet<&str> =
-            Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.as_str()).collect();
+        let committed: HashSet<&str> = manifest.all_files().map(|(_, f)| f.path.as_str()).collect();
         for (relative, object) in self.table_objects().await? {
             let name = relative.rsplit('/').next().unwrap_or(&relative);
             let of_dead_run = runs::run_of(name).is_some_and(|run| dead.contains(run));
@@ -357,7 +385,17 @@ impl Archive {
         listed: &HashSet<String>,
         latest: u64,
     ) -> Result<Vec<String>, ArchiveError> {
-        let objects = self.table_objects().await?;
+        self.unexplained(self.table_objects().await?, listed, latest).await
+    }
+
+    /// [`Archive::files_of_unknown_origin`] among `objects`, which must have been listed before
+    /// this reads the run records.
+    pub(crate) async fn unexplained(
+        &self,
+        objects: Vec<(String, Path)>,
+        listed: &HashSet<String>,
+        latest: u64,
+    ) -> Result<Vec<String>, ArchiveError> {
         let leftovers_of: HashSet<String> = runs::recorded(self)
             .await?
             .into_iter()
@@ -447,17 +485,7 @@ impl ArchiveWriter {
     /// Publishes a new snapshot with these files added. Atomic: readers see all or none of them.
     pub async fn commit(&mut self, added: &[(Table, FileEntry)]) -> Result<u64, ArchiveError> {
         let next = self.manifest.next(&self.run_id, added);
-        let path = self.archive.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(next.version)));
-        let body = serde_json::to_vec_pretty(&next).expect("manifest serialises");
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.archive.location.store.put_opts(&path, body.into(), options).await {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let location = self.archive.display().to_string();
-                return Err(ArchiveError::Conflict { location, version: next.version });
-            }
-            Err(e) => return Err(self.archive.store_error(&path)(e)),
-        }
+        self.archive.publish(&next).await?;
         self.manifest = next;
         runs::committed(&self.archive, &self.run_id, self.manifest.version).await?;
         self.prune_manifests().await?;
@@ -470,7 +498,7 @@ impl ArchiveWriter {
         };
         for version in self.archive.manifest_versions().await? {
             if version <= oldest_kept {
-                let path = self.archive.object(&format!("{META_DIR}/manifests/{}", Manifest::file_name(version)));
+                let path = self.archive.manifest_object(version);
                 match self.archive.location.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(self.archive.store_error(&path)(e)),

@@ -19,8 +19,8 @@ use object_store::{
     PutOptions, PutPayload, PutResult, RenameOptions,
 };
 
-use crate::integrity::{DamagedFile, FileDamage};
-use crate::{FileEntry, Table};
+use crate::Table;
+use crate::integrity::{DamagedFile, FileDamage, FileToCheck};
 
 /// The name this store gives in `object_store::Error::Generic`; the source is a [`DamagedFile`].
 const STORE_NAME: &str = "verbatim archive";
@@ -43,14 +43,10 @@ pub struct CheckedStore {
 
 impl CheckedStore {
     /// `inner`, checked against the files in `files` of snapshot `version`.
-    pub(crate) fn new(
-        inner: Arc<dyn ObjectStore>,
-        version: u64,
-        files: impl IntoIterator<Item = (Table, Path, String, FileEntry)>,
-    ) -> CheckedStore {
+    pub(crate) fn new(inner: Arc<dyn ObjectStore>, version: u64, files: Vec<FileToCheck>) -> CheckedStore {
         let listed = files
             .into_iter()
-            .map(|(table, object, shown, entry)| (object, Listed { table, shown, bytes: entry.bytes }))
+            .map(|file| (file.object, Listed { table: file.table, shown: file.shown, bytes: file.entry.bytes }))
             .collect();
         CheckedStore { inner, version, listed }
     }

@@ -71,6 +71,11 @@ impl Manifest {
         self.tables.get(table.name()).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Every file with its table.
+    pub fn all_files(&self) -> impl Iterator<Item = (Table, &FileEntry)> {
+        Table::ALL.into_iter().flat_map(|table| self.files(table).iter().map(move |entry| (table, entry)))
+    }
+
     /// Total rows of `table`.
     pub fn rows(&self, table: Table) -> u64 {
         self.files(table).iter().map(|f| f.rows).sum()

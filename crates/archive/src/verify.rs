@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStoreExt;
-use object_store::{PutMode, PutOptions};
 
+use crate::archive::LOCK;
 use crate::integrity::{CheckDepth, read_footer};
 use crate::manifest::Manifest;
 use crate::runs::RUNS_DIR;
@@ -71,7 +71,7 @@ impl Archive {
             match self.read_manifest(version).await {
                 Ok(manifest) => {
                     report.problems.extend(self.files_listed_twice(&manifest));
-                    listed_anywhere.extend(Table::ALL.iter().flat_map(|t| manifest.files(*t)).map(|f| f.path.clone()));
+                    listed_anywhere.extend(manifest.all_files().map(|(_, f)| f.path.clone()));
                     if Some(version) == latest {
                         current = Some(Snapshot { manifest });
                     }
@@ -89,7 +89,7 @@ impl Archive {
                 ));
             }
         }
-        let unknown = self.files_of_unknown_origin(&listed_anywhere, latest.unwrap_or(0)).await?;
+        let unknown = self.unexplained(table_objects, &listed_anywhere, latest.unwrap_or(0)).await?;
         if latest.is_none() && !unknown.is_empty() {
             report.problems.push(format!(
                 "{} table files but no manifest: the manifests were lost (`verbatim recover` rebuilds one from the files)",
@@ -125,12 +125,11 @@ impl Archive {
 
     fn files_listed_twice(&self, manifest: &Manifest) -> Vec<String> {
         let mut seen = HashSet::new();
-        Table::ALL
-            .iter()
-            .flat_map(|t| manifest.files(*t))
-            .filter(|f| !seen.insert(f.path.as_str()))
-            .map(|f| {
-                let name = self.show(&format!("_verbatim/manifests/{}", Manifest::file_name(manifest.version)));
+        manifest
+            .all_files()
+            .filter(|(_, f)| !seen.insert(f.path.as_str()))
+            .map(|(_, f)| {
+                let name = self.show_object(&self.manifest_object(manifest.version));
                 format!("{name}: lists {} more than once", f.path)
             })
             .collect()
@@ -147,8 +146,8 @@ impl Archive {
         }
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
-        let lock_path = self.object("_verbatim/lock");
-        let shown_lock = self.show("_verbatim/lock");
+        let lock_path = self.object(LOCK);
+        let shown_lock = self.show(LOCK);
         let store = self.store();
         lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
         let result = self.recover_locked(&run_id).await;
@@ -193,17 +192,7 @@ impl Archive {
             return Ok(report);
         }
         let manifest = Manifest::empty().next(run_id, &report.recovered);
-        let path = self.object(&format!("_verbatim/manifests/{}", Manifest::file_name(manifest.version)));
-        let body = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match store.put_opts(&path, body.into(), options).await {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let location = self.display().to_string();
-                return Err(ArchiveError::Conflict { location, version: manifest.version });
-            }
-            Err(e) => return Err(self.store_error(&path)(e)),
-        }
+        self.publish(&manifest).await?;
         // The records of dead runs referred to the lost versions; the new snapshot replaces them.
         for run in runs::recorded(self).await? {
             runs::end(self, &run.id).await?;

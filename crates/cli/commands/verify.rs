@@ -1,10 +1,9 @@
 //! `verbatim verify` and `verbatim recover`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use verbatim_archive::CheckDepth;
 
 use crate::args::{RecoverArgs, VerifyArgs};
@@ -85,10 +84,5 @@ fn progress_bar(quiet: bool) -> Option<ProgressBar> {
     if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return None;
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let template =
-        "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
-    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
-    bar.enable_steady_tick(Duration::from_millis(200));
-    Some(bar)
+    Some(crate::progress::byte_bar())
 }

@@ -127,14 +127,15 @@ impl SavedQuery {
             literals.insert(param.name.clone(), literal);
         }
         let error = |reason: String| QueryError::SavedQuery(format!("{}: {reason}", self.origin));
-        let rendered = substitute(&self.sql, &literals).map_err(error)?;
+        let pieces = pieces(&self.sql).map_err(|(line, reason)| error(format!("line {line}: {reason}")))?;
+        let rendered = substitute(&pieces, &literals).map_err(error)?;
         // The values must not change the query's shape: its tokens must be those it has with
         // neutral text values, but for the text literals themselves.
         let mut neutral = literals;
         for param in self.params.iter().filter(|p| p.kind == ParamType::Text) {
             neutral.insert(param.name.clone(), "'x'".to_string());
         }
-        let neutral = substitute(&self.sql, &neutral).map_err(error)?;
+        let neutral = substitute(&pieces, &neutral).map_err(error)?;
         if let Some(reason) = shape_change(&neutral, &rendered) {
             return Err(QueryError::SavedQuery(format!(
                 "{}: a parameter value changes the query's shape ({reason}); check the placeholders' surroundings in {}",
@@ -267,12 +268,12 @@ fn placeholders(sql: &str) -> Result<Vec<String>, (usize, String)> {
         .collect())
 }
 
-/// `sql` with each placeholder replaced by its literal. Placeholders are found in `sql` only, in one
-/// pass, so a value containing `${other}` stays part of its literal.
-fn substitute(sql: &str, literals: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(sql.len());
-    for piece in pieces(sql).map_err(|(line, reason)| format!("line {line}: {reason}"))? {
-        match piece {
+/// The query cut into `pieces` with each placeholder replaced by its literal. The pieces come from
+/// the query's own text, so a value containing `${other}` stays part of its literal.
+fn substitute(pieces: &[Piece<'_>], literals: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    for piece in pieces {
+        match *piece {
             Piece::Text(text) => out.push_str(text),
             Piece::Placeholder(name) => {
                 out.push_str(literals.get(name).ok_or_else(|| format!("${{{name}}} has no value"))?)
