@@ -146,8 +146,13 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let archive = sample_archive(dir.path()).await;
-        let options =
-            SessionOptions { memory_limit: 512 << 20, spill_dir: None, target_partitions: 2, batch_size: 8192 };
+        let options = SessionOptions {
+            memory_limit: 512 << 20,
+            spill_dir: None,
+            target_partitions: 2,
+            batch_size: 8192,
+            as_of: None,
+        };
         let mut failures = 0;
         let mut passed = 0;
         for file in slt_files() {

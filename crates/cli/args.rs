@@ -24,7 +24,7 @@ pub struct Cli {
 const AFTER_HELP: &str = "\
 Settings come from flags, then VERBATIM_* environment variables, then the config file, then defaults.
 Exit status: 0 success, 1 error (for `verify`: problems found), 2 usage error, 3 finished but some
-inputs were rejected.
+inputs were rejected, 4 archive busy (another writer held the lock for all of --wait).
 
 Examples:
   verbatim demo
@@ -47,6 +47,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Rebuild a lost manifest from the archive's table files (only when no manifest is left).
     Recover(RecoverArgs),
+    /// List the archive's commits: version, time, run, operation, files and rows added and removed.
+    Log(LogArgs),
+    /// Delete manifests older than the retention period and the files no retained snapshot lists.
+    Vacuum(VacuumArgs),
     /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
@@ -69,6 +73,15 @@ pub struct MemoryArg {
     /// [default: half of the machine's memory].
     #[arg(long, short = 'm', env = "VERBATIM_MEMORY_LIMIT", value_name = "SIZE")]
     pub memory_limit: Option<String>,
+}
+
+/// How a writer waits for a busy archive.
+#[derive(Debug, Args, Clone)]
+pub struct WaitArg {
+    /// How long to wait when another writer holds the archive's lock, e.g. 30s, 10m, 0s; then exit
+    /// with status 4 (archive busy) [config: wait] [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
 }
 
 /// Arguments of `ingest`.
@@ -103,6 +116,28 @@ pub struct IngestArgs {
     /// Reject files that break their format's rules instead of reading what can be read.
     #[arg(long)]
     pub strict: bool,
+    /// Remove archived documents whose source file lies under one of the SOURCE folders (or matches
+    /// a SOURCE glob) but no longer exists. Sources are compared as given: name them the same way
+    /// every run. Never touches documents from elsewhere.
+    #[arg(long)]
+    pub prune: bool,
+    /// Commit every DURATION (e.g. 10m) instead of once at the end, so a long backfill shows
+    /// progress to readers; by default a run's work appears in one commit.
+    #[arg(long, value_name = "DURATION")]
+    pub commit_every: Option<String>,
+    /// Write a JSON report of the run to this file (sources seen, new, changed, unchanged,
+    /// removed, rejected; bytes, rows, seconds, peak memory; versions before and after).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Keep superseded snapshots this long before the run's vacuum deletes them [config: retention]
+    /// [default: 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// Do not vacuum after the run.
+    #[arg(long)]
+    pub no_vacuum: bool,
+    #[command(flatten)]
+    pub wait: WaitArg,
 }
 
 /// Options shared by `sql` and `run`.
@@ -124,6 +159,9 @@ pub struct QueryArgs {
     /// Query parallelism [config: threads] [default: number of cores].
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Read the snapshot of this version instead of the newest (`verbatim log` lists them).
+    #[arg(long, value_name = "VERSION")]
+    pub as_of: Option<u64>,
 }
 
 /// Arguments of `sql`.
@@ -191,6 +229,31 @@ pub struct VerifyArgs {
 pub struct RecoverArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub wait: WaitArg,
+}
+
+/// Arguments of `log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    /// Print JSON Lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `vacuum`.
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    /// Keep superseded snapshots this long, e.g. 7d, 36h, 0s (only the newest) [config: retention]
+    /// [default: 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArg,
 }
 
 /// Arguments of `gen`.

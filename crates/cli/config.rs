@@ -30,6 +30,10 @@ pub struct FileConfig {
     pub row_group_size: Option<String>,
     /// zstd level.
     pub zstd_level: Option<i32>,
+    /// How long superseded snapshots are kept, e.g. "7d".
+    pub retention: Option<String>,
+    /// How long a writer waits for a busy archive, e.g. "5m".
+    pub wait: Option<String>,
     /// Object store settings for remote archives (`aws_region = "eu-west-1"`, …); `AWS_*`,
     /// `GOOGLE_*` and `AZURE_*` environment variables override them.
     #[serde(default)]
@@ -87,6 +91,36 @@ impl Config {
         Ok(verbatim_archive::Archive::at_with(&self.archive(given)?, &options)?)
     }
 
+    /// The archive for a command that writes: as [`Config::open_archive`], waiting for a busy
+    /// archive as long as the flag or config says (telling the user on stderr unless `quiet`).
+    pub fn open_archive_to_write(
+        &self,
+        given: &Option<String>,
+        wait: &crate::args::WaitArg,
+        quiet: bool,
+    ) -> Result<verbatim_archive::Archive> {
+        let archive = self.open_archive(given)?;
+        let mut options = verbatim_archive::LockOptions::default();
+        if let Some(text) = wait.wait.as_ref().or(self.file.wait.as_ref()) {
+            options.wait = parse_duration(text).context("--wait")?;
+        }
+        if !quiet {
+            let (shown, wait) = (archive.display().to_string(), humantime::format_duration(options.wait).to_string());
+            options.on_wait = Some(std::sync::Arc::new(move |holder: &str| {
+                eprintln!("verbatim: {shown} is locked by {holder}; waiting up to {wait}");
+            }));
+        }
+        Ok(archive.with_lock_options(options))
+    }
+
+    /// The retention of superseded snapshots, from the flag or config (default 7 days).
+    pub fn retention(&self, given: &Option<String>) -> Result<std::time::Duration> {
+        match given.as_ref().or(self.file.retention.as_ref()) {
+            Some(text) => parse_duration(text).context("--retention"),
+            None => Ok(verbatim_archive::DEFAULT_RETENTION),
+        }
+    }
+
     /// The memory budget in bytes.
     pub fn memory_limit(&self, given: &Option<String>) -> Result<u64> {
         match given.as_ref().or(self.file.memory_limit.as_ref()) {
@@ -130,6 +164,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(size.as_u64())
 }
 
+/// Parses a duration such as `30s`, `10m`, `36h`, `7d` or `0s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("{text:?} is not a duration like 30s, 10m, 36h or 7d: {e}"))
+}
+
 /// Shows a byte count for people (binary units).
 pub fn show_size(bytes: u64) -> String {
     bytesize::ByteSize::b(bytes).display().iec().to_string()
@@ -160,6 +200,14 @@ mod tests {
         assert_eq!(parse_size("1024").unwrap(), 1024);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("7d").unwrap(), std::time::Duration::from_secs(7 * 86400));
+        assert_eq!(parse_duration("0s").unwrap(), std::time::Duration::ZERO);
+        assert_eq!(parse_duration(" 90m ").unwrap(), std::time::Duration::from_secs(5400));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `verbatim` command: a thin layer that parses arguments, resolves configuration and runs
 //! the pipeline crates. Exit status: 0 success, 1 error, 2 usage error, 3 finished but some
-//! inputs were rejected.
+//! inputs were rejected, 4 archive busy.
 
 mod args;
 mod commands;
@@ -18,6 +18,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit status when a run finished but rejected some inputs.
 pub const EXIT_REJECTS: u8 = 3;
+/// Exit status when another writer held the archive's lock for all of `--wait`.
+pub const EXIT_BUSY: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -32,7 +34,19 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("verbatim: {e:#}");
-            ExitCode::FAILURE
+            if is_busy(&e) { ExitCode::from(EXIT_BUSY) } else { ExitCode::FAILURE }
         }
     }
+}
+
+/// Whether `error` says the archive was busy (locked by another writer for all of `--wait`).
+fn is_busy(error: &anyhow::Error) -> bool {
+    use verbatim_archive::ArchiveError;
+    error.chain().any(|cause| {
+        let archive_error = cause.downcast_ref::<ArchiveError>().or_else(|| match cause.downcast_ref() {
+            Some(verbatim_ingest::IngestError::Archive(inner)) => Some(inner),
+            _ => None,
+        });
+        matches!(archive_error, Some(ArchiveError::Locked { .. }))
+    })
 }

@@ -137,3 +137,12 @@ pub fn bytes_bar(total: u64, quiet: bool) -> ProgressBar {
 pub fn rate(bytes: u64, elapsed: Duration) -> String {
     format!("{}/s", show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64))
 }
+
+/// The process's peak resident memory so far, in bytes (`getrusage`), if the OS says.
+pub fn peak_rss_bytes() -> Option<u64> {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let result = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    // Linux reports kibibytes.
+    (result == 0).then(|| usage.ru_maxrss.max(0) as u64 * 1024)
+}

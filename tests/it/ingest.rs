@@ -29,7 +29,7 @@ fn ingesting_the_same_sources_again_adds_nothing() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("added 0 documents, 0 segments"), "{stderr}");
     assert_eq!(archive_contents(&archive), before);
-    assert!(stderr.contains("6 unchanged"), "{stderr}");
+    assert!(stderr.contains("6 files unchanged"), "{stderr}");
     let info = run_ok(&["info", "--archive", &archive_arg]);
     assert_eq!(info, info_before, "a re-run commits nothing");
 }
@@ -142,20 +142,29 @@ fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let archive_arg = archive.to_string_lossy().into_owned();
     ingest_sample(&archive_arg);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-    let lock = |pid: u32| {
-        let text = format!(r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z"}}"#);
+    let lock = |pid: u32, host: &str, expires_at: &str| {
+        let text = format!(
+            r#"{{"run_id": "other", "pid": {pid}, "host": "{host}", "since": "2026-01-01T00:00:00Z", "expires_at": "{expires_at}"}}"#
+        );
         write(&archive, "_verbatim/lock", &text);
     };
-    lock(std::process::id());
-    let output = run(&["ingest", &sample().to_string_lossy(), "--archive", &archive_arg]);
+    lock(std::process::id(), &host, "2999-01-01T00:00:00Z");
+    let started = std::time::Instant::now();
+    let output = run(&["ingest", &sample().to_string_lossy(), "--archive", &archive_arg, "--wait", "2s"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr.contains("is locked by run other"), "{stderr}");
+    assert_eq!(output.status.code(), Some(4), "archive busy: {stderr}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "it waited as long as --wait says");
+    assert!(stderr.contains("is locked by run other") && stderr.contains("waiting up to 2s"), "{stderr}");
+    assert!(stderr.contains("is busy: locked by run other"), "{stderr}");
     assert!(Path::new(&archive).join("_verbatim/lock").exists(), "someone else's lock is left alone");
     // Reading is never blocked by the lock.
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
 
-    lock(dead_pid());
+    // A holder on this host that is gone, and one on another host whose lease ran out.
+    lock(dead_pid(), &host, "2999-01-01T00:00:00Z");
+    ingest_sample(&archive_arg);
+    assert!(!Path::new(&archive).join("_verbatim/lock").exists());
+    lock(std::process::id(), "another-host", "2026-01-01T00:01:00Z");
     ingest_sample(&archive_arg);
     assert!(!Path::new(&archive).join("_verbatim/lock").exists());
 }

@@ -7,5 +7,6 @@ mod crash;
 mod formats;
 mod ingest;
 mod integrity;
+mod nightly;
 mod s3;
 mod spill;

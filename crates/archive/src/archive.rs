@@ -12,16 +12,16 @@ use url::Url;
 use crate::checked_store::CheckedStore;
 use crate::chunk::{ChunkSettings, ChunkWriter};
 use crate::integrity::{CheckDepth, DamagedFile, FileToCheck, check_files};
+use crate::keys::{DocumentIndex, RejectKeys};
 use crate::location::{Location, resolve};
-use crate::manifest::{FORMAT, FORMAT_VERSION, Manifest};
-use crate::runs::{RUNS_DIR, RecordedRun};
-use crate::{ArchiveError, DocumentKeys, FileEntry, RejectKeys, Table, keys, lock, runs};
+use crate::lock::{Lease, LockOptions};
+use crate::manifest::{Changes, FORMAT, FORMAT_VERSION, Manifest};
+use crate::runs::{RUNS_DIR, RecordedRun, RunState, StagedFile};
+use crate::{ArchiveError, FileEntry, Table, keys, lock, runs};
 
 const META_DIR: &str = "_verbatim";
 /// The write lock, under the archive root.
 pub(crate) const LOCK: &str = "_verbatim/lock";
-/// Manifests older than the newest this many are deleted after a commit.
-const MANIFESTS_KEPT: u64 = 20;
 
 /// The format marker written once when an archive is created.
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,6 +35,7 @@ struct Marker {
 #[derive(Debug, Clone)]
 pub struct Archive {
     location: Location,
+    lock: LockOptions,
 }
 
 /// A committed state of the archive that a reader can use while writers go on.
@@ -67,7 +68,7 @@ impl Archive {
     /// `google_service_account`, …, as object_store's builders name them) that the environment's
     /// `AWS_*`, `GOOGLE_*` and `AZURE_*` variables override.
     pub fn at_with(location: &str, store_options: &[(String, String)]) -> Result<Archive, ArchiveError> {
-        Ok(Archive { location: resolve(location, store_options)? })
+        Ok(Archive { location: resolve(location, store_options)?, lock: LockOptions::default() })
     }
 
     /// The archive at `url` (ending in `/`) on `store`, e.g. an in-memory or fault-injecting store in
@@ -76,7 +77,19 @@ impl Archive {
         let display = url.to_string();
         let error = |reason: String| ArchiveError::Location { location: display.clone(), reason };
         let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
-        Ok(Archive { location: Location { store, root, url, display: display.clone() } })
+        Ok(Archive { location: Location { store, root, url, display: display.clone() }, lock: LockOptions::default() })
+    }
+
+    /// This archive, with writers taking the lock as `options` say (how long to wait for a busy
+    /// archive, the lease).
+    pub fn with_lock_options(mut self, options: LockOptions) -> Archive {
+        self.lock = options;
+        self
+    }
+
+    /// How writers take the lock.
+    pub(crate) fn lock_options(&self) -> &LockOptions {
+        &self.lock
     }
 
     /// The store holding the archive.
@@ -254,29 +267,50 @@ impl Archive {
     }
 
     /// Creates the archive if needed, takes the write lock, removes what killed runs left
-    /// uncommitted, and returns a writer positioned at the current snapshot.
-    pub async fn begin_writing(&self) -> Result<ArchiveWriter, ArchiveError> {
+    /// uncommitted, and returns a writer positioned at the current snapshot. `operation` (`ingest`,
+    /// `compact`, …) is recorded in the manifests it commits.
+    pub async fn begin_writing(&self, operation: &str) -> Result<ArchiveWriter, ArchiveError> {
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let lock_path = self.object(LOCK);
         let shown_lock = self.location.show(&lock_path);
-        lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
+        lock::acquire(self.location.store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock, &self.lock)
+            .await?;
+        let lease = Lease::keep(self.location.store.clone(), lock_path.clone(), run_id.clone(), self.lock.lease);
         let writer = async {
             // Every recorded run but this one is dead: this run holds the lock.
             let dead_runs = runs::recorded(self).await?;
-            runs::begin(self, &run_id).await?;
+            runs::begin(self, &run_id, &RunState::default()).await?;
             let snapshot = self.snapshot().await?;
             // Never commit on top of a snapshot that has lost data: every file is there, with the
             // recorded size, and its footer reads (a few KiB per file).
             self.ensure_sound(&snapshot, CheckDepth::Footer).await?;
-            self.remove_leftovers(&snapshot.manifest, &dead_runs).await?;
-            Ok(snapshot)
+            let adopted = self.adoptable(&snapshot, &dead_runs).await;
+            let state = RunState {
+                committed_version: None,
+                staged: adopted.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone())).collect(),
+            };
+            // Recorded as this run's before the dead runs' records go.
+            runs::update(self, &run_id, &state).await?;
+            self.remove_leftovers(&snapshot.manifest, &dead_runs, &adopted).await?;
+            Ok((snapshot, state, adopted))
         }
         .await;
         match writer {
-            Ok(snapshot) => Ok(ArchiveWriter { archive: self.clone(), run_id, manifest: snapshot.manifest, lock_path }),
+            Ok((snapshot, state, adopted)) => Ok(ArchiveWriter {
+                archive: self.clone(),
+                run_id,
+                operation: operation.to_string(),
+                manifest: snapshot.manifest,
+                lock_path,
+                lease,
+                state,
+                adopted,
+            }),
             Err(e) => {
                 // The run wrote nothing: drop its record, and release the lock whatever happens.
+                let mut lease = lease;
+                lease.stop().await;
                 let ended = runs::end(self, &run_id).await;
                 let released = lock::release(self.location.store.as_ref(), &lock_path, &shown_lock).await;
                 ended.and(released)?;
@@ -332,21 +366,70 @@ impl Archive {
         Ok(manifest)
     }
 
-    /// Deletes what dead runs left: their chunk files that `manifest` does not list, then their run
-    /// records. Only files named after a run in `dead_runs` are touched; a file of unknown origin
-    /// is never deleted. [`Archive::snapshot`] has made sure that no dead run published a version
-    /// newer than `manifest`, so what it does not list of theirs was never committed.
-    async fn remove_leftovers(&self, manifest: &Manifest, dead_runs: &[RecordedRun]) -> Result<(), ArchiveError> {
+    /// The staged files of `dead_runs` that `snapshot` does not list and that are sound (the
+    /// recorded size, a readable footer): finished work a new run can commit instead of redoing.
+    async fn adoptable(&self, snapshot: &Snapshot, dead_runs: &[RecordedRun]) -> Vec<(Table, FileEntry)> {
+        let committed: HashSet<&str> = snapshot.all_files().map(|(_, f)| f.path.as_str()).collect();
+        let mut seen = HashSet::new();
+        let candidates: Vec<FileToCheck> = dead_runs
+            .iter()
+            .flat_map(|run| &run.staged)
+            .filter(|staged| !committed.contains(staged.entry.path.as_str()) && seen.insert(staged.entry.path.clone()))
+            .filter_map(|staged| {
+                Some(FileToCheck {
+                    table: staged.table()?,
+                    object: self.object(&staged.entry.path),
+                    shown: self.show(&staged.entry.path),
+                    entry: staged.entry.clone(),
+                })
+            })
+            .collect();
+        let damaged: HashSet<String> = check_files(
+            &self.location.store,
+            candidates.clone(),
+            snapshot.manifest.version,
+            CheckDepth::Footer,
+            &|_| {},
+        )
+        .await
+        .into_iter()
+        .map(|file| file.shown)
+        .collect();
+        candidates
+            .into_iter()
+            .filter(|file| !damaged.contains(&file.shown))
+            .map(|file| (file.table, file.entry))
+            .collect()
+    }
+
+    /// Deletes what dead runs left: their chunk files that `manifest` does not list and that were
+    /// not `adopted`, then their run records. Only files named after a run in `dead_runs` or staged
+    /// by one are touched; a file of unknown origin is never deleted. [`Archive::snapshot`] has made
+    /// sure that no dead run published a version newer than `manifest`, so what it does not list of
+    /// theirs was never committed.
+    async fn remove_leftovers(
+        &self,
+        manifest: &Manifest,
+        dead_runs: &[RecordedRun],
+        adopted: &[(Table, FileEntry)],
+    ) -> Result<(), ArchiveError> {
         if dead_runs.is_empty() {
             return Ok(());
         }
         let dead: HashSet<&str> = dead_runs.iter().map(|run| run.id.as_str()).collect();
+        let staged: HashSet<&str> =
+            dead_runs.iter().flat_map(|run| &run.staged).map(|staged| staged.entry.path.as_str()).collect();
         self.remove_local_staging_files(&dead)?;
-        let committed: HashSet<&str> = manifest.all_files().map(|(_, f)| f.path.as_str()).collect();
+        let kept: HashSet<&str> = manifest
+            .all_files()
+            .map(|(_, f)| f.path.as_str())
+            .chain(adopted.iter().map(|(_, f)| f.path.as_str()))
+            .collect();
         for (relative, object) in self.table_objects().await? {
             let name = relative.rsplit('/').next().unwrap_or(&relative);
-            let of_dead_run = runs::run_of(name).is_some_and(|run| dead.contains(run));
-            if of_dead_run && !committed.contains(relative.as_str()) {
+            let of_dead_run =
+                runs::run_of(name).is_some_and(|run| dead.contains(run)) || staged.contains(relative.as_str());
+            if of_dead_run && !kept.contains(relative.as_str()) {
                 match self.location.store.delete(&object).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(self.store_error(&object)(e)),
@@ -396,18 +479,19 @@ impl Archive {
         listed: &HashSet<String>,
         latest: u64,
     ) -> Result<Vec<String>, ArchiveError> {
-        let leftovers_of: HashSet<String> = runs::recorded(self)
-            .await?
-            .into_iter()
-            .filter(|run| run.committed_version.unwrap_or(0) <= latest)
-            .map(|run| run.id)
-            .collect();
+        let recorded = runs::recorded(self).await?;
+        let staged: HashSet<String> =
+            recorded.iter().flat_map(|run| &run.staged).map(|staged| staged.entry.path.clone()).collect();
+        let leftovers_of: HashSet<String> =
+            recorded.into_iter().filter(|run| run.committed_version.unwrap_or(0) <= latest).map(|run| run.id).collect();
         let mut unknown: Vec<String> = objects
             .into_iter()
             .map(|(relative, _)| relative)
             .filter(|relative| {
                 let name = relative.rsplit('/').next().unwrap_or(relative);
-                !listed.contains(relative) && !runs::run_of(name).is_some_and(|run| leftovers_of.contains(run))
+                !listed.contains(relative)
+                    && !staged.contains(relative)
+                    && !runs::run_of(name).is_some_and(|run| leftovers_of.contains(run))
             })
             .collect();
         unknown.sort();
@@ -445,8 +529,14 @@ impl Archive {
 pub struct ArchiveWriter {
     archive: Archive,
     run_id: String,
+    operation: String,
     manifest: Manifest,
     lock_path: Path,
+    lease: Lease,
+    /// What the run record says: the last version published and the staged files.
+    state: RunState,
+    /// Staged files of dead runs that this run took over (they are in `state.staged` too).
+    adopted: Vec<(Table, FileEntry)>,
 }
 
 impl ArchiveWriter {
@@ -465,16 +555,109 @@ impl ArchiveWriter {
         &self.manifest
     }
 
-    /// Keys of the documents already committed.
-    pub async fn document_keys(&self) -> Result<DocumentKeys, ArchiveError> {
-        let files = self.manifest.files(Table::Documents);
-        keys::document_keys(&self.archive, files).await
+    /// Finished chunks that dead runs staged and this run took over: commit them (or rewrite
+    /// them) rather than redoing their work. Their documents are in [`ArchiveWriter::document_index`].
+    pub fn adopted(&self) -> &[(Table, FileEntry)] {
+        &self.adopted
     }
 
-    /// Keys of the rejects already committed.
-    pub async fn reject_keys(&self) -> Result<RejectKeys, ArchiveError> {
-        let files = self.manifest.files(Table::Rejects);
-        keys::reject_keys(&self.archive, files).await
+    /// The files of the snapshot plus the staged ones, with their tables.
+    pub fn base_files(&self) -> impl Iterator<Item = (Table, &FileEntry)> {
+        self.manifest.all_files().chain(self.state.staged.iter().filter_map(|s| Some((s.table()?, &s.entry))))
+    }
+
+    /// An index of the committed and staged documents (see [`DocumentIndex`]), keeping at most
+    /// `cache_bytes` of keys in memory; files without a document range are read now for the
+    /// documents of `source_ids` only.
+    pub async fn document_index(
+        &self,
+        source_ids: &HashSet<String>,
+        cache_bytes: usize,
+    ) -> Result<DocumentIndex, ArchiveError> {
+        // Documents files written before they recorded a range hold the documents of the
+        // `segments` file of the same name, which did.
+        let segment_ranges: std::collections::HashMap<&str, &crate::DocRange> = self
+            .base_files()
+            .filter(|(table, _)| *table == Table::Segments)
+            .filter_map(|(_, entry)| Some((file_name(&entry.path), entry.doc_range.as_ref()?)))
+            .collect();
+        let documents = self
+            .base_files()
+            .filter(|(table, _)| *table == Table::Documents)
+            .map(|(_, entry)| {
+                let mut entry = entry.clone();
+                if entry.doc_range.is_none() {
+                    entry.doc_range = segment_ranges.get(file_name(&entry.path)).map(|range| (*range).clone());
+                }
+                entry
+            })
+            .collect();
+        DocumentIndex::build(&self.archive, documents, source_ids, cache_bytes).await
+    }
+
+    /// Keys of the rejects already committed for `sources`.
+    pub async fn reject_keys(&self, sources: &HashSet<String>) -> Result<RejectKeys, ArchiveError> {
+        let files: Vec<FileEntry> =
+            self.base_files().filter(|(t, _)| *t == Table::Rejects).map(|(_, f)| f.clone()).collect();
+        keys::reject_keys(&self.archive, &files, sources).await
+    }
+
+    /// The base files (committed or staged) of the chunk that `documents_file` belongs to: the
+    /// files of the same name in `segments`, `words` and `documents`.
+    pub fn chunk_files(&self, documents_file: &str) -> Vec<(Table, FileEntry)> {
+        let name = file_name(documents_file);
+        self.base_files()
+            .filter(|(table, entry)| *table != Table::Rejects && file_name(&entry.path) == name)
+            .map(|(table, entry)| (table, entry.clone()))
+            .collect()
+    }
+
+    /// The committed and staged documents whose source satisfies `wanted`, as (doc id,
+    /// `documents` file). Streams every `documents` file's `doc_id` and `source` columns; only the
+    /// matches are kept in memory.
+    pub async fn documents_where(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, String)>, ArchiveError> {
+        let files: Vec<FileEntry> =
+            self.base_files().filter(|(t, _)| *t == Table::Documents).map(|(_, f)| f.clone()).collect();
+        let mut found = Vec::new();
+        for file in &files {
+            keys::read_columns(&self.archive, file, Table::Documents, ["doc_id", "source"], |batch| {
+                use arrow::array::AsArray;
+                let (ids, sources) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                for row in 0..batch.num_rows() {
+                    if wanted(sources.value(row)) {
+                        found.push((ids.value(row).to_string(), file.path.clone()));
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok(found)
+    }
+
+    /// Records finished chunks as staged in the run record, so that a re-run after a kill adopts
+    /// them instead of redoing them.
+    pub async fn stage(&mut self, files: &[(Table, FileEntry)]) -> Result<(), ArchiveError> {
+        self.state.staged.extend(files.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone())));
+        runs::update(&self.archive, &self.run_id, &self.state).await
+    }
+
+    /// Drops staged (never committed) files that this run replaced: out of the run record first,
+    /// then out of the store.
+    pub async fn discard_staged(&mut self, paths: &HashSet<String>) -> Result<(), ArchiveError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.state.staged.retain(|staged| !paths.contains(&staged.entry.path));
+        self.adopted.retain(|(_, entry)| !paths.contains(&entry.path));
+        runs::update(&self.archive, &self.run_id, &self.state).await?;
+        for path in paths {
+            let object = self.archive.object(path);
+            match self.archive.location.store.delete(&object).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.archive.store_error(&object)(e)),
+            }
+        }
+        Ok(())
     }
 
     /// A factory for chunk writers, usable from other threads.
@@ -482,36 +665,41 @@ impl ArchiveWriter {
         ChunkFactory { archive: self.archive.clone(), run_id: self.run_id.clone(), settings, runtime }
     }
 
-    /// Publishes a new snapshot with these files added. Atomic: readers see all or none of them.
-    pub async fn commit(&mut self, added: &[(Table, FileEntry)]) -> Result<u64, ArchiveError> {
-        let next = self.manifest.next(&self.run_id, added);
+    /// Publishes a new snapshot with `changes` applied. Atomic: readers see all of it or none.
+    /// Removed files stay in the store until `vacuum` finds no retained snapshot that lists them.
+    pub async fn commit(&mut self, changes: &Changes) -> Result<u64, ArchiveError> {
+        let next = self.manifest.next(&self.run_id, &self.operation, changes);
+        self.ensure_lock_held().await?;
         self.archive.publish(&next).await?;
         self.manifest = next;
-        runs::committed(&self.archive, &self.run_id, self.manifest.version).await?;
-        self.prune_manifests().await?;
+        let added: HashSet<&str> = changes.added.iter().map(|(_, entry)| entry.path.as_str()).collect();
+        self.state.staged.retain(|staged| !added.contains(staged.entry.path.as_str()));
+        self.adopted.retain(|(_, entry)| !added.contains(entry.path.as_str()));
+        self.state.committed_version = Some(self.manifest.version);
+        runs::update(&self.archive, &self.run_id, &self.state).await?;
         Ok(self.manifest.version)
     }
 
-    async fn prune_manifests(&self) -> Result<(), ArchiveError> {
-        let Some(oldest_kept) = self.manifest.version.checked_sub(MANIFESTS_KEPT) else {
+    /// Fails with [`ArchiveError::LockLost`] unless this run still holds the lock.
+    async fn ensure_lock_held(&self) -> Result<(), ArchiveError> {
+        let store = self.archive.location.store.as_ref();
+        let held = !self.lease.lost()
+            && lock::holds(store, &self.lock_path, &self.run_id)
+                .await
+                .map_err(self.archive.store_error(&self.lock_path))?;
+        if held {
             return Ok(());
-        };
-        for version in self.archive.manifest_versions().await? {
-            if version <= oldest_kept {
-                let path = self.archive.manifest_object(version);
-                match self.archive.location.store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(self.archive.store_error(&path)(e)),
-                }
-            }
         }
-        Ok(())
+        Err(ArchiveError::LockLost {
+            location: self.archive.display().to_string(),
+            lock_path: self.archive.show_object(&self.lock_path),
+        })
     }
 
     /// Ends the run: deletes its run record and releases the lock. Call it only when every chunk
     /// the run wrote is committed or deleted; otherwise drop the writer and the next writer
     /// removes the leftovers (the record says whose they are).
-    pub async fn finish(self) -> Result<(), ArchiveError> {
+    pub async fn finish(mut self) -> Result<(), ArchiveError> {
         let ended = runs::end(&self.archive, &self.run_id).await;
         let released = self.release_lock().await;
         ended.and(released)
@@ -519,23 +707,34 @@ impl ArchiveWriter {
 
     /// Releases the lock but keeps the run record, so that the next writer removes whatever this
     /// run wrote and did not commit. For runs that stop on an error.
-    pub async fn abandon(self) -> Result<(), ArchiveError> {
+    pub async fn abandon(mut self) -> Result<(), ArchiveError> {
         self.release_lock().await
     }
 
-    async fn release_lock(&self) -> Result<(), ArchiveError> {
+    /// Stops renewing the lease and deletes the lock, if it is still this run's.
+    async fn release_lock(&mut self) -> Result<(), ArchiveError> {
+        self.lease.stop().await;
+        let store = self.archive.location.store.as_ref();
         let shown = self.archive.location.show(&self.lock_path);
-        lock::release(self.archive.location.store.as_ref(), &self.lock_path, &shown).await
+        if lock::holds(store, &self.lock_path, &self.run_id).await.map_err(ArchiveError::store(&shown))? {
+            lock::release(store, &self.lock_path, &shown).await?;
+        }
+        Ok(())
     }
+}
+
+/// The last part of a `/`-separated path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Creates chunk writers with unique names for one run; cheap to clone into worker threads.
 #[derive(Debug, Clone)]
 pub struct ChunkFactory {
-    archive: Archive,
-    run_id: String,
-    settings: ChunkSettings,
-    runtime: tokio::runtime::Handle,
+    pub(crate) archive: Archive,
+    pub(crate) run_id: String,
+    pub(crate) settings: ChunkSettings,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl ChunkFactory {
@@ -568,7 +767,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_leaves_no_record_and_data_of_unknown_origin_stops_readers() {
         let (archive, store) = in_memory();
-        archive.begin_writing().await.expect("writer").finish().await.expect("finish");
+        archive.begin_writing("test").await.expect("writer").finish().await.expect("finish");
         assert_eq!(archive.snapshot().await.expect("snapshot").manifest.version, 0);
         assert!(runs::recorded(&archive).await.expect("records").is_empty());
         // A table file appears with no manifest: data nothing explains.
@@ -576,7 +775,7 @@ mod tests {
         store.put(&object, b"data".to_vec().into()).await.expect("put");
         let error = archive.snapshot().await.expect_err("lost manifests").to_string();
         assert!(error.contains("has lost manifests") && error.contains("segments/part-0.parquet"), "{error}");
-        let error = archive.begin_writing().await.expect_err("no writer on top").to_string();
+        let error = archive.begin_writing("test").await.expect_err("no writer on top").to_string();
         assert!(error.contains("has lost manifests"), "{error}");
         assert!(store.head(&object).await.is_ok(), "nothing was deleted");
         assert!(runs::recorded(&archive).await.expect("records").is_empty(), "the refused writer left no record");

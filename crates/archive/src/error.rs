@@ -17,14 +17,29 @@ pub enum ArchiveError {
         /// The archive location.
         location: String,
     },
-    /// Another run holds the write lock.
-    #[error("archive {location} is locked by {holder}; if that run is gone, delete {lock_path}")]
+    /// Another run held the write lock for as long as this one would wait: the archive is busy.
+    #[error(
+        "archive {location} is busy: locked by {holder} (waited {waited}; --wait sets how long). The lock expires when its lease ends; if that run is gone for sure, delete {lock_path}"
+    )]
     Locked {
         /// The archive location.
         location: String,
-        /// Who holds the lock: run id, process id, host and since when.
+        /// Who holds the lock: run id, process id, host, since when and until when.
         holder: String,
         /// The lock object to delete by hand if the run is gone.
+        lock_path: String,
+        /// How long this run waited.
+        waited: String,
+    },
+    /// This run lost the write lock (its lease ran out, or another writer took it over), so it
+    /// stopped before committing; nothing it wrote is visible.
+    #[error(
+        "archive {location}: this run lost the write lock {lock_path} (its lease was not renewed in time); nothing was committed, re-run to continue"
+    )]
+    LockLost {
+        /// The archive location.
+        location: String,
+        /// The lock object.
         lock_path: String,
     },
     /// Someone else published the manifest version this run meant to publish.
@@ -34,6 +49,16 @@ pub enum ArchiveError {
         location: String,
         /// The contested version.
         version: u64,
+    },
+    /// The snapshot asked for is not kept (never existed, or vacuumed after its retention).
+    #[error("archive {location} has no snapshot v{version} (kept: {kept}; `verbatim log` lists them)")]
+    NoSuchSnapshot {
+        /// The archive location.
+        location: String,
+        /// The version asked for.
+        version: u64,
+        /// The versions kept.
+        kept: String,
     },
     /// Files of the current snapshot are missing or damaged.
     #[error(

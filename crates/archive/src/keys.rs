@@ -1,39 +1,227 @@
-//! Keys of what an archive already holds, read from its committed chunks, so that ingesting the
-//! same sources again adds nothing.
+//! What an archive already holds, looked up without loading it whole: the content hash of a
+//! document (to tell new, changed and unchanged sources apart) and the rejects already recorded.
+//!
+//! Memory grows with the run, not with the archive. `documents` files whose manifest entry has a
+//! document range are arranged in chains of disjoint, increasing ranges (one chain per run that
+//! wrote them, until compaction merges them); a lookup binary-searches each chain for the one
+//! file that may hold the id and reads that file's sorted `(doc_id, content_hash)` columns into a
+//! cache bounded in bytes. Files without a range (older archives, bundles whose ids came out of
+//! order) are read once and only the entries of this run's sources are kept.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use object_store::ObjectStoreExt;
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use futures::StreamExt;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::{Archive, ArchiveError, FileEntry};
+use crate::integrity::read_footer;
+use crate::{Archive, ArchiveError, DocRange, FileEntry, Table};
 
-/// Content hash of every committed document, by document id.
-#[derive(Debug, Default, Clone)]
-pub struct DocumentKeys {
-    hashes: HashMap<String, String>,
+/// Where a committed (or staged) document is, and with what content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDocument {
+    /// Its content hash.
+    pub content_hash: String,
+    /// The `documents` file that holds its row (relative path); its `segments` and `words` rows
+    /// are in the files of the same name in those tables.
+    pub documents_file: String,
 }
 
-impl DocumentKeys {
-    /// The content hash stored for `doc_id`, if the archive has that document.
-    pub fn hash_of(&self, doc_id: &str) -> Option<&str> {
-        self.hashes.get(doc_id).map(String::as_str)
+/// A `documents` file with the range of ids it holds, in id order.
+#[derive(Debug, Clone)]
+struct RangedFile {
+    range: DocRange,
+    entry: FileEntry,
+}
+
+/// The sorted `(doc_id, content_hash)` columns of one ranged file.
+#[derive(Debug)]
+struct SortedKeys {
+    ids: StringArray,
+    hashes: StringArray,
+}
+
+impl SortedKeys {
+    fn bytes(&self) -> usize {
+        self.ids.get_array_memory_size() + self.hashes.get_array_memory_size()
     }
 
-    /// Number of documents.
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    /// Whether the archive has no documents.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+    fn hash_of(&self, doc_id: &str) -> Option<&str> {
+        let (mut low, mut high) = (0, self.ids.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            match self.ids.value(middle).cmp(doc_id) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(self.hashes.value(middle)),
+            }
+        }
+        None
     }
 }
 
-/// The (source, content hash) pairs already recorded as rejects.
+/// Looks up archived documents by id; cheap to share between worker threads.
+#[derive(Debug)]
+pub struct DocumentIndex {
+    archive: Archive,
+    runtime: tokio::runtime::Handle,
+    /// Chains of files with disjoint ranges, each sorted by range.
+    chains: Vec<Vec<RangedFile>>,
+    /// Entries of the run's sources found in files without a range.
+    unranged: HashMap<String, KnownDocument>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug)]
+struct Cache {
+    files: VecDeque<(String, Arc<SortedKeys>)>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl DocumentIndex {
+    /// An index over `files` (the `documents` files of a snapshot, plus staged ones). Files without
+    /// a range are read now, keeping the entries whose id is one of `source_ids` or a bundle member
+    /// of one (`id#key`). At most `cache_bytes` of ranged files' keys are kept at once.
+    pub(crate) async fn build(
+        archive: &Archive,
+        files: Vec<FileEntry>,
+        source_ids: &HashSet<String>,
+        cache_bytes: usize,
+    ) -> Result<DocumentIndex, ArchiveError> {
+        let (ranged, unranged_files): (Vec<FileEntry>, Vec<FileEntry>) =
+            files.into_iter().partition(|entry| entry.doc_range.is_some());
+        let mut unranged = HashMap::new();
+        for entry in &unranged_files {
+            read_columns(archive, entry, Table::Documents, ["doc_id", "content_hash"], |batch| {
+                let (ids, hashes) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                for row in 0..batch.num_rows() {
+                    let id = ids.value(row);
+                    if belongs_to(id, source_ids) {
+                        let known = KnownDocument {
+                            content_hash: hashes.value(row).to_string(),
+                            documents_file: entry.path.clone(),
+                        };
+                        unranged.insert(id.to_string(), known);
+                    }
+                }
+            })
+            .await?;
+        }
+        let ranged = ranged
+            .into_iter()
+            .filter_map(|entry| Some(RangedFile { range: entry.doc_range.clone()?, entry }))
+            .collect();
+        Ok(DocumentIndex {
+            archive: archive.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            chains: chains(ranged),
+            unranged,
+            cache: Mutex::new(Cache { files: VecDeque::new(), bytes: 0, limit: cache_bytes }),
+        })
+    }
+
+    /// Number of `documents` files the index covers.
+    pub fn files(&self) -> usize {
+        self.chains.iter().map(Vec::len).sum::<usize>() + self.unranged.len().min(1)
+    }
+
+    /// The archived document `doc_id`, if there is one. Blocks on the archive's store when the
+    /// file that may hold it is not cached: call it from a worker thread, not from async code.
+    pub fn lookup(&self, doc_id: &str) -> Result<Option<KnownDocument>, ArchiveError> {
+        if let Some(known) = self.unranged.get(doc_id) {
+            return Ok(Some(known.clone()));
+        }
+        for chain in &self.chains {
+            let after = chain.partition_point(|file| file.range.first.as_str() <= doc_id);
+            let Some(file) = after.checked_sub(1).map(|i| &chain[i]) else { continue };
+            if file.range.last.as_str() < doc_id {
+                continue;
+            }
+            let keys = self.keys_of(&file.entry)?;
+            if let Some(hash) = keys.hash_of(doc_id) {
+                let known = KnownDocument { content_hash: hash.to_string(), documents_file: file.entry.path.clone() };
+                return Ok(Some(known));
+            }
+        }
+        Ok(None)
+    }
+
+    fn keys_of(&self, entry: &FileEntry) -> Result<Arc<SortedKeys>, ArchiveError> {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(index) = cache.files.iter().position(|(path, _)| *path == entry.path) {
+                let hit = cache.files.remove(index).expect("position is in range");
+                let keys = hit.1.clone();
+                cache.files.push_back(hit);
+                return Ok(keys);
+            }
+        }
+        let keys = Arc::new(self.runtime.block_on(read_sorted_keys(&self.archive, entry))?);
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.bytes += keys.bytes();
+        cache.files.push_back((entry.path.clone(), keys.clone()));
+        while cache.bytes > cache.limit && cache.files.len() > 1 {
+            if let Some((_, evicted)) = cache.files.pop_front() {
+                cache.bytes -= evicted.bytes();
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Whether `doc_id` is one of `source_ids` or a member (`id#key`) of one.
+fn belongs_to(doc_id: &str, source_ids: &HashSet<String>) -> bool {
+    source_ids.contains(doc_id) || doc_id.match_indices('#').any(|(index, _)| source_ids.contains(&doc_id[..index]))
+}
+
+/// Arranges files into chains of disjoint, increasing ranges (greedy: each file joins the first
+/// chain whose last range ends before it starts).
+fn chains(mut files: Vec<RangedFile>) -> Vec<Vec<RangedFile>> {
+    files.sort_by(|a, b| a.range.first.cmp(&b.range.first));
+    let mut chains: Vec<Vec<RangedFile>> = Vec::new();
+    for file in files {
+        let open = chains.iter_mut().find(|chain| chain.last().is_some_and(|last| last.range.last < file.range.first));
+        match open {
+            Some(chain) => chain.push(file),
+            None => chains.push(vec![file]),
+        }
+    }
+    chains
+}
+
+/// The number of chains of disjoint, increasing document ranges among `ranges`: how many sorted
+/// runs a merge of them would have to interleave (1 when they are in document order).
+pub fn sorted_runs<'a>(ranges: impl IntoIterator<Item = &'a DocRange>) -> usize {
+    let files: Vec<RangedFile> = ranges
+        .into_iter()
+        .map(|range| RangedFile {
+            range: range.clone(),
+            entry: FileEntry { path: String::new(), rows: 0, bytes: 0, doc_range: None },
+        })
+        .collect();
+    chains(files).len()
+}
+
+async fn read_sorted_keys(archive: &Archive, entry: &FileEntry) -> Result<SortedKeys, ArchiveError> {
+    let mut batches = Vec::new();
+    read_columns(archive, entry, Table::Documents, ["doc_id", "content_hash"], |batch| batches.push(batch.clone()))
+        .await?;
+    let column = |index: usize| -> Result<StringArray, ArchiveError> {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+        let joined = if arrays.is_empty() {
+            Arc::new(StringArray::from(Vec::<&str>::new())) as arrow::array::ArrayRef
+        } else {
+            arrow::compute::concat(&arrays)
+                .map_err(|e| ArchiveError::Arrow { table: "documents", source: Box::new(e) })?
+        };
+        Ok(joined.as_string::<i32>().clone())
+    };
+    Ok(SortedKeys { ids: column(0)?, hashes: column(1)? })
+}
+
+/// The (source, content hash) pairs already recorded as rejects, for the sources of this run.
 #[derive(Debug, Default, Clone)]
 pub struct RejectKeys {
     keys: HashSet<(String, String)>,
@@ -46,61 +234,70 @@ impl RejectKeys {
     }
 }
 
-/// Reads the document keys from `documents` chunk files.
-pub(crate) async fn document_keys(archive: &Archive, files: &[FileEntry]) -> Result<DocumentKeys, ArchiveError> {
-    let mut keys = DocumentKeys::default();
-    read_pairs(archive, files, ["doc_id", "content_hash"], |doc_id, hash| {
-        if let Some(hash) = hash {
-            keys.hashes.insert(doc_id.to_string(), hash.to_string());
-        }
-    })
-    .await?;
-    Ok(keys)
-}
-
-/// Reads the reject keys from `rejects` chunk files.
-pub(crate) async fn reject_keys(archive: &Archive, files: &[FileEntry]) -> Result<RejectKeys, ArchiveError> {
-    let mut keys = RejectKeys::default();
-    read_pairs(archive, files, ["source", "content_hash"], |source, hash| {
-        if let Some(hash) = hash {
-            keys.keys.insert((source.to_string(), hash.to_string()));
-        }
-    })
-    .await?;
-    Ok(keys)
-}
-
-/// Reads two string columns (the second nullable) of every file into `each`. These files hold one
-/// small row per document or reject, so each is fetched whole.
-async fn read_pairs(
+/// Reads the reject keys of `sources` from `rejects` chunk files.
+pub(crate) async fn reject_keys(
     archive: &Archive,
     files: &[FileEntry],
+    sources: &HashSet<String>,
+) -> Result<RejectKeys, ArchiveError> {
+    let mut keys = RejectKeys::default();
+    for file in files {
+        read_columns(archive, file, Table::Rejects, ["source", "content_hash"], |batch| {
+            let (names, hashes) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+            for row in 0..batch.num_rows() {
+                if !hashes.is_null(row) && sources.contains(names.value(row)) {
+                    keys.keys.insert((names.value(row).to_string(), hashes.value(row).to_string()));
+                }
+            }
+        })
+        .await?;
+    }
+    Ok(keys)
+}
+
+/// Streams the two string `columns` of `file` (a file of `table`) to `each`, a row group at a time.
+pub(crate) async fn read_columns(
+    archive: &Archive,
+    file: &FileEntry,
+    table: Table,
     columns: [&str; 2],
-    mut each: impl FnMut(&str, Option<&str>),
+    mut each: impl FnMut(&RecordBatch),
 ) -> Result<(), ArchiveError> {
     let store = archive.store();
-    for file in files {
-        let object = archive.object(&file.path);
-        let shown = archive.show(&file.path);
-        let wrap = ArchiveError::parquet;
-        let result = store.get(&object).await.map_err(ArchiveError::store(&shown))?;
-        let bytes = result.bytes().await.map_err(ArchiveError::store(&shown))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(wrap(&shown))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
-        let reader = builder.with_projection(mask).build().map_err(wrap(&shown))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| ArchiveError::Parquet { path: shown.clone(), source: Box::new(e.into()) })?;
-            visit_pairs(&batch, &mut each);
-        }
+    let object = archive.object(&file.path);
+    let shown = archive.show(&file.path);
+    let (builder, _) = read_footer(&store, &object, table, file.bytes)
+        .await
+        .map_err(|damage| ArchiveError::Corrupt { path: shown.clone(), reason: damage.to_string() })?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
+    let mut stream = builder.with_projection(mask).build().map_err(ArchiveError::parquet(&shown))?;
+    while let Some(batch) = stream.next().await {
+        each(&batch.map_err(ArchiveError::parquet(&shown))?);
     }
     Ok(())
 }
 
-fn visit_pairs(batch: &RecordBatch, each: &mut impl FnMut(&str, Option<&str>)) {
-    let first = batch.column(0).as_string::<i32>();
-    let second = batch.column(1).as_string::<i32>();
-    for row in 0..batch.num_rows() {
-        let value = (!second.is_null(row)).then(|| second.value(row));
-        each(first.value(row), value);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(first: &str, last: &str) -> DocRange {
+        DocRange { first: first.into(), last: last.into() }
+    }
+
+    #[test]
+    fn overlapping_runs_make_one_chain_each() {
+        assert_eq!(sorted_runs(&[range("a", "c"), range("d", "f"), range("g", "h")]), 1);
+        assert_eq!(sorted_runs(&[range("a", "c"), range("b", "e"), range("d", "f"), range("f", "z")]), 3);
+        assert_eq!(sorted_runs(&[]), 0);
+    }
+
+    #[test]
+    fn bundle_members_belong_to_their_file() {
+        let ids: HashSet<String> = ["talks/a".to_string()].into();
+        assert!(belongs_to("talks/a", &ids));
+        assert!(belongs_to("talks/a#v1", &ids));
+        assert!(!belongs_to("talks/ab", &ids));
+        assert!(!belongs_to("talks/b#talks/a", &ids));
     }
 }

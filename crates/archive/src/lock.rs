@@ -1,5 +1,14 @@
 //! The write lock: one object created with `PutMode::Create`, so only one run writes at a time.
-//! A lock left by a killed run on this host is recognised (its process is gone) and taken over.
+//!
+//! The lock is a lease: its holder rewrites it every third of the lease with a new expiry, so a
+//! lock whose holder died on any host expires (and one whose holder on this host is gone is taken
+//! over at once). A writer that finds the lock held waits up to [`LockOptions::wait`], then gives
+//! up with [`ArchiveError::Locked`] (the CLI's "archive busy" exit status). A holder that could not
+//! renew in time, or finds the lock taken over, stops before its next commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
@@ -7,58 +16,203 @@ use serde::{Deserialize, Serialize};
 
 use crate::ArchiveError;
 
+/// Told who holds the lock when a writer starts waiting for it.
+pub type OnWait = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a writer takes and keeps the write lock.
+#[derive(Clone)]
+pub struct LockOptions {
+    /// How long to wait for a busy archive before giving up.
+    pub wait: Duration,
+    /// How long the lock stays valid without renewal (renewed every third of it).
+    pub lease: Duration,
+    /// Called once, with who holds the lock, when the writer starts waiting.
+    pub on_wait: Option<OnWait>,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions { wait: Duration::from_secs(300), lease: Duration::from_secs(60), on_wait: None }
+    }
+}
+
+impl std::fmt::Debug for LockOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockOptions").field("wait", &self.wait).field("lease", &self.lease).finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct LockInfo {
     run_id: String,
     pid: u32,
     host: String,
     since: String,
+    /// When the lease ends unless renewed (absent in locks of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+}
+
+impl LockInfo {
+    fn new(run_id: &str, lease: Duration, since: &str) -> LockInfo {
+        LockInfo {
+            run_id: run_id.to_string(),
+            pid: std::process::id(),
+            host: host_name(),
+            since: since.to_string(),
+            expires_at: Some(rfc3339(chrono::Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default())),
+        }
+    }
+
+    fn body(&self) -> object_store::PutPayload {
+        serde_json::to_vec_pretty(self).expect("lock info serialises").into()
+    }
+
+    fn describe(&self) -> String {
+        let expiry = self.expires_at.as_deref().map_or(String::new(), |at| format!(", lease until {at}"));
+        format!("run {} (pid {} on {}, since {}{expiry})", self.run_id, self.pid, self.host, self.since)
+    }
+}
+
+fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Takes the lock at `path` (shown to people as `shown_path`) for `run_id`, breaking it if its
-/// holder on this host is dead.
+/// holder is dead or its lease ran out, waiting up to `options.wait` while it is held.
 pub(crate) async fn acquire(
     store: &dyn ObjectStore,
     path: &Path,
     run_id: &str,
     display: &str,
     shown_path: &str,
+    options: &LockOptions,
 ) -> Result<(), ArchiveError> {
-    let info = LockInfo {
-        run_id: run_id.to_string(),
-        pid: std::process::id(),
-        host: host_name(),
-        since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    };
-    let body = serde_json::to_vec_pretty(&info).expect("lock info serialises");
-    for _ in 0..3 {
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match store.put_opts(path, body.clone().into(), options).await {
+    let started = Instant::now();
+    let since = rfc3339(chrono::Utc::now());
+    let mut told = false;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let info = LockInfo::new(run_id, options.lease, &since);
+        let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match store.put_opts(path, info.body(), create).await {
             Ok(_) => return Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let holder = read_holder(store, path, shown_path).await?;
-                match holder {
-                    Some(holder) if !is_stale(&holder) => {
-                        return Err(ArchiveError::Locked {
-                            location: display.to_string(),
-                            holder: format!(
-                                "run {} (pid {} on {}, since {})",
-                                holder.run_id, holder.pid, holder.host, holder.since
-                            ),
-                            lock_path: shown_path.to_string(),
-                        });
-                    }
-                    // Dead holder, or the lock vanished or was unreadable meanwhile: remove and retry.
-                    _ => match store.delete(path).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(ArchiveError::store(shown_path)(e)),
-                    },
-                }
-            }
+            Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(ArchiveError::store(shown_path)(e)),
         }
+        match read_holder(store, path, shown_path).await? {
+            Some(holder) if !is_stale(&holder) => {
+                let waited = started.elapsed();
+                if waited >= options.wait {
+                    return Err(ArchiveError::Locked {
+                        location: display.to_string(),
+                        holder: holder.describe(),
+                        lock_path: shown_path.to_string(),
+                        waited: humantime::format_duration(Duration::from_secs(waited.as_secs())).to_string(),
+                    });
+                }
+                if !told {
+                    told = true;
+                    if let Some(on_wait) = &options.on_wait {
+                        on_wait(&holder.describe());
+                    }
+                }
+                tokio::time::sleep(pause.min(options.wait - waited)).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            // Dead holder, expired lease, or the lock vanished or was unreadable meanwhile:
+            // remove and retry.
+            _ => match store.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(ArchiveError::store(shown_path)(e)),
+            },
+        }
     }
-    Err(ArchiveError::Corrupt { path: path.to_string(), reason: "could not take the write lock".into() })
+}
+
+/// Keeps a held lock's lease alive from a background task until dropped.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    lost: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Lease {
+    /// Starts renewing the lock at `path` that `run_id` holds.
+    pub fn keep(store: Arc<dyn ObjectStore>, path: Path, run_id: String, lease: Duration) -> Lease {
+        let lost = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let (flag, stopped) = (lost.clone(), stop.clone());
+        let since = rfc3339(chrono::Utc::now());
+        let task = tokio::spawn(async move {
+            let mut renewed = Instant::now();
+            loop {
+                // Stopping waits for a renewal in flight, so none lands after the lock is released.
+                tokio::select! {
+                    _ = tokio::time::sleep(lease / 3) => {}
+                    _ = stopped.notified() => return,
+                }
+                match renew(store.as_ref(), &path, &run_id, lease, &since).await {
+                    Ok(true) => renewed = Instant::now(),
+                    Ok(false) => break,
+                    // A passing store error: try again, unless the lease has run out meanwhile.
+                    Err(_) if renewed.elapsed() < lease => continue,
+                    Err(_) => break,
+                }
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+        Lease { lost, stop, task: Some(task) }
+    }
+
+    /// Stops renewing, after a renewal in flight has finished.
+    pub async fn stop(&mut self) {
+        self.stop.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Whether the lock was lost (taken over, or not renewed within its lease).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Renews `run_id`'s lease on the lock at `path`; false when the lock is no longer its own.
+async fn renew(
+    store: &dyn ObjectStore,
+    path: &Path,
+    run_id: &str,
+    lease: Duration,
+    since: &str,
+) -> Result<bool, object_store::Error> {
+    if !holds(store, path, run_id).await? {
+        return Ok(false);
+    }
+    store.put(path, LockInfo::new(run_id, lease, since).body()).await?;
+    Ok(true)
+}
+
+/// Whether the lock at `path` is held by `run_id`.
+pub(crate) async fn holds(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Result<bool, object_store::Error> {
+    match store.get(path).await {
+        Ok(result) => {
+            let bytes = result.bytes().await?;
+            Ok(serde_json::from_slice::<LockInfo>(&bytes).is_ok_and(|info| info.run_id == run_id))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Releases the lock at `path` (shown to people as `shown_path`).
@@ -80,9 +234,18 @@ async fn read_holder(store: &dyn ObjectStore, path: &Path, shown_path: &str) -> 
     }
 }
 
-/// A lock is stale when it was taken on this host by a process that no longer exists.
+/// A lock is stale when its lease ran out, or when it was taken on this host by a process that no
+/// longer exists. A lock of an older build (no expiry) is stale a minute after it was taken.
 fn is_stale(holder: &LockInfo) -> bool {
-    holder.host == host_name() && !process_alive(holder.pid)
+    if holder.host == host_name() && !process_alive(holder.pid) {
+        return true;
+    }
+    let parse = |time: &str| chrono::DateTime::parse_from_rfc3339(time).ok().map(|t| t.with_timezone(&chrono::Utc));
+    let expiry = match &holder.expires_at {
+        Some(at) => parse(at),
+        None => parse(&holder.since).map(|since| since + chrono::Duration::seconds(60)),
+    };
+    expiry.is_some_and(|expiry| expiry < chrono::Utc::now())
 }
 
 fn process_alive(pid: u32) -> bool {

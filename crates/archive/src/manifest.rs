@@ -1,7 +1,8 @@
 //! The manifest: the committed list of chunk files per table. Each commit publishes a whole new
 //! manifest under the next version number; the highest version is the archive's current state.
+//! A manifest also says what its commit changed (files added and removed), for `log` and `vacuum`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,42 @@ pub struct Manifest {
     pub run_id: String,
     /// Files per table name.
     pub tables: BTreeMap<String, Vec<FileEntry>>,
+    /// What the commit changed (absent in manifests written before verbatim recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Commit>,
+}
+
+/// What one commit changed: the files it added and the files it removed from the snapshot.
+/// Removed files stay in the store while a retained snapshot lists them; `vacuum` deletes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// What committed: `ingest`, `compact`, `recover`.
+    pub operation: String,
+    /// Paths of the files added.
+    pub added: Vec<String>,
+    /// The files removed, as the previous snapshot listed them.
+    pub removed: Vec<FileEntry>,
+    /// Documents whose rows this commit removed (replaced by a new version, or pruned).
+    #[serde(default)]
+    pub removed_documents: u64,
+}
+
+/// The changes of one commit, before it is published.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Files to add, with their tables.
+    pub added: Vec<(Table, FileEntry)>,
+    /// Paths of files to remove from the snapshot.
+    pub removed: Vec<String>,
+    /// Documents whose rows the removals take away (replaced or pruned).
+    pub removed_documents: u64,
+}
+
+impl Changes {
+    /// Whether there is nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
 }
 
 impl Manifest {
@@ -63,6 +100,7 @@ impl Manifest {
             committed_at: String::new(),
             run_id: String::new(),
             tables: Table::ALL.iter().map(|t| (t.name().to_string(), Vec::new())).collect(),
+            commit: None,
         }
     }
 
@@ -81,16 +119,39 @@ impl Manifest {
         self.files(table).iter().map(|f| f.rows).sum()
     }
 
-    /// The next snapshot: these files added, committed now by `run_id`.
-    pub fn next(&self, run_id: &str, added: &[(Table, FileEntry)]) -> Manifest {
+    /// The next snapshot: `changes` applied, committed now by `run_id` doing `operation`. Removed
+    /// paths that this snapshot does not list are ignored.
+    pub fn next(&self, run_id: &str, operation: &str, changes: &Changes) -> Manifest {
         let mut next = self.clone();
         next.version += 1;
         next.committed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         next.run_id = run_id.to_string();
-        for (table, entry) in added {
+        let removing: HashSet<&str> = changes.removed.iter().map(String::as_str).collect();
+        let mut removed = Vec::new();
+        for files in next.tables.values_mut() {
+            files.retain(|entry| {
+                let keep = !removing.contains(entry.path.as_str());
+                if !keep {
+                    removed.push(entry.clone());
+                }
+                keep
+            });
+        }
+        for (table, entry) in &changes.added {
             next.tables.entry(table.name().to_string()).or_default().push(entry.clone());
         }
+        next.commit = Some(Commit {
+            operation: operation.to_string(),
+            added: changes.added.iter().map(|(_, entry)| entry.path.clone()).collect(),
+            removed,
+            removed_documents: changes.removed_documents,
+        });
         next
+    }
+
+    /// When this snapshot was committed, if its time reads.
+    pub fn committed_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.committed_at).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
 
     /// The object name of manifest `version` under `_verbatim/manifests/`.

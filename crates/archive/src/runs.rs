@@ -3,13 +3,17 @@
 //! leftover of a dead run: chunk files are named `<run id>-…`, so a file whose run has a record,
 //! found by a writer that holds the lock, belongs to a run that died. A file of unknown origin
 //! (no record) is never deleted.
+//!
+//! A record also lists the run's staged files: chunks it finished but has not committed yet. A
+//! run that dies leaves them listed, and the next writer adopts them instead of deleting them, so
+//! that a re-run does not redo the work (see [`crate::ArchiveWriter::adopted`]).
 
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{Archive, ArchiveError};
+use crate::{Archive, ArchiveError, FileEntry, Table};
 
 /// Where run records live, under the archive root.
 pub(crate) const RUNS_DIR: &str = "_verbatim/runs";
@@ -26,6 +30,38 @@ struct RunRecord {
     /// The last snapshot version the run published, once it has published one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     committed_version: Option<u64>,
+    /// Finished chunks not committed yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    staged: Vec<StagedFile>,
+}
+
+/// A finished, uncommitted chunk file of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StagedFile {
+    /// Its table's name.
+    pub table: String,
+    /// Its entry, as a manifest will list it.
+    pub entry: FileEntry,
+}
+
+impl StagedFile {
+    pub fn new(table: Table, entry: FileEntry) -> StagedFile {
+        StagedFile { table: table.name().to_string(), entry }
+    }
+
+    /// Its table, if the name is one.
+    pub fn table(&self) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == self.table)
+    }
+}
+
+/// What a run record says about the run's progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RunState {
+    /// The last snapshot version the run published.
+    pub committed_version: Option<u64>,
+    /// Its finished, uncommitted chunks.
+    pub staged: Vec<StagedFile>,
 }
 
 /// A run that has a record: one in progress, or one that died.
@@ -35,6 +71,8 @@ pub(crate) struct RecordedRun {
     pub id: String,
     /// The last snapshot version it published, if any. A manifest older than this is not the newest.
     pub committed_version: Option<u64>,
+    /// Its finished, uncommitted chunks.
+    pub staged: Vec<StagedFile>,
 }
 
 /// The run id a chunk file name starts with (`<run id>-<rest>`), if it has one.
@@ -44,28 +82,25 @@ pub(crate) fn run_of(file_name: &str) -> Option<&str> {
     valid.then_some(id)
 }
 
-/// Writes the record of `run_id`, which has published nothing yet.
-pub(crate) async fn begin(archive: &Archive, run_id: &str) -> Result<(), ArchiveError> {
+/// Writes the first record of `run_id`, which has published nothing yet (and stages `state`'s
+/// files, adopted from dead runs).
+pub(crate) async fn begin(archive: &Archive, run_id: &str, state: &RunState) -> Result<(), ArchiveError> {
     let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-    write(archive, run_id, None, options).await
+    write(archive, run_id, state, options).await
 }
 
-/// Records that `run_id` published snapshot `version`.
-pub(crate) async fn committed(archive: &Archive, run_id: &str, version: u64) -> Result<(), ArchiveError> {
-    write(archive, run_id, Some(version), PutOptions::default()).await
+/// Records the progress of `run_id`: the version it last published and its staged files.
+pub(crate) async fn update(archive: &Archive, run_id: &str, state: &RunState) -> Result<(), ArchiveError> {
+    write(archive, run_id, state, PutOptions::default()).await
 }
 
-async fn write(
-    archive: &Archive,
-    run_id: &str,
-    committed_version: Option<u64>,
-    options: PutOptions,
-) -> Result<(), ArchiveError> {
+async fn write(archive: &Archive, run_id: &str, state: &RunState, options: PutOptions) -> Result<(), ArchiveError> {
     let record = RunRecord {
         run_id: run_id.to_string(),
         pid: std::process::id(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        committed_version,
+        committed_version: state.committed_version,
+        staged: state.staged.clone(),
     };
     let body = serde_json::to_vec_pretty(&record).expect("run record serialises");
     let path = record_path(archive, run_id);
@@ -103,7 +138,11 @@ pub(crate) async fn recorded(archive: &Archive) -> Result<Vec<RecordedRun>, Arch
             path: archive.show(&format!("{RUNS_DIR}/{id}.json")),
             reason: format!("unreadable run record: {e}"),
         })?;
-        runs.push(RecordedRun { id: id.to_string(), committed_version: record.committed_version });
+        runs.push(RecordedRun {
+            id: id.to_string(),
+            committed_version: record.committed_version,
+            staged: record.staged,
+        });
     }
     Ok(runs)
 }

@@ -8,7 +8,7 @@ use object_store::ObjectStoreExt;
 
 use crate::archive::LOCK;
 use crate::integrity::{CheckDepth, read_footer};
-use crate::manifest::Manifest;
+use crate::manifest::{Changes, Manifest};
 use crate::runs::RUNS_DIR;
 use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock, runs};
 
@@ -149,7 +149,7 @@ impl Archive {
         let lock_path = self.object(LOCK);
         let shown_lock = self.show(LOCK);
         let store = self.store();
-        lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock).await?;
+        lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock, self.lock_options()).await?;
         let result = self.recover_locked(&run_id).await;
         let released = lock::release(store.as_ref(), &lock_path, &shown_lock).await;
         let report = result?;
@@ -191,7 +191,8 @@ impl Archive {
         if report.recovered.is_empty() {
             return Ok(report);
         }
-        let manifest = Manifest::empty().next(run_id, &report.recovered);
+        let changes = Changes { added: report.recovered.clone(), ..Changes::default() };
+        let manifest = Manifest::empty().next(run_id, "recover", &changes);
         self.publish(&manifest).await?;
         // The records of dead runs referred to the lost versions; the new snapshot replaces them.
         for run in runs::recorded(self).await? {

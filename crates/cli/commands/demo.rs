@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use verbatim_query::saved;
 
-use crate::args::{ArchiveArg, DemoArgs, IngestArgs, MemoryArg, QueryArgs};
+use crate::args::{ArchiveArg, DemoArgs, IngestArgs, MemoryArg, QueryArgs, WaitArg};
 use crate::commands::{ingest, query::Runner};
 use crate::config::Config;
 
@@ -32,6 +32,12 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         input_format: None,
         encoding: None,
         strict: false,
+        prune: false,
+        commit_every: None,
+        report: None,
+        retention: None,
+        no_vacuum: false,
+        wait: WaitArg { wait: None },
     };
     let ingested = ingest::run(ingest_args, config, quiet).await;
     std::fs::remove_dir_all(&staging).ok();
@@ -44,6 +50,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         output: None,
         spill_dir: None,
         threads: None,
+        as_of: None,
     };
     let runner = Runner::open(&query_args, config, quiet).await?;
     let catalog = saved::builtin();

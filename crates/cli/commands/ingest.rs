@@ -1,5 +1,6 @@
 //! `verbatim ingest`.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,14 +10,14 @@ use verbatim_ingest::{IngestOptions, IngestReport, ingest, is_transcript_file};
 
 use crate::EXIT_REJECTS;
 use crate::args::IngestArgs;
-use crate::config::{Config, parse_size, show_size};
+use crate::config::{Config, parse_duration, parse_size, show_size};
 use crate::progress::{IngestProgress, describe_reject, human_count, rate};
 
 /// Rejects listed in the summary; the rest are in the `rejects` table.
 const REJECTS_SHOWN: usize = 20;
 
 pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive(&args.archive.archive)?;
+    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
     let options = options(&args, config)?;
     let expansion = verbatim_sources::expand(&args.sources, is_transcript_file);
     for problem in &expansion.problems {
@@ -26,6 +27,9 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
     let report = ingest(&archive, expansion.files, &options, progress.clone()).await;
     progress.clear();
     let report = report.with_context(|| format!("ingesting into {}", archive.display()))?;
+    if let Some(path) = &args.report {
+        write_report(path, &report, &archive, expansion.problems.len())?;
+    }
     if !quiet {
         print_summary(&report, &archive, &options, expansion.problems.len());
     }
@@ -61,7 +65,47 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
         anyhow::ensure!((1..=22).contains(&level), "--zstd-level must be 1 to 22, got {level}");
         options.zstd_level = level;
     }
+    if args.prune {
+        options.prune_under = args.sources.clone();
+    }
+    if let Some(every) = &args.commit_every {
+        options.commit_every = Some(parse_duration(every).context("--commit-every")?);
+    }
+    options.vacuum = if args.no_vacuum { None } else { Some(config.retention(&args.retention)?) };
     Ok(options)
+}
+
+/// Writes the run's report as JSON, for the job that runs ingest every night.
+fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_sources: usize) -> Result<()> {
+    let json = serde_json::json!({
+        "archive": archive.display(),
+        "run_id": report.run_id,
+        "sources": {
+            "seen": report.files,
+            "bytes": report.bytes,
+            "new": report.files_ingested - report.files_changed,
+            "changed": report.files_changed,
+            "unchanged": report.files_unchanged,
+            "rejected": report.files_rejected,
+            "unreadable": unlisted_sources,
+        },
+        "documents": {
+            "added": report.documents,
+            "replaced": report.documents_replaced,
+            "removed": report.documents_pruned,
+            "resumed": report.documents_resumed,
+        },
+        "rows": { "segments_added": report.segments, "removed": report.rows_removed },
+        "version_before": report.version_before,
+        "version_after": report.version,
+        "commits": report.commits,
+        "seconds": report.elapsed.as_secs_f64(),
+        "peak_rss_bytes": crate::progress::peak_rss_bytes(),
+        "vacuum": report.vacuum,
+        "rejects": report.rejects.iter().map(describe_reject).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&json).context("serialising the report")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing the report {}", path.display()))
 }
 
 fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptions, unreadable_sources: usize) {
@@ -76,14 +120,29 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         show_size(options.memory_limit),
     );
     eprintln!(
-        "  added {} documents, {} segments; {} unchanged; {} rejected; {} is at version {}",
-        report.documents,
-        report.segments,
-        report.files_unchanged,
-        report.files_rejected,
-        archive.display(),
-        report.version
+        "  added {} documents, {} segments; {} files unchanged, {} changed, {} rejected",
+        report.documents, report.segments, report.files_unchanged, report.files_changed, report.files_rejected,
     );
+    if report.documents_replaced + report.documents_pruned + report.documents_resumed > 0 {
+        eprintln!(
+            "  replaced {} documents, pruned {} ({} rows removed); resumed {} documents a killed run had finished",
+            report.documents_replaced, report.documents_pruned, report.rows_removed, report.documents_resumed
+        );
+    }
+    let versions = if report.version == report.version_before {
+        format!("stays at version {} (nothing to commit)", report.version)
+    } else {
+        format!("is at version {} (was {})", report.version, report.version_before)
+    };
+    eprintln!("  {} {versions}", archive.display());
+    if let Some(vacuum) = report.vacuum.as_ref().filter(|v| v.files_deleted + v.manifests_deleted > 0) {
+        eprintln!(
+            "  vacuum deleted {} files ({}) and {} old manifests",
+            vacuum.files_deleted,
+            show_size(vacuum.bytes_deleted),
+            vacuum.manifests_deleted
+        );
+    }
     if unreadable_sources > 0 {
         eprintln!("  {unreadable_sources} source(s) could not be listed (see above)");
     }

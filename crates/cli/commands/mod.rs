@@ -2,6 +2,7 @@
 
 mod demo;
 mod generate;
+mod history;
 mod info;
 mod ingest;
 mod query;
@@ -24,6 +25,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Info(args) => info::run(args, &config).await,
         Command::Verify(args) => verify::verify(args, &config, cli.quiet).await,
         Command::Recover(args) => verify::recover(args, &config, cli.quiet).await,
+        Command::Log(args) => history::log(args, &config).await,
+        Command::Vacuum(args) => history::vacuum(args, &config, cli.quiet).await,
         Command::Gen(args) => generate::run(args, &config, cli.quiet),
         Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
     }

@@ -42,6 +42,7 @@ impl Runner {
             spill_dir: args.spill_dir.clone().or_else(|| config.file.spill_dir.clone()),
             target_partitions: config.threads(args.threads),
             batch_size: 8192,
+            as_of: args.as_of,
         };
         let session = ArchiveSession::open(&archive, &options).await?;
         Ok(Runner { session, format, output: args.output.clone(), limit: show_size(memory_limit), quiet })

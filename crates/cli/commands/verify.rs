@@ -51,7 +51,7 @@ pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<Ex
 
 /// Rebuilds a manifest from the table files when every manifest was lost.
 pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive(&args.archive.archive)?;
+    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
     let report = archive.recover().await?;
     for skipped in &report.skipped {
         eprintln!("left out: {skipped}");

@@ -4,7 +4,7 @@
 
 use verbatim_archive::ChunkSettings;
 
-/// Memory not attributable to workers: runtime, channels, the known-document table.
+/// Memory not attributable to workers: runtime, channels, pending commit lists.
 const FIXED_OVERHEAD: u64 = 64 << 20;
 
 /// How an ingestion run is carried out.
@@ -28,13 +28,24 @@ pub struct IngestOptions {
     pub input_format: Option<verbatim_formats::Format>,
     /// Strictness and encoding for reading files.
     pub read: verbatim_formats::ReadOptions,
+    /// Bytes of archived document keys kept in memory to tell new, changed and unchanged
+    /// documents apart (see `verbatim_archive::DocumentIndex`).
+    pub index_cache_bytes: u64,
+    /// Remove archived documents whose source is under one of these roots (folders, files or
+    /// globs, as given on the command line) but was not found in this run. Empty: remove nothing.
+    pub prune_under: Vec<String>,
+    /// Commit at most this often during the run (a long backfill), rather than once at its end.
+    pub commit_every: Option<std::time::Duration>,
+    /// After the run, vacuum with this retention (see `ArchiveWriter::vacuum`); `None`: do not.
+    pub vacuum: Option<std::time::Duration>,
 }
 
 impl IngestOptions {
     /// Options for `workers` threads within `memory_limit` bytes, with `chunk_bytes` chunks.
     pub fn new(workers: usize, memory_limit: u64, chunk_bytes: u64) -> IngestOptions {
         let workers = workers.max(1);
-        let per_worker = memory_limit.saturating_sub(FIXED_OVERHEAD).max(16 << 20) / workers as u64;
+        let index_cache_bytes = (memory_limit / 16).clamp(4 << 20, 64 << 20);
+        let per_worker = memory_limit.saturating_sub(FIXED_OVERHEAD + index_cache_bytes).max(16 << 20) / workers as u64;
         IngestOptions {
             workers,
             memory_limit,
@@ -45,6 +56,10 @@ impl IngestOptions {
             zstd_level: 3,
             input_format: None,
             read: verbatim_formats::ReadOptions::default(),
+            index_cache_bytes,
+            prune_under: Vec::new(),
+            commit_every: None,
+            vacuum: None,
         }
     }
 
@@ -67,7 +82,7 @@ mod tests {
     fn shares_scale_with_the_budget_and_stay_within_it() {
         let options = IngestOptions::new(2, 512 << 20, 128 << 20);
         let per_worker = options.max_file_bytes + options.batch_bytes + options.row_group_bytes * 2;
-        assert!(per_worker * 2 + FIXED_OVERHEAD <= 512 << 20, "{options:?}");
+        assert!(per_worker * 2 + FIXED_OVERHEAD + options.index_cache_bytes <= 512 << 20, "{options:?}");
         let big = IngestOptions::new(2, 16 << 30, 128 << 20);
         assert_eq!(big.row_group_bytes, 128 << 20);
         let tiny = IngestOptions::new(8, 1 << 20, 1);

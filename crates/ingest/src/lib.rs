@@ -21,6 +21,7 @@
 mod budget;
 mod worker;
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use verbatim_archive::rows::RejectRow;
-use verbatim_archive::{Archive, ArchiveError, ChunkWriter, FileEntry, Table};
+use verbatim_archive::{Archive, ArchiveError, ArchiveWriter, Changes, ChunkWriter, FileEntry, Table};
 use verbatim_sources::SourceFile;
 
 pub use budget::IngestOptions;
@@ -75,18 +76,34 @@ pub struct IngestReport {
     pub bytes: u64,
     /// Files whose documents were added.
     pub files_ingested: u64,
+    /// Of those, files that replaced archived documents (their content changed).
+    pub files_changed: u64,
     /// Files already in the archive with the same content.
     pub files_unchanged: u64,
     /// Files that could not be ingested.
     pub files_rejected: u64,
     /// The first rejects of the run (at most [`REJECTS_KEPT`]); all are in the `rejects` table.
     pub rejects: Vec<RejectRow>,
-    /// Documents added.
+    /// Documents added (new or new versions).
     pub documents: u64,
     /// Segments added.
     pub segments: u64,
+    /// Archived documents replaced by a new version.
+    pub documents_replaced: u64,
+    /// Archived documents removed because their source is gone (`--prune`).
+    pub documents_pruned: u64,
+    /// Rows removed from the archive's tables with replaced and pruned documents.
+    pub rows_removed: u64,
+    /// Documents a killed run had finished, committed by this run instead of redone.
+    pub documents_resumed: u64,
+    /// Snapshot version before the run.
+    pub version_before: u64,
     /// Snapshot version after the run.
     pub version: u64,
+    /// Commits the run made.
+    pub commits: u64,
+    /// What the vacuum after the run deleted, when it ran.
+    pub vacuum: Option<verbatim_archive::VacuumReport>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -95,6 +112,7 @@ pub struct IngestReport {
 pub const REJECTS_KEPT: usize = 100;
 
 /// Ingests `files` into `archive`. Bad files become rejects; only archive failures are errors.
+/// The run's work becomes visible in one commit at its end (or every `commit_every`).
 pub async fn ingest(
     archive: &Archive,
     files: Vec<SourceFile>,
@@ -102,10 +120,16 @@ pub async fn ingest(
     progress: Arc<dyn Progress>,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let mut writer = archive.begin_writing().await?;
-    let result = run(&mut writer, files, options, progress, started).await;
+    let mut writer = archive.begin_writing("ingest").await?;
+    let mut result = run(&mut writer, files, options, progress, started).await;
+    if let (Ok(report), Some(retention)) = (&mut result, options.vacuum) {
+        match writer.vacuum(retention).await {
+            Ok(vacuumed) => report.vacuum = Some(vacuumed),
+            Err(e) => result = Err(e.into()),
+        }
+    }
     // A failed run may have written chunks it did not commit: keep its run record so that the
-    // next writer removes them.
+    // next writer adopts or removes them.
     let finished = if result.is_ok() { writer.finish().await } else { writer.abandon().await };
     let mut report = result?;
     finished?;
@@ -114,18 +138,22 @@ pub async fn ingest(
 }
 
 async fn run(
-    writer: &mut verbatim_archive::ArchiveWriter,
+    writer: &mut ArchiveWriter,
     files: Vec<SourceFile>,
     options: &IngestOptions,
     progress: Arc<dyn Progress>,
     started: Instant,
 ) -> Result<IngestReport, IngestError> {
-    let known = Arc::new(writer.document_keys().await?);
-    let known_rejects = writer.reject_keys().await?;
+    let source_ids: HashSet<String> = files.iter().map(|f| f.doc_id.clone()).collect();
+    let sources: HashSet<String> = files.iter().map(|f| f.path.to_string_lossy().into_owned()).collect();
+    let known = Arc::new(writer.document_index(&source_ids, options.index_cache_bytes as usize).await?);
+    drop(source_ids);
+    let known_rejects = writer.reject_keys(&sources).await?;
     let mut report = IngestReport {
         run_id: writer.run_id().to_string(),
         files: files.len() as u64,
         bytes: files.iter().map(|f| f.size).sum(),
+        version_before: writer.manifest().version,
         version: writer.manifest().version,
         ..IngestReport::default()
     };
@@ -162,16 +190,21 @@ async fn run(
 
     let releaser = CacheReleaser::start(writer.archive().clone());
     let mut committer = Committer::new(known_rejects, shared.factory.clone(), releaser);
+    committer.adopt(writer, &mut report);
     let outcome = async {
         let mut last_commit = Instant::now();
         while let Some(event) = inbox.recv().await {
-            committer.absorb(event, &mut report, progress.as_ref());
-            // Commit what is ready: every finished chunk, and rejects at least every few seconds.
-            let due = last_commit.elapsed() > Duration::from_secs(5) && committer.has_rejects();
-            if committer.has_chunks() || due {
+            if let Some(files) = committer.absorb(event, &mut report, progress.as_ref()) {
+                writer.stage(&files).await?;
+            }
+            let due = options.commit_every.is_some_and(|every| last_commit.elapsed() >= every);
+            if due && committer.has_work() {
                 committer.commit(writer, &mut report, progress.as_ref()).await?;
                 last_commit = Instant::now();
             }
+        }
+        if !options.prune_under.is_empty() {
+            committer.find_pruned(writer, &options.prune_under, &sources, &mut report).await?;
         }
         committer.commit(writer, &mut report, progress.as_ref()).await
     }
@@ -231,7 +264,7 @@ impl CacheReleaser {
     }
 }
 
-/// Collects finished chunks and rejects, and commits them as one snapshot.
+/// Collects finished chunks, rejects and removals, and commits them as one snapshot.
 struct Committer {
     known_rejects: verbatim_archive::RejectKeys,
     factory: verbatim_archive::ChunkFactory,
@@ -240,7 +273,15 @@ struct Committer {
     pending_documents: u64,
     pending_segments: u64,
     pending_rejects: Vec<RejectRow>,
+    /// Archived documents to remove at the next commit, by the `documents` file holding them.
+    pending_removals: HashMap<String, HashSet<String>>,
+    /// Of those, how many are replaced (the rest are pruned).
+    pending_replaced: u64,
+    pending_pruned: u64,
+    /// Files this run rewrote, to the file that replaced them (None: nothing remained).
+    rewritten: HashMap<String, Option<String>>,
     rejects_written: u64,
+    rewrites: u64,
 }
 
 impl Committer {
@@ -257,27 +298,54 @@ impl Committer {
             pending_documents: 0,
             pending_segments: 0,
             pending_rejects: Vec::new(),
+            pending_removals: HashMap::new(),
+            pending_replaced: 0,
+            pending_pruned: 0,
+            rewritten: HashMap::new(),
             rejects_written: 0,
+            rewrites: 0,
         }
     }
 
-    fn has_chunks(&self) -> bool {
-        !self.pending_files.is_empty()
+    /// Takes over the chunks a killed run staged: they are committed with this run's work.
+    fn adopt(&mut self, writer: &ArchiveWriter, report: &mut IngestReport) {
+        for (table, entry) in writer.adopted() {
+            if *table == Table::Documents {
+                report.documents_resumed += entry.rows;
+                self.pending_documents += entry.rows;
+            }
+            if *table == Table::Segments {
+                self.pending_segments += entry.rows;
+            }
+            self.pending_files.push((*table, entry.clone()));
+        }
     }
 
-    fn has_rejects(&self) -> bool {
-        !self.pending_rejects.is_empty()
+    fn has_work(&self) -> bool {
+        !self.pending_files.is_empty() || !self.pending_removals.is_empty()
     }
 
-    fn absorb(&mut self, event: Event, report: &mut IngestReport, progress: &dyn Progress) {
+    /// Takes in a worker's event; returns the chunk files to stage, if it brought some.
+    fn absorb(
+        &mut self,
+        event: Event,
+        report: &mut IngestReport,
+        progress: &dyn Progress,
+    ) -> Option<Vec<(Table, FileEntry)>> {
         match event {
-            Event::Chunk { files, documents, segments } => {
-                self.pending_files.extend(files);
+            Event::Chunk { files, documents, segments, replaced } => {
+                self.pending_files.extend(files.iter().cloned());
                 self.pending_documents += documents;
                 self.pending_segments += segments;
+                self.pending_replaced += replaced.len() as u64;
+                for (doc_id, documents_file) in replaced {
+                    self.pending_removals.entry(documents_file).or_default().insert(doc_id);
+                }
+                return Some(files);
             }
             Event::Files(done) => {
                 report.files_ingested += done.ingested;
+                report.files_changed += done.changed;
                 report.files_unchanged += done.unchanged;
                 progress.files_done(done.files(), done.bytes, done.segments);
             }
@@ -295,33 +363,121 @@ impl Committer {
                 }
             }
         }
+        None
+    }
+
+    /// Finds the archived documents whose source lies under one of `roots` but is not among
+    /// `seen` (this run's sources), and marks them for removal at the next commit.
+    async fn find_pruned(
+        &mut self,
+        writer: &ArchiveWriter,
+        roots: &[String],
+        seen: &HashSet<String>,
+        report: &mut IngestReport,
+    ) -> Result<(), IngestError> {
+        let roots = verbatim_sources::Roots::new(roots);
+        let gone = writer.documents_where(|source| roots.contains(source) && !seen.contains(source)).await?;
+        for (doc_id, documents_file) in gone {
+            self.pending_pruned += 1;
+            self.pending_removals.entry(documents_file).or_default().insert(doc_id);
+        }
+        report.documents_pruned = self.pending_pruned;
+        Ok(())
     }
 
     async fn commit(
         &mut self,
-        writer: &mut verbatim_archive::ArchiveWriter,
+        writer: &mut ArchiveWriter,
         report: &mut IngestReport,
         progress: &dyn Progress,
     ) -> Result<(), IngestError> {
         if !self.pending_rejects.is_empty() {
             let entry = self.write_rejects().await?;
+            writer.stage(std::slice::from_ref(&(Table::Rejects, entry.clone()))).await?;
             self.pending_files.push((Table::Rejects, entry));
         }
-        if self.pending_files.is_empty() {
+        let mut changes = Changes::default();
+        if !self.pending_removals.is_empty() {
+            let removals = std::mem::take(&mut self.pending_removals);
+            let (added, removed, rows_removed) = self.rewrite(writer, removals).await?;
+            writer.stage(&added).await?;
+            self.pending_files.extend(added);
+            // Staged files (adopted from a killed run) that were rewritten are dropped from the
+            // commit and from the store; committed ones are removed by the commit.
+            let staged: HashSet<String> = removed
+                .iter()
+                .filter(|path| self.pending_files.iter().any(|(_, entry)| entry.path == **path))
+                .cloned()
+                .collect();
+            self.pending_files.retain(|(_, entry)| !staged.contains(&entry.path));
+            writer.discard_staged(&staged).await?;
+            changes.removed = removed.into_iter().filter(|path| !staged.contains(path)).collect();
+            changes.removed_documents = self.pending_replaced + self.pending_pruned;
+            report.rows_removed += rows_removed;
+        }
+        if self.pending_files.is_empty() && changes.removed.is_empty() {
             return Ok(());
         }
-        let version = writer.commit(&self.pending_files).await?;
+        changes.added = std::mem::take(&mut self.pending_files);
+        let version = writer.commit(&changes).await?;
         report.version = version;
+        report.commits += 1;
         report.documents += self.pending_documents;
         report.segments += self.pending_segments;
+        report.documents_replaced += self.pending_replaced;
         progress.committed(version, report.documents);
-        for (_, entry) in &self.pending_files {
+        for (_, entry) in &changes.added {
             self.releaser.release(&entry.path);
         }
-        self.pending_files.clear();
         self.pending_documents = 0;
         self.pending_segments = 0;
+        self.pending_replaced = 0;
+        self.pending_pruned = 0;
         Ok(())
+    }
+
+    /// Rewrites the chunks that hold documents to remove, without them: returns the new files,
+    /// the paths of the files they replace, and the rows left out.
+    async fn rewrite(
+        &mut self,
+        writer: &ArchiveWriter,
+        removals: HashMap<String, HashSet<String>>,
+    ) -> Result<(Vec<(Table, FileEntry)>, Vec<String>, u64), IngestError> {
+        // A file rewritten at an earlier commit of this run is found under its new name.
+        let mut by_file: HashMap<String, HashSet<String>> = HashMap::new();
+        for (mut file, ids) in removals {
+            while let Some(next) = self.rewritten.get(&file) {
+                match next {
+                    Some(next) => file = next.clone(),
+                    None => break,
+                }
+            }
+            by_file.entry(file).or_default().extend(ids);
+        }
+        let (mut added, mut removed, mut rows_removed) = (Vec::new(), Vec::new(), 0);
+        let mut by_file: Vec<_> = by_file.into_iter().collect();
+        by_file.sort_by(|a, b| a.0.cmp(&b.0));
+        for (documents_file, doc_ids) in by_file {
+            if self.rewritten.get(&documents_file).is_some_and(Option::is_none) {
+                continue;
+            }
+            let suffix = format!("rewrite-{:06}", self.rewrites);
+            self.rewrites += 1;
+            let doc_ids = Arc::new(doc_ids);
+            for (table, entry) in writer.chunk_files(&documents_file) {
+                let (factory, ids, suffix, old) =
+                    (self.factory.clone(), doc_ids.clone(), suffix.clone(), entry.clone());
+                let rewritten =
+                    tokio::task::spawn_blocking(move || factory.rewrite_without(table, &old, &ids, &suffix))
+                        .await
+                        .map_err(|e| IngestError::Worker(e.to_string()))??;
+                rows_removed += rewritten.rows_removed;
+                self.rewritten.insert(entry.path.clone(), rewritten.entry.as_ref().map(|e| e.path.clone()));
+                removed.push(entry.path);
+                added.extend(rewritten.entry.map(|new| (table, new)));
+            }
+        }
+        Ok((added, removed, rows_removed))
     }
 
     async fn write_rejects(&mut self) -> Result<FileEntry, IngestError> {

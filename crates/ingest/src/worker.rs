@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use verbatim_archive::rows::{DocumentRow, RejectRow, SegmentRows, WordRows, documents_batch};
 use verbatim_archive::{
-    ArchiveError, ChunkFactory, ChunkWriter, DocRange, DocumentKeys, FileEntry, RecordBatch, Table,
+    ArchiveError, ChunkFactory, ChunkWriter, DocRange, DocumentIndex, FileEntry, RecordBatch, Table,
 };
 use verbatim_formats::{Format, FormatError, ReadOptions, prepare, sidecar};
 use verbatim_model::{RawTranscript, TranscriptMeta, normalise, words};
@@ -25,7 +25,8 @@ pub(crate) struct Shared {
     pub shards: Vec<Range<usize>>,
     /// The next shard to hand out.
     pub next_shard: AtomicUsize,
-    pub known: Arc<DocumentKeys>,
+    /// What the archive already holds.
+    pub known: Arc<DocumentIndex>,
     /// Document ids taken in this run, with the source that took them.
     pub claims: Mutex<HashMap<String, String>>,
     pub cancelled: AtomicBool,
@@ -36,8 +37,9 @@ pub(crate) struct Shared {
 
 /// What a worker tells the committer.
 pub(crate) enum Event {
-    /// Chunk files finished (segments and documents of whole files), ready to commit.
-    Chunk { files: Vec<(Table, FileEntry)>, documents: u64, segments: u64 },
+    /// Chunk files finished (segments and documents of whole files), ready to commit, with the
+    /// archived documents they hold new versions of (id, `documents` file of the old version).
+    Chunk { files: Vec<(Table, FileEntry)>, documents: u64, segments: u64, replaced: Vec<(String, String)> },
     /// Files whose documents were added to the worker's open chunk or were already archived
     /// (sent in batches: one wake-up of the committer per file would cost more than the file).
     Files(FilesDone),
@@ -49,6 +51,8 @@ pub(crate) enum Event {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FilesDone {
     pub ingested: u64,
+    /// Of the ingested files, those that replaced archived documents.
+    pub changed: u64,
     pub unchanged: u64,
     pub bytes: u64,
     pub segments: u64,
@@ -65,7 +69,7 @@ impl FilesDone {
 const FILES_PER_REPORT: u64 = 64;
 
 enum Outcome {
-    Ingested { segments: u64 },
+    Ingested { segments: u64, changed: bool },
     Unchanged,
     Rejected(RejectRow),
 }
@@ -84,6 +88,8 @@ pub(crate) struct Worker {
     chunks_in_shard: u64,
     /// Document ids of the open chunk so far, while they keep increasing.
     chunk_docs: ChunkDocs,
+    /// Archived documents that the open chunk holds new versions of: (id, old `documents` file).
+    replaced: Vec<(String, String)>,
     /// Files handled but not yet reported.
     done: FilesDone,
 }
@@ -126,6 +132,7 @@ impl Worker {
             shard: 0,
             chunks_in_shard: 0,
             chunk_docs: ChunkDocs::default(),
+            replaced: Vec::new(),
             done: FilesDone::default(),
         }
     }
@@ -146,8 +153,9 @@ impl Worker {
                     return Ok(());
                 }
                 match self.process(file)? {
-                    Outcome::Ingested { segments } => {
+                    Outcome::Ingested { segments, changed } => {
                         self.done.ingested += 1;
+                        self.done.changed += u64::from(changed);
                         self.done.bytes += file.size;
                         self.done.segments += segments;
                     }
@@ -245,15 +253,16 @@ impl Worker {
         // that grows adds its new transcripts and skips the ones already archived.
         let hashes: Vec<String> =
             if transcripts.len() == 1 { vec![hash.clone()] } else { transcripts.iter().map(transcript_hash).collect() };
+        // New documents are added; a changed one is added and its archived version removed in
+        // the same commit; unchanged ones are skipped.
         let mut fresh = Vec::with_capacity(doc_ids.len());
+        let mut replacing = Vec::new();
         for (index, doc_id) in doc_ids.iter().enumerate() {
-            match self.shared.known.hash_of(doc_id) {
-                Some(known) if known == hashes[index] => {}
-                Some(_) => {
-                    let reason = format!(
-                        "document {doc_id} is already in the archive with different content; changed documents are not replaced"
-                    );
-                    return Ok(reject(reason, None, Some(hash)));
+            match self.shared.known.lookup(doc_id)? {
+                Some(known) if known.content_hash == hashes[index] => {}
+                Some(known) => {
+                    fresh.push(index);
+                    replacing.push((doc_id.clone(), known.documents_file));
                 }
                 None => fresh.push(index),
             }
@@ -266,6 +275,8 @@ impl Worker {
             let reason = format!("document id {id} is also produced by {other}; rename one of them");
             return Ok(reject(reason, None, Some(hash)));
         }
+        let changed = !replacing.is_empty();
+        self.replaced.append(&mut replacing);
 
         let hints = names::hints(&file.doc_id);
         let from_name =
@@ -313,7 +324,7 @@ impl Worker {
             });
         }
         self.chunk_segments += segments;
-        Ok(Outcome::Ingested { segments })
+        Ok(Outcome::Ingested { segments, changed })
     }
 
     /// Claims the ids for `source`; returns a taken id and the other source that took it.
@@ -361,12 +372,11 @@ impl Worker {
         }
         let suffix = self.chunk_suffix();
         self.chunks_in_shard += 1;
+        // The three tables' files of a chunk hold the same documents in the same order.
         let doc_range = self.chunk_docs.take();
         let mut files = Vec::with_capacity(3);
         if let Some(chunk) = self.segments_chunk.take() {
-            let mut entry = chunk.finish()?;
-            entry.doc_range = doc_range;
-            files.push((Table::Segments, entry));
+            files.push((Table::Segments, chunk.finish()?));
         }
         if let Some(chunk) = self.words_chunk.take() {
             files.push((Table::Words, chunk.finish()?));
@@ -374,9 +384,17 @@ impl Worker {
         let mut documents_chunk = self.shared.factory.create(Table::Documents, &suffix)?;
         documents_chunk.write(&documents_batch(&self.documents)?)?;
         files.push((Table::Documents, documents_chunk.finish()?));
+        for (_, entry) in &mut files {
+            entry.doc_range = doc_range.clone();
+        }
         // Counts first, so that the files of a committed chunk are never reported after it.
         self.report_done();
-        let event = Event::Chunk { files, documents: self.documents.len() as u64, segments: self.chunk_segments };
+        let event = Event::Chunk {
+            files,
+            documents: self.documents.len() as u64,
+            segments: self.chunk_segments,
+            replaced: std::mem::take(&mut self.replaced),
+        };
         self.documents.clear();
         self.chunk_segments = 0;
         self.send(event);

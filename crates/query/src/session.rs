@@ -40,6 +40,8 @@ pub struct SessionOptions {
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// Read the snapshot of this version instead of the newest.
+    pub as_of: Option<u64>,
 }
 
 impl SessionOptions {
@@ -66,9 +68,12 @@ pub struct ArchiveSession {
 }
 
 impl ArchiveSession {
-    /// Opens a session over the archive's current snapshot.
+    /// Opens a session over the archive's current snapshot (or the one `options.as_of` names).
     pub async fn open(archive: &Archive, options: &SessionOptions) -> Result<ArchiveSession, QueryError> {
-        let snapshot = archive.snapshot().await?;
+        let snapshot = match options.as_of {
+            Some(version) => archive.snapshot_at(version).await?,
+            None => archive.snapshot().await?,
+        };
         let ctx = session_context(options)?;
         udf::register_all(&ctx);
         ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));

@@ -110,6 +110,40 @@ pub fn doc_id_for(path: &Path, base: &Path) -> String {
     parts.join("/")
 }
 
+/// The roots of a run's sources (folders, files and glob patterns as given), to tell whether an
+/// archived document's source lies under them: what `ingest --prune` may remove.
+#[derive(Debug, Clone, Default)]
+pub struct Roots {
+    paths: Vec<String>,
+    patterns: Vec<glob::Pattern>,
+}
+
+impl Roots {
+    /// The roots of `sources` as given on the command line.
+    pub fn new(sources: &[String]) -> Roots {
+        let mut roots = Roots::default();
+        for source in sources {
+            match glob::Pattern::new(source).ok().filter(|_| is_glob(source)) {
+                Some(pattern) => roots.patterns.push(pattern),
+                None => {
+                    let trimmed = source.trim_end_matches('/');
+                    roots.paths.push(if trimmed.is_empty() { source.clone() } else { trimmed.to_string() });
+                }
+            }
+        }
+        roots
+    }
+
+    /// Whether `source` (a path as ingest recorded it) is one of the roots, lies in a root folder,
+    /// or matches a root pattern. Compared as text: give the sources the same way every run.
+    pub fn contains(&self, source: &str) -> bool {
+        self.paths.iter().any(|root| {
+            source == root
+                || source.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
+        }) || self.patterns.iter().any(|pattern| pattern.matches(source))
+    }
+}
+
 fn is_glob(source: &str) -> bool {
     source.contains(['*', '?', '['])
 }
@@ -231,6 +265,17 @@ impl FileKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_hold_what_lies_under_them_and_nothing_beside() {
+        let roots = Roots::new(&["talks/".into(), "one.json".into(), "caps/*.vtt".into(), "/".into()]);
+        assert!(roots.contains("talks/a.json") && roots.contains("talks/x/b.json"));
+        assert!(!roots.contains("talks2/a.json"));
+        assert!(roots.contains("one.json") && !roots.contains("one.json.gz"));
+        assert!(roots.contains("caps/a.vtt") && !roots.contains("caps/a.srt"));
+        assert!(roots.contains("/abs/file.json"));
+        assert!(!Roots::new(&["talks".into()]).contains("elsewhere/talks/a.json"));
+    }
 
     fn touch(root: &Path, relative: &str) {
         let path = root.join(relative);

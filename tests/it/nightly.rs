@@ -1,0 +1,138 @@
+//! Nightly jobs: changed sources replace their documents in one commit, vanished ones are pruned
+//! under the given roots only, a run appears in one commit, and the history (`log`, `--as-of`,
+//! `vacuum`) keeps what readers of older snapshots need for the retention period.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// A corpus of the bundled sample, a WhisperX file (with word timings) and a generated channel.
+fn corpus(dir: &Path) -> std::path::PathBuf {
+    let corpus = dir.join("corpus");
+    generate(&corpus.join("gen"), "200KB", 5);
+    std::fs::copy(sample(), corpus.join("talk.json")).unwrap();
+    let whisperx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/stt/whisperx.json");
+    std::fs::copy(whisperx, corpus.join("whisper.json")).unwrap();
+    corpus
+}
+
+fn ingest(corpus: &Path, archive: &Path, extra: &[&str]) -> String {
+    let output = verbatim().arg("ingest").arg(corpus).arg("--archive").arg(archive).args(extra).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+/// Every table's rows of the documents other than `except`, in a fixed order.
+fn others(archive: &Path, except: &str) -> Vec<String> {
+    let mut rows = sql_rows(
+        archive,
+        &format!(
+            "SELECT doc_id, seq, start_ms, end_ms, text FROM segments WHERE doc_id <> '{except}' ORDER BY doc_id, seq"
+        ),
+    );
+    rows.extend(sql_rows(
+        archive,
+        &format!("SELECT doc_id, seq, word_index, word FROM words WHERE doc_id <> '{except}' ORDER BY doc_id, seq, word_index"),
+    ));
+    rows.extend(sql_rows(
+        archive,
+        &format!("SELECT doc_id, n_segments, content_hash FROM documents WHERE doc_id <> '{except}' ORDER BY doc_id"),
+    ));
+    rows
+}
+
+#[test]
+fn a_changed_source_replaces_its_document_in_one_commit_and_leaves_the_others_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let archive = dir.path().join("archive");
+    ingest(&corpus, &archive, &[]);
+    let words_before = sql_value(&archive, "SELECT count(*) FROM words WHERE doc_id = 'whisper'");
+    assert_ne!(words_before, "0", "the WhisperX file has word timings");
+    let untouched = others(&archive, "whisper");
+
+    // A Whisper model is re-run: the transcript's first word changes.
+    let path = corpus.join("whisper.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first_word =
+        sql_value(&archive, "SELECT word FROM words WHERE doc_id = 'whisper' ORDER BY seq, word_index LIMIT 1");
+    let changed = text.replacen(&format!("\"{first_word}\""), "\"Verbatim\"", 1);
+    assert_ne!(changed, text, "the word is in the file");
+    std::fs::write(&path, changed).unwrap();
+    let said = ingest(&corpus, &archive, &[]);
+    assert!(said.contains("1 changed") && said.contains("replaced 1 documents"), "{said}");
+
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'whisper'"), "1");
+    let first = "SELECT word FROM words WHERE doc_id = 'whisper' ORDER BY seq, word_index LIMIT 1";
+    assert_eq!(sql_value(&archive, first), "Verbatim", "the new version is visible");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM words WHERE doc_id = 'whisper'"), words_before);
+    let duplicates = "SELECT count(*) FROM (SELECT doc_id, seq FROM segments GROUP BY doc_id, seq HAVING count(*) > 1)";
+    assert_eq!(sql_value(&archive, duplicates), "0", "the old version is gone");
+    assert_eq!(others(&archive, "whisper"), untouched, "other documents are untouched");
+
+    // The older snapshot still answers as it did, until vacuum.
+    let log = run_on(&archive, &["log", "--json"]);
+    let commits: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(commits.len(), 2, "one commit per run: {log}");
+    assert_eq!(commits[1]["documents_removed"], 1, "{log}");
+    assert!(commits[1]["files_removed"].as_u64().unwrap() >= 2, "{log}");
+    let old = run_on(&archive, &["sql", "-q", "--as-of", "1", "--format", "csv", first]);
+    assert_eq!(old.lines().nth(1), Some(first_word.as_str()));
+    run_on(&archive, &["verify", "-q"]);
+
+    // With the default retention, the replaced files are kept for readers of the older snapshot.
+    let kept = run(&["vacuum", "--archive", &archive.to_string_lossy()]);
+    assert!(String::from_utf8_lossy(&kept.stderr).contains("deleted 0 files"));
+    let vacuum = run(&["vacuum", "--retention", "0s", "--archive", &archive.to_string_lossy()]);
+    let said = String::from_utf8_lossy(&vacuum.stderr);
+    assert!(vacuum.status.success() && !said.contains("deleted 0 files") && said.contains("1 manifests"), "{said}");
+    let gone = run(&["sql", "--as-of", "1", "--archive", &archive.to_string_lossy(), "SELECT 1"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("has no snapshot v1 (kept: v2 to v2"));
+    assert_eq!(sql_value(&archive, first), "Verbatim");
+    let verify = run(&["verify", "--archive", &archive.to_string_lossy()]);
+    assert!(verify.status.success());
+    assert!(!String::from_utf8_lossy(&verify.stderr).contains("not listed"), "vacuum left no stray file");
+}
+
+#[test]
+fn prune_removes_vanished_sources_under_the_given_roots_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(sample(), elsewhere.join("kept.json")).unwrap();
+    let archive = dir.path().join("archive");
+    ingest(&corpus, &archive, &[]);
+    ingest(&elsewhere, &archive, &[]);
+    let documents: u64 = sql_value(&archive, "SELECT count(*) FROM documents").parse().unwrap();
+
+    std::fs::remove_file(corpus.join("talk.json")).unwrap();
+    let without = ingest(&corpus, &archive, &[]);
+    assert!(without.contains("nothing to commit"), "without --prune nothing is removed: {without}");
+    let report = dir.path().join("report.json");
+    ingest(&corpus, &archive, &["--prune", "--report", &report.to_string_lossy()]);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["documents"]["removed"], 1, "{report}");
+    assert_eq!(report["sources"]["unchanged"], report["sources"]["seen"], "{report}");
+    assert_eq!(report["version_after"].as_u64(), report["version_before"].as_u64().map(|v| v + 1), "{report}");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'talk'"), "0");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments WHERE doc_id = 'talk'"), "0");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents WHERE doc_id = 'kept'"), "1", "outside the roots");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents").parse::<u64>().unwrap(), documents - 1);
+}
+
+#[test]
+fn a_backfill_may_commit_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "600KB", 8);
+    let archive = dir.path().join("archive");
+    ingest(&corpus, &archive, &["--chunk-size", "32KiB", "-j", "1", "--commit-every", "0s"]);
+    let commits = run_on(&archive, &["log", "--json"]).lines().count();
+    assert!(commits > 2, "intermediate commits ({commits})");
+    let single = dir.path().join("single");
+    ingest(&corpus, &single, &["--chunk-size", "32KiB", "-j", "1"]);
+    assert_eq!(run_on(&single, &["log", "--json"]).lines().count(), 1);
+    assert_eq!(archive_contents(&archive), archive_contents(&single));
+}
