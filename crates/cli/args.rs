@@ -51,6 +51,8 @@ pub enum Command {
     Log(LogArgs),
     /// Delete manifests older than the retention period and the files no retained snapshot lists.
     Vacuum(VacuumArgs),
+    /// Rewrite the chunks of many runs into target-size chunks in document order (a streaming merge).
+    Compact(CompactArgs),
     /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
@@ -136,6 +138,10 @@ pub struct IngestArgs {
     /// Do not vacuum after the run.
     #[arg(long)]
     pub no_vacuum: bool,
+    /// Compact after the run: auto (when the archive has compact_threshold or more overlapping
+    /// runs, 4 by default), always, or never [config: compact] [default: auto].
+    #[arg(long, value_name = "WHEN")]
+    pub compact: Option<String>,
     #[command(flatten)]
     pub wait: WaitArg,
 }
@@ -229,6 +235,24 @@ pub struct VerifyArgs {
 pub struct RecoverArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub wait: WaitArg,
+}
+
+/// Arguments of `compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// Target size of each output chunk's segments file [config: chunk_size] [default: 128MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// Keep superseded snapshots this long before the vacuum after compaction deletes them
+    /// [config: retention] [default: 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
     #[command(flatten)]
     pub wait: WaitArg,
 }

@@ -34,6 +34,10 @@ pub struct FileConfig {
     pub retention: Option<String>,
     /// How long a writer waits for a busy archive, e.g. "5m".
     pub wait: Option<String>,
+    /// When ingest compacts: "auto", "always" or "never".
+    pub compact: Option<String>,
+    /// Overlapping sorted runs at which `compact = "auto"` compacts.
+    pub compact_threshold: Option<usize>,
     /// Object store settings for remote archives (`aws_region = "eu-west-1"`, …); `AWS_*`,
     /// `GOOGLE_*` and `AZURE_*` environment variables override them.
     #[serde(default)]
@@ -118,6 +122,14 @@ impl Config {
         match given.as_ref().or(self.file.retention.as_ref()) {
             Some(text) => parse_duration(text).context("--retention"),
             None => Ok(verbatim_archive::DEFAULT_RETENTION),
+        }
+    }
+
+    /// The chunk size from the flag or config (128 MiB by default).
+    pub fn chunk_size(&self, given: &Option<String>) -> Result<u64> {
+        match given.as_ref().or(self.file.chunk_size.as_ref()) {
+            Some(size) => parse_size(size).context("--chunk-size"),
+            None => Ok(128 << 20),
         }
     }
 

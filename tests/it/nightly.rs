@@ -136,3 +136,97 @@ fn a_backfill_may_commit_as_it_goes() {
     assert_eq!(run_on(&single, &["log", "--json"]).lines().count(), 1);
     assert_eq!(archive_contents(&archive), archive_contents(&single));
 }
+
+/// The files of a generated corpus, sorted.
+fn corpus_files(corpus: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut folders = vec![corpus.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { folders.push(path) } else { files.push(path.to_string_lossy().into_owned()) }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Ingests `files` as `nights` runs, file i in run i % nights, so every run's documents interleave
+/// with the others' (their ranges overlap); returns what each run said.
+fn nightly_runs(files: &[String], nights: usize, archive: &Path, extra: &[&str]) -> Vec<String> {
+    (0..nights)
+        .map(|night| {
+            let tonight: Vec<&str> = files.iter().skip(night).step_by(nights).map(String::as_str).collect();
+            let output =
+                verbatim().arg("ingest").args(&tonight).arg("--archive").arg(archive).args(extra).output().unwrap();
+            let said = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{said}");
+            said
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_merges_overlapping_runs_into_document_order_with_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus.join("gen"), "1500KB", 17);
+    let whisperx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/stt/whisperx.json");
+    let mut files = corpus_files(&corpus);
+    files.push(whisperx.to_string_lossy().into_owned());
+    let archive = dir.path().join("nightly");
+    nightly_runs(&files, 8, &archive, &["--compact", "never"]);
+    let single = dir.path().join("single");
+    nightly_runs(&files, 1, &single, &[]);
+    let expected = archive_contents(&single);
+    assert_eq!(archive_contents(&archive), expected);
+    let info = run_on(&archive, &["info"]);
+    assert!(info.contains("8 overlapping sorted runs"), "{info}");
+    let pauses = "EXPLAIN SELECT doc_id, max(start_ms - previous) FROM (SELECT doc_id, start_ms, \
+                  lag(end_ms) OVER (PARTITION BY doc_id ORDER BY seq) AS previous FROM segments) GROUP BY doc_id";
+    assert!(run_on(&archive, &["sql", "-q", pauses]).contains("SortExec"), "overlapping runs need a sort");
+
+    // A small budget forces several merge passes; the answer is the same.
+    let output = verbatim()
+        .args(["compact", "-m", "24MiB", "--chunk-size", "256KiB", "--archive"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && said.contains("in document order"), "{said}");
+    assert!(!said.contains(" 1 pass(es)"), "the budget allowed fewer chains than there were: {said}");
+    assert_eq!(archive_contents(&archive), expected, "compaction changes no row");
+    let info = run_on(&archive, &["info"]);
+    assert!(info.contains("in document order (1 sorted run)"), "{info}");
+    assert!(!run_on(&archive, &["sql", "-q", pauses]).contains("SortExec"), "the order is declared again");
+    let words = "SELECT count(*) FROM words w JOIN segments s ON w.doc_id = s.doc_id AND w.seq = s.seq";
+    assert_eq!(sql_value(&archive, words), sql_value(&single, words), "words still line up with their segments");
+    // The snapshot before compaction is still readable, until vacuum.
+    assert_eq!(
+        sql_value(&archive, "SELECT count(*) FROM segments"),
+        sql_value(&single, "SELECT count(*) FROM segments")
+    );
+    let before = run_on(&archive, &["sql", "-q", "--as-of", "8", "--format", "csv", "SELECT count(*) FROM segments"]);
+    assert_eq!(before.lines().nth(1).unwrap(), sql_value(&single, "SELECT count(*) FROM segments"));
+    run_on(&archive, &["verify", "-q", "--deep"]);
+    let again = verbatim().args(["compact", "--chunk-size", "256KiB", "--archive"]).arg(&archive).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to compact"));
+}
+
+#[test]
+fn the_nightly_job_compacts_on_its_own_once_runs_overlap_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "600KB", 23);
+    let archive = dir.path().join("archive");
+    let said = nightly_runs(&corpus_files(&corpus), 6, &archive, &[]);
+    let compacted: Vec<usize> = (0..6).filter(|&night| said[night].contains("compacted")).map(|n| n + 1).collect();
+    assert!(compacted.first().is_some_and(|&night| night >= 4), "auto compacts once 4 runs overlap: {said:?}");
+    for night in &compacted {
+        assert!(said[night - 1].contains("compacted 4 overlapping runs"), "{}", said[night - 1]);
+    }
+    let log = run_on(&archive, &["log"]);
+    assert!(log.contains(" compact "), "the compaction is its own commit: {log}");
+    let info = run_on(&archive, &["info"]);
+    assert!(!info.contains(" 4 overlapping"), "{info}");
+}

@@ -285,10 +285,12 @@ impl Archive {
             // Never commit on top of a snapshot that has lost data: every file is there, with the
             // recorded size, and its footer reads (a few KiB per file).
             self.ensure_sound(&snapshot, CheckDepth::Footer).await?;
-            let adopted = self.adoptable(&snapshot, &dead_runs).await;
+            // Only an ingest takes over what killed ingests finished; other writers remove it.
+            let adopted = if operation == "ingest" { self.adoptable(&snapshot, &dead_runs).await } else { Vec::new() };
             let state = RunState {
                 committed_version: None,
                 staged: adopted.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone())).collect(),
+                base_version: snapshot.manifest.version,
             };
             // Recorded as this run's before the dead runs' records go.
             runs::update(self, &run_id, &state).await?;
@@ -368,11 +370,14 @@ impl Archive {
 
     /// The staged files of `dead_runs` that `snapshot` does not list and that are sound (the
     /// recorded size, a readable footer): finished work a new run can commit instead of redoing.
+    /// Only runs whose staged work was made against `snapshot` count: anything committed since
+    /// (another ingest, a compaction) may have changed the files their rewrites replace.
     async fn adoptable(&self, snapshot: &Snapshot, dead_runs: &[RecordedRun]) -> Vec<(Table, FileEntry)> {
         let committed: HashSet<&str> = snapshot.all_files().map(|(_, f)| f.path.as_str()).collect();
         let mut seen = HashSet::new();
         let candidates: Vec<FileToCheck> = dead_runs
             .iter()
+            .filter(|run| run.base_version == snapshot.manifest.version)
             .flat_map(|run| &run.staged)
             .filter(|staged| !committed.contains(staged.entry.path.as_str()) && seen.insert(staged.entry.path.clone()))
             .filter_map(|staged| {
@@ -668,7 +673,14 @@ impl ArchiveWriter {
     /// Publishes a new snapshot with `changes` applied. Atomic: readers see all of it or none.
     /// Removed files stay in the store until `vacuum` finds no retained snapshot that lists them.
     pub async fn commit(&mut self, changes: &Changes) -> Result<u64, ArchiveError> {
-        let next = self.manifest.next(&self.run_id, &self.operation, changes);
+        let operation = self.operation.clone();
+        self.commit_as(&operation, changes).await
+    }
+
+    /// [`ArchiveWriter::commit`], recording `operation` rather than the run's (a compaction at the
+    /// end of an ingest).
+    pub(crate) async fn commit_as(&mut self, operation: &str, changes: &Changes) -> Result<u64, ArchiveError> {
+        let next = self.manifest.next(&self.run_id, operation, changes);
         self.ensure_lock_held().await?;
         self.archive.publish(&next).await?;
         self.manifest = next;
@@ -676,6 +688,7 @@ impl ArchiveWriter {
         self.state.staged.retain(|staged| !added.contains(staged.entry.path.as_str()));
         self.adopted.retain(|(_, entry)| !added.contains(entry.path.as_str()));
         self.state.committed_version = Some(self.manifest.version);
+        self.state.base_version = self.manifest.version;
         runs::update(&self.archive, &self.run_id, &self.state).await?;
         Ok(self.manifest.version)
     }

@@ -22,6 +22,7 @@
 mod archive;
 mod checked_store;
 pub mod chunk;
+mod compact;
 mod error;
 mod history;
 pub mod integrity;
@@ -38,6 +39,7 @@ mod verify;
 pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
 pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter};
+pub use compact::{CompactOptions, CompactReport, Fragmentation, fragmentation};
 pub use error::ArchiveError;
 pub use history::{DEFAULT_RETENTION, LogEntry, VacuumReport};
 pub use integrity::{CheckDepth, DamagedFile, FileDamage};

@@ -33,6 +33,9 @@ struct RunRecord {
     /// Finished chunks not committed yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     staged: Vec<StagedFile>,
+    /// The snapshot version the staged chunks were made against.
+    #[serde(default)]
+    base_version: u64,
 }
 
 /// A finished, uncommitted chunk file of a run.
@@ -62,6 +65,8 @@ pub(crate) struct RunState {
     pub committed_version: Option<u64>,
     /// Its finished, uncommitted chunks.
     pub staged: Vec<StagedFile>,
+    /// The snapshot version its staged chunks were made against.
+    pub base_version: u64,
 }
 
 /// A run that has a record: one in progress, or one that died.
@@ -73,6 +78,9 @@ pub(crate) struct RecordedRun {
     pub committed_version: Option<u64>,
     /// Its finished, uncommitted chunks.
     pub staged: Vec<StagedFile>,
+    /// The snapshot version its staged chunks were made against: they may be adopted only while
+    /// that version is the newest (a rewrite replaces files of that snapshot).
+    pub base_version: u64,
 }
 
 /// The run id a chunk file name starts with (`<run id>-<rest>`), if it has one.
@@ -101,6 +109,7 @@ async fn write(archive: &Archive, run_id: &str, state: &RunState, options: PutOp
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         committed_version: state.committed_version,
         staged: state.staged.clone(),
+        base_version: state.base_version,
     };
     let body = serde_json::to_vec_pretty(&record).expect("run record serialises");
     let path = record_path(archive, run_id);
@@ -142,6 +151,7 @@ pub(crate) async fn recorded(archive: &Archive) -> Result<Vec<RecordedRun>, Arch
             id: id.to_string(),
             committed_version: record.committed_version,
             staged: record.staged,
+            base_version: record.base_version,
         });
     }
     Ok(runs)

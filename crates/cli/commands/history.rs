@@ -1,11 +1,11 @@
-//! `verbatim log` and `verbatim vacuum`: the archive's commits, and deleting what no retained
-//! snapshot needs.
+//! `verbatim log`, `verbatim vacuum` and `verbatim compact`: the archive's commits, deleting what
+//! no retained snapshot needs, and rewriting many runs' chunks in document order.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::args::{LogArgs, VacuumArgs};
+use crate::args::{CompactArgs, LogArgs, VacuumArgs};
 use crate::config::{Config, show_size};
 
 /// Lists the commits whose manifests are kept, oldest first.
@@ -57,5 +57,53 @@ pub async fn vacuum(args: VacuumArgs, config: &Config, quiet: bool) -> Result<Ex
             report.files_kept_for_retention,
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compacts the archive, then vacuums with the retention.
+pub async fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
+    let options = verbatim_archive::CompactOptions {
+        target_bytes: config.chunk_size(&args.chunk_size)?,
+        memory_limit: config.memory_limit(&args.memory.memory_limit)?,
+    };
+    let retention = config.retention(&args.retention)?;
+    let report = archive.compact(&options).await?;
+    let vacuum = archive.vacuum(retention).await?;
+    if quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let before = &report.before;
+    let Some(version) = report.version else {
+        eprintln!(
+            "{}: nothing to compact ({} chunks in {} sorted run(s), {} small)",
+            archive.display(),
+            before.chunks,
+            before.sorted_runs,
+            before.small_chunks
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let seconds = report.elapsed.as_secs_f64().max(1e-3);
+    eprintln!(
+        "{}: merged {} chunks in {} sorted runs ({} files, {}) into {} files ({}) in document order in {seconds:.2}s ({}/s, {} pass(es)); now at version {version}",
+        archive.display(),
+        before.chunks,
+        before.sorted_runs,
+        report.files_in,
+        show_size(report.bytes_in),
+        report.files_out,
+        show_size(report.bytes_out),
+        show_size((report.bytes_in as f64 / seconds) as u64),
+        report.passes,
+    );
+    if before.unordered_chunks > 0 {
+        eprintln!("  {} chunks without a document range were left as they are", before.unordered_chunks);
+    }
+    eprintln!(
+        "  the replaced files are kept for readers of older snapshots for {} ({} files kept; `verbatim vacuum` deletes them after)",
+        humantime::format_duration(retention),
+        vacuum.files_kept_for_retention
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,5 +26,17 @@ pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();
         println!("{:<10} {:>6} {:>14} {:>12}", table.name(), files.len(), manifest.rows(table), show_size(bytes));
     }
+    let shape = verbatim_archive::fragmentation(manifest, config.chunk_size(&None)?);
+    let order = match shape.sorted_runs {
+        0 => "no ordered chunks".to_string(),
+        1 => "in document order (1 sorted run): per-document queries stream".to_string(),
+        runs => {
+            format!("{runs} overlapping sorted runs: per-document queries sort; `verbatim compact` restores the order")
+        }
+    };
+    println!(
+        "chunks    {} ({} small, {} without a document range); {order}",
+        shape.chunks, shape.small_chunks, shape.unordered_chunks
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -40,10 +40,7 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
 /// Ingest options from flags, config and the memory budget.
 pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
     let memory = config.memory_limit(&args.memory.memory_limit)?;
-    let chunk = match args.chunk_size.as_ref().or(config.file.chunk_size.as_ref()) {
-        Some(size) => parse_size(size).context("--chunk-size")?,
-        None => 128 << 20,
-    };
+    let chunk = config.chunk_size(&args.chunk_size)?;
     let mut options = IngestOptions::new(config.threads(args.threads), memory, chunk);
     if let Some(size) = args.row_group_size.as_ref().or(config.file.row_group_size.as_ref()) {
         options.row_group_bytes = parse_size(size).context("--row-group-size")?;
@@ -72,6 +69,12 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
         options.commit_every = Some(parse_duration(every).context("--commit-every")?);
     }
     options.vacuum = if args.no_vacuum { None } else { Some(config.retention(&args.retention)?) };
+    options.compact_at_runs = match args.compact.as_ref().or(config.file.compact.as_ref()).map(String::as_str) {
+        None | Some("auto") => Some(config.file.compact_threshold.unwrap_or(4)),
+        Some("always") => Some(2),
+        Some("never") => None,
+        Some(other) => anyhow::bail!("unknown --compact {other:?}; use auto, always or never"),
+    };
     Ok(options)
 }
 
@@ -102,6 +105,7 @@ fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_
         "seconds": report.elapsed.as_secs_f64(),
         "peak_rss_bytes": crate::progress::peak_rss_bytes(),
         "vacuum": report.vacuum,
+        "compaction": report.compaction,
         "rejects": report.rejects.iter().map(describe_reject).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&json).context("serialising the report")?;
@@ -135,6 +139,16 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         format!("is at version {} (was {})", report.version, report.version_before)
     };
     eprintln!("  {} {versions}", archive.display());
+    if let Some(compaction) = &report.compaction {
+        eprintln!(
+            "  compacted {} overlapping runs: {} files ({}) into {} in document order, {:.1}s",
+            compaction.before.sorted_runs,
+            compaction.files_in,
+            show_size(compaction.bytes_in),
+            compaction.files_out,
+            compaction.elapsed.as_secs_f64()
+        );
+    }
     if let Some(vacuum) = report.vacuum.as_ref().filter(|v| v.files_deleted + v.manifests_deleted > 0) {
         eprintln!(
             "  vacuum deleted {} files ({}) and {} old manifests",

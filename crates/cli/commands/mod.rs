@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Recover(args) => verify::recover(args, &config, cli.quiet).await,
         Command::Log(args) => history::log(args, &config).await,
         Command::Vacuum(args) => history::vacuum(args, &config, cli.quiet).await,
+        Command::Compact(args) => history::compact(args, &config, cli.quiet).await,
         Command::Gen(args) => generate::run(args, &config, cli.quiet),
         Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
     }

@@ -102,6 +102,8 @@ pub struct IngestReport {
     pub version: u64,
     /// Commits the run made.
     pub commits: u64,
+    /// What the compaction after the run did, when it ran.
+    pub compaction: Option<verbatim_archive::CompactReport>,
     /// What the vacuum after the run deleted, when it ran.
     pub vacuum: Option<verbatim_archive::VacuumReport>,
     /// Wall time.
@@ -122,6 +124,20 @@ pub async fn ingest(
     let started = Instant::now();
     let mut writer = archive.begin_writing("ingest").await?;
     let mut result = run(&mut writer, files, options, progress, started).await;
+    if let (Ok(report), Some(runs)) = (&mut result, options.compact_at_runs) {
+        let compact =
+            verbatim_archive::CompactOptions { target_bytes: options.chunk_bytes, memory_limit: options.memory_limit };
+        let fragmentation = verbatim_archive::fragmentation(writer.manifest(), options.chunk_bytes);
+        if fragmentation.sorted_runs >= runs.max(2) {
+            match writer.compact(&compact).await {
+                Ok(compacted) => {
+                    report.version = compacted.version.unwrap_or(report.version);
+                    report.compaction = Some(compacted);
+                }
+                Err(e) => result = Err(e.into()),
+            }
+        }
+    }
     if let (Ok(report), Some(retention)) = (&mut result, options.vacuum) {
         match writer.vacuum(retention).await {
             Ok(vacuumed) => report.vacuum = Some(vacuumed),
