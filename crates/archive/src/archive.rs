@@ -718,6 +718,21 @@ impl ArchiveWriter {
         ended.and(released)
     }
 
+    /// Ends the run after `result`: [`ArchiveWriter::finish`] when it succeeded, otherwise
+    /// [`ArchiveWriter::abandon`] (keeping the record, so its leftovers are found); returns `result`.
+    pub async fn close<T>(self, result: Result<T, ArchiveError>) -> Result<T, ArchiveError> {
+        match result {
+            Ok(value) => {
+                self.finish().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.abandon().await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Releases the lock but keeps the run record, so that the next writer removes whatever this
     /// run wrote and did not commit. For runs that stop on an error.
     pub async fn abandon(mut self) -> Result<(), ArchiveError> {

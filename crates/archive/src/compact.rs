@@ -153,16 +153,8 @@ impl Archive {
     /// Takes the lock and compacts (see [`ArchiveWriter::compact`]).
     pub async fn compact(&self, options: &CompactOptions) -> Result<CompactReport, ArchiveError> {
         let mut writer = self.begin_writing("compact").await?;
-        match writer.compact(options).await {
-            Ok(report) => {
-                writer.finish().await?;
-                Ok(report)
-            }
-            Err(e) => {
-                writer.abandon().await?;
-                Err(e)
-            }
-        }
+        let result = writer.compact(options).await;
+        writer.close(result).await
     }
 }
 

@@ -98,16 +98,8 @@ impl Archive {
     /// Takes the write lock and vacuums (see [`ArchiveWriter::vacuum`]).
     pub async fn vacuum(&self, retention: Duration) -> Result<VacuumReport, ArchiveError> {
         let writer = self.begin_writing("vacuum").await?;
-        match writer.vacuum(retention).await {
-            Ok(report) => {
-                writer.finish().await?;
-                Ok(report)
-            }
-            Err(e) => {
-                writer.abandon().await?;
-                Err(e)
-            }
-        }
+        let result = writer.vacuum(retention).await;
+        writer.close(result).await
     }
 }
 
