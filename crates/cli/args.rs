@@ -91,6 +91,8 @@ pub struct WaitArg {
 pub struct IngestArgs {
     /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.vtt and *.srt
     /// (also gzip- or zstd-compressed: *.json.gz, *.vtt.zst, …); files named directly are always read.
+    /// Object store URLs too: an object, a prefix (listed like a folder) or a glob over keys
+    /// (s3://bucket/talks/ or 's3://bucket/talks/*/*.json'), with the archive's store settings.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<String>,
     #[command(flatten)]

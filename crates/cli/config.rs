@@ -91,8 +91,12 @@ impl Config {
 
     /// The archive named by the flag/env value or the config, with the config's store settings.
     pub fn open_archive(&self, given: &Option<String>) -> Result<verbatim_archive::Archive> {
-        let options: Vec<(String, String)> = self.file.storage.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(verbatim_archive::Archive::at_with(&self.archive(given)?, &options)?)
+        Ok(verbatim_archive::Archive::at_with(&self.archive(given)?, &self.store_options())?)
+    }
+
+    /// The config file's object store settings (`[storage]`).
+    pub fn store_options(&self) -> Vec<(String, String)> {
+        self.file.storage.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// The archive for a command that writes: as [`Config::open_archive`], waiting for a busy

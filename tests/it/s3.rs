@@ -186,3 +186,41 @@ fn store_settings_come_from_the_config_file_when_the_environment_has_none() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
 }
+
+#[test]
+fn sources_on_s3_ingest_like_a_local_folder_and_prune_follows_their_keys() {
+    let Some(prefix) = s3_archive("sources") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "300KB", 31);
+    let mut keys = Vec::new();
+    for channel in std::fs::read_dir(&corpus).unwrap() {
+        for file in std::fs::read_dir(channel.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let key = path.strip_prefix(&corpus).unwrap().to_string_lossy().into_owned();
+            curl(&["-T", &path.to_string_lossy(), &http_url(&prefix, &format!("talks/{key}"))]);
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    let local = dir.path().join("local");
+    run_on(&local, &["ingest", "-q", &corpus.to_string_lossy()]);
+    let from_s3 = dir.path().join("from-s3");
+    let talks = format!("{prefix}/talks/");
+    run_on(&from_s3, &["ingest", "-q", &talks]);
+    assert_eq!(archive_contents(&from_s3), archive_contents(&local), "the same documents, ids and rows");
+    let source = sql_value(&from_s3, "SELECT min(source) FROM documents");
+    assert_eq!(source, format!("{prefix}/talks/{}", keys[0]), "sources are recorded as URLs");
+
+    // A glob over keys, into an archive on the same store.
+    let archive = format!("{prefix}/archive");
+    run_on(&archive, &["ingest", "-q", &format!("{prefix}/talks/*/*.json")]);
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), keys.len().to_string());
+
+    // An object deleted from the prefix is pruned from the archive, with --prune only.
+    curl(&["-X", "DELETE", &http_url(&prefix, &format!("talks/{}", keys[0]))]);
+    run_on(&from_s3, &["ingest", "-q", "--prune", &talks]);
+    assert_eq!(sql_value(&from_s3, "SELECT count(*) FROM documents"), (keys.len() - 1).to_string());
+    let missing = run(&["ingest", "--archive", &from_s3.to_string_lossy(), &format!("{prefix}/nothing/")]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nothing/: no such file or directory"));
+}

@@ -288,7 +288,9 @@ mod tests {
     #[test]
     fn overlapping_runs_make_one_chain_each() {
         assert_eq!(sorted_runs(&[range("a", "c"), range("d", "f"), range("g", "h")]), 1);
-        assert_eq!(sorted_runs(&[range("a", "c"), range("b", "e"), range("d", "f"), range("f", "z")]), 3);
+        assert_eq!(sorted_runs(&[range("a", "c"), range("b", "e"), range("d", "f"), range("f", "z")]), 2);
+        assert_eq!(sorted_runs(&[range("a", "z"), range("b", "c"), range("d", "e")]), 2);
+        assert_eq!(sorted_runs(&[range("a", "z"), range("b", "y"), range("c", "x")]), 3);
         assert_eq!(sorted_runs(&[]), 0);
     }
 

@@ -41,21 +41,14 @@ pub(crate) fn resolve(location: &str, options: &[(String, String)]) -> Result<Lo
     Ok(Location { store: Arc::new(LocalFileSystem::new()), root, url, display: location.to_string() })
 }
 
-/// Environment variables handed to object_store's builders.
-const STORE_ENV_PREFIXES: [&str; 4] = ["AWS_", "GOOGLE_", "AZURE_", "OBJECT_STORE_"];
-
 /// An archive on an object store, configured by `options` (builder keys such as `aws_region`) and
-/// then by the environment, which wins.
+/// then by the environment, which wins (see [`verbatim_sources::stores::open`]).
 fn remote(mut url: Url, location: &str, options: &[(String, String)]) -> Result<Location, ArchiveError> {
     let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
-    let prefix = url.path().trim_matches('/').to_string();
-    url.set_path(&format!("/{prefix}"));
-    let from_env = std::env::vars().filter(|(key, _)| STORE_ENV_PREFIXES.iter().any(|p| key.starts_with(p)));
-    let options = options.iter().cloned().chain(from_env);
-    let (store, _) = object_store::parse_url_opts(&url, options).map_err(|e| error(e.to_string()))?;
+    let (store, prefix) = verbatim_sources::stores::open(&url, options).map_err(error)?;
     let root = Path::from_url_path(&prefix).map_err(|e| error(e.to_string()))?;
     url.set_path(&if prefix.is_empty() { "/".to_string() } else { format!("/{prefix}/") });
-    Ok(Location { store: Arc::from(store), root, url, display: location.to_string() })
+    Ok(Location { store, root, url, display: location.to_string() })
 }
 
 impl Location {

@@ -19,7 +19,7 @@ const REJECTS_SHOWN: usize = 20;
 pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
     let options = options(&args, config)?;
-    let expansion = verbatim_sources::expand(&args.sources, is_transcript_file);
+    let expansion = expand_sources(&args.sources, config).await;
     for problem in &expansion.problems {
         eprintln!("verbatim: {problem}");
     }
@@ -35,6 +35,21 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
     }
     let rejected = report.files_rejected > 0 || !expansion.problems.is_empty();
     Ok(if rejected { ExitCode::from(EXIT_REJECTS) } else { ExitCode::SUCCESS })
+}
+
+/// Expands local sources (files, folders, globs) and object store URLs (objects, prefixes, globs
+/// over keys) into one list of files.
+async fn expand_sources(sources: &[String], config: &Config) -> verbatim_sources::Expansion {
+    let (remote, local): (Vec<String>, Vec<String>) =
+        sources.iter().cloned().partition(|source| verbatim_sources::stores::is_store_url(source));
+    let mut expansion = verbatim_sources::expand(&local, is_transcript_file);
+    if !remote.is_empty() {
+        let options = config.store_options();
+        let found = verbatim_sources::expand_remote(&remote, &options, is_transcript_file).await;
+        expansion.files.extend(found.files);
+        expansion.problems.extend(found.problems);
+    }
+    expansion
 }
 
 /// Ingest options from flags, config and the memory budget.

@@ -192,6 +192,7 @@ async fn run(
         ingested_at_ms: chrono::Utc::now().timestamp_millis(),
         factory: writer.chunk_factory(options.chunk_settings(), tokio::runtime::Handle::current()),
         options: options.clone(),
+        runtime: tokio::runtime::Handle::current(),
     });
     let mut threads = Vec::with_capacity(workers);
     for id in 0..workers {

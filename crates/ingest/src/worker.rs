@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub ingested_at_ms: i64,
     pub factory: ChunkFactory,
     pub options: IngestOptions,
+    /// The runtime that reads sources on object stores.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// What a worker tells the committer.
@@ -215,7 +217,11 @@ impl Worker {
             })
         };
         let limit = self.shared.options.max_file_bytes;
-        let bytes = match read_bounded(&file.path, file.size, limit) {
+        let read = match &file.remote {
+            Some(remote) => read_remote(remote, file.size, limit, &self.shared.runtime),
+            None => read_bounded(&file.path, file.size, limit),
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(reason) => return Ok(reject(reason, None, None)),
         };
@@ -281,7 +287,7 @@ impl Worker {
         let hints = names::hints(&file.doc_id);
         let from_name =
             TranscriptMeta { video_id: hints.video_id, language: hints.language, ..TranscriptMeta::default() };
-        let sidecar = verbatim_formats::sidecar::find(&file.path);
+        let sidecar = file.remote.is_none().then(|| verbatim_formats::sidecar::find(&file.path)).flatten();
         let mut segments = 0u64;
         for index in fresh {
             let (doc_id, transcript) = (&doc_ids[index], &transcripts[index]);
@@ -458,6 +464,31 @@ fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<
         return Err(over_limit(format!("more than {limit}")));
     }
     Ok(bytes)
+}
+
+/// Reads a whole source object, refusing one larger than `limit` bytes (as listed, and as read).
+fn read_remote(
+    remote: &verbatim_sources::RemoteSource,
+    listed_size: u64,
+    limit: u64,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Vec<u8>, String> {
+    use object_store::ObjectStoreExt;
+    if listed_size > limit {
+        return Err(format!(
+            "file is {listed_size} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit"
+        ));
+    }
+    let bytes = runtime
+        .block_on(async { remote.store.get(&remote.object).await?.bytes().await })
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "file grew to {} bytes, over the {limit}-byte limit per file; raise --memory-limit",
+            bytes.len()
+        ));
+    }
+    Ok(bytes.to_vec())
 }
 
 /// Opens `path` for reading without waiting for a writer when it is a FIFO (a FIFO with no writer

@@ -7,6 +7,10 @@
 //! [`names`] reads what a file name says about the video (YouTube id, language).
 
 pub mod names;
+mod remote;
+pub mod stores;
+
+pub use remote::{RemoteSource, expand_remote};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,8 @@ pub struct SourceFile {
     pub doc_id: String,
     /// Size in bytes when listed.
     pub size: u64,
+    /// For a file on an object store (`path` is then its URL): the store and the object.
+    pub remote: Option<RemoteSource>,
 }
 
 /// A source that could not be expanded.
@@ -44,6 +50,14 @@ pub enum SourceError {
     NoMatch {
         /// The pattern as given.
         pattern: String,
+    },
+    /// Listing or opening an object store failed.
+    #[error("{url}: {reason}")]
+    Store {
+        /// The source URL as given.
+        url: String,
+        /// What failed.
+        reason: String,
     },
     /// Reading a directory or file metadata failed.
     #[error("{path}: {source}")]
@@ -144,7 +158,7 @@ impl Roots {
     }
 }
 
-fn is_glob(source: &str) -> bool {
+pub(crate) fn is_glob(source: &str) -> bool {
     source.contains(['*', '?', '['])
 }
 
@@ -233,7 +247,7 @@ fn push_file(
     seen: &mut HashSet<FileKey>,
 ) {
     if seen.insert(FileKey::of(&path, meta)) {
-        expansion.files.push(SourceFile { path, doc_id, size: meta.len() });
+        expansion.files.push(SourceFile { path, doc_id, size: meta.len(), remote: None });
     }
 }
 
