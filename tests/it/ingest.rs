@@ -225,3 +225,37 @@ fn endless_and_special_files_stop_at_their_share_of_the_memory_limit() {
     }
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
 }
+
+#[test]
+fn a_writer_whose_lock_was_taken_over_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "12MB", 3);
+    let archive = dir.path().join("a");
+    let mut child = verbatim()
+        .args(["ingest", "-j", "1", "--chunk-size", "256KiB"])
+        .arg(&corpus)
+        .arg("--archive")
+        .arg(&archive)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = archive.join("_verbatim/lock");
+    let started = std::time::Instant::now();
+    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // Another writer takes the lock over (as if this one had stalled past its lease).
+    let foreign = r#"{"run_id": "other", "pid": 1, "host": "elsewhere", "since": "2026-01-01T00:00:00Z", "expires_at": "2999-01-01T00:00:00Z"}"#;
+    std::fs::write(&lock, foreign).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost the write lock"), "{stderr}");
+    assert!(
+        !archive.join("_verbatim/manifests").exists()
+            || std::fs::read_dir(archive.join("_verbatim/manifests")).unwrap().next().is_none(),
+        "nothing was committed"
+    );
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), foreign, "the other writer's lock is left alone");
+}

@@ -176,7 +176,7 @@ impl ArchiveWriter {
         report.bytes_in = inputs.iter().map(|(_, f)| f.bytes).sum();
         let fan_in = self.fan_in(&inputs, options).await?;
         let settings = crate::ChunkSettings {
-            row_group_bytes: (options.memory_limit / 16).clamp(1 << 20, 64 << 20) as usize,
+            row_group_bytes: output_row_group_bytes(options.memory_limit) as usize,
             ..crate::ChunkSettings::default()
         };
         let factory = self.chunk_factory(settings, tokio::runtime::Handle::current());
@@ -227,10 +227,11 @@ impl ArchiveWriter {
             let slot = largest.entry(*table).or_default();
             *slot = (*slot).max(row_group.unwrap_or(0));
         }
-        // A row group is held compressed while its batches decode: count it three times.
-        let per_chain: u64 = largest.values().map(|bytes| 3 * bytes + (1 << 20)).sum::<u64>().max(1);
-        let output = 3 * (options.memory_limit / 16).clamp(1 << 20, 64 << 20) * 2;
-        let available = (options.memory_limit / 2).saturating_sub(output);
+        // A stream holds its row group's compressed column chunks and the batch being decoded.
+        let per_chain: u64 = largest.values().map(|bytes| 2 * bytes + (1 << 20)).sum::<u64>().max(1);
+        // The output holds one open row group per table, the `segments` one by far the largest.
+        let output = 2 * output_row_group_bytes(options.memory_limit);
+        let available = (options.memory_limit / 5 * 3).saturating_sub(output);
         Ok(((available / per_chain) as usize).max(2))
     }
 
@@ -246,6 +247,11 @@ impl ArchiveWriter {
         }
         Ok(())
     }
+}
+
+/// The row group size of compaction's output under `memory_limit`.
+fn output_row_group_bytes(memory_limit: u64) -> u64 {
+    (memory_limit / 16).clamp(1 << 20, 64 << 20)
 }
 
 /// Merges `chains` into new chunks named `<run>-<prefix>-<n>`; returns them in order and the rows
