@@ -232,7 +232,7 @@ fn a_writer_whose_lock_was_taken_over_commits_nothing() {
     let corpus = dir.path().join("corpus");
     generate(&corpus, "12MB", 3);
     let archive = dir.path().join("a");
-    let mut child = verbatim()
+    let child = verbatim()
         .args(["ingest", "-j", "1", "--chunk-size", "256KiB"])
         .arg(&corpus)
         .arg("--archive")
