@@ -141,7 +141,8 @@ pub struct IngestArgs {
     #[arg(long)]
     pub no_vacuum: bool,
     /// Compact after the run: auto (when the archive has compact_threshold or more overlapping
-    /// runs, 4 by default), always, or never [config: compact] [default: auto].
+    /// runs, 4 by default), always (whenever it would change anything), or never [config: compact]
+    /// [default: auto].
     #[arg(long, value_name = "WHEN")]
     pub compact: Option<String>,
     #[command(flatten)]

@@ -212,6 +212,37 @@ fn losing_the_manifests_deletes_nothing_and_recover_rebuilds_the_snapshot() {
 }
 
 #[test]
+fn recover_after_replacements_and_compaction_brings_back_only_the_newest_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "400KB", 12);
+    let talk = corpus.join("talk.json");
+    std::fs::copy(sample(), &talk).unwrap();
+    let archive = dir.path().join("a");
+    let a = archive.to_string_lossy().into_owned();
+    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &a]);
+    // A changed source (copy-on-write rewrite), then a compaction: older copies of every document
+    // stay in the store for the retention period.
+    let changed = std::fs::read_to_string(&talk).unwrap().replacen("\"text\": \"", "\"text\": \"Changed: ", 1);
+    std::fs::write(&talk, changed).unwrap();
+    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &a, "--compact", "always"]);
+    let expected = archive_contents(&archive);
+    assert!(run_ok(&["log", "--archive", &a]).contains(" compact "));
+    delete_manifests(&archive);
+
+    let output = run(&["recover", "--archive", &a]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("an older copy (every document in it has a newer one)"), "{}", text(&output));
+    assert_eq!(archive_contents(&archive), expected, "no replaced or merged copy comes back");
+    run_ok(&["verify", "-q", "--archive", &a]);
+    // The older copies are recorded as removed, so vacuum deletes them.
+    let before = table_files(&archive).len();
+    run_ok(&["vacuum", "-q", "--retention", "0s", "--archive", &a]);
+    assert_eq!(table_files(&archive).len(), before - 6, "{:?}", table_files(&archive));
+    assert_eq!(archive_contents(&archive), expected);
+}
+
+#[test]
 fn a_relative_archive_path_with_dot_dot_works_and_errors_show_absolute_paths() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");

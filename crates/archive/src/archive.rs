@@ -752,7 +752,7 @@ impl ArchiveWriter {
 }
 
 /// The last part of a `/`-separated path.
-fn file_name(path: &str) -> &str {
+pub(crate) fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 

@@ -7,9 +7,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use object_store::ObjectStoreExt;
 
 use crate::archive::LOCK;
+use crate::archive::file_name;
 use crate::integrity::{CheckDepth, read_footer};
 use crate::manifest::{Changes, Manifest};
 use crate::runs::RUNS_DIR;
+
+/// How chunk `name` sorts by age: its run (UUIDv7, so by time), then within the run plain chunks,
+/// then rewrites (`-rewrite-`, made at commit time from older chunks), then compaction outputs
+/// (`-compact-<pass>-`, made from all of these), then the name.
+fn age_order(name: &str) -> (&str, u8, &str) {
+    let run = runs::run_of(name).unwrap_or("");
+    let rest = &name[run.len()..];
+    let stage = if rest.starts_with("-compact-") {
+        2
+    } else if rest.starts_with("-rewrite-") {
+        1
+    } else {
+        0
+    };
+    (run, stage, name)
+}
 use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock, runs};
 
 /// What [`Archive::verify`] found.
@@ -42,6 +59,9 @@ pub struct RecoverReport {
     pub recovered: Vec<(Table, FileEntry)>,
     /// Files left out (and left in place), with the reason.
     pub skipped: Vec<String>,
+    /// Files left out (and in place) because every document in them has a newer copy: older
+    /// versions that a vacuum had not deleted yet.
+    pub superseded: Vec<String>,
 }
 
 impl Archive {
@@ -72,6 +92,8 @@ impl Archive {
                 Ok(manifest) => {
                     report.problems.extend(self.files_listed_twice(&manifest));
                     listed_anywhere.extend(manifest.all_files().map(|(_, f)| f.path.clone()));
+                    let removed = manifest.commit.iter().flat_map(|commit| &commit.removed);
+                    listed_anywhere.extend(removed.map(|f| f.path.clone()));
                     if Some(version) == latest {
                         current = Some(Snapshot { manifest });
                     }
@@ -157,6 +179,56 @@ impl Archive {
         Ok(report)
     }
 
+    /// Leaves out the chunks whose every document has a newer copy among the recovered files:
+    /// versions replaced by a rewrite or merged by compaction, which stay in the store until a
+    /// vacuum and would otherwise come back as duplicates. Chunk names start with their run's
+    /// UUIDv7, so runs sort by age, and within a run a rewrite is newer than the chunks it
+    /// replaces and a compaction newer than both (see [`age_order`]); each document's newest copy
+    /// wins. A chunk holding some
+    /// documents whose newest copy is elsewhere cannot be split here: recovery then refuses.
+    /// Holds every document id of the recovered files in memory (recovery is rare).
+    async fn drop_superseded(&self, report: &mut RecoverReport) -> Result<Vec<FileEntry>, ArchiveError> {
+        let mut documents: Vec<FileEntry> =
+            report.recovered.iter().filter(|(t, _)| *t == Table::Documents).map(|(_, f)| f.clone()).collect();
+        documents.sort_by(|a, b| age_order(file_name(&b.path)).cmp(&age_order(file_name(&a.path))));
+        let mut claimed: HashSet<String> = HashSet::new();
+        let mut superseded: HashSet<String> = HashSet::new();
+        for file in &documents {
+            let mut ids = Vec::new();
+            crate::keys::read_columns(self, file, Table::Documents, ["doc_id", "source"], |batch| {
+                use arrow::array::AsArray;
+                ids.extend(batch.column(0).as_string::<i32>().iter().flatten().map(str::to_string));
+            })
+            .await?;
+            let newer = ids.iter().filter(|id| claimed.contains(*id)).count();
+            if newer == 0 {
+                claimed.extend(ids);
+            } else if newer == ids.len() {
+                superseded.insert(file_name(&file.path).to_string());
+            } else {
+                return Err(ArchiveError::Corrupt {
+                    path: self.show(&file.path),
+                    reason: format!(
+                        "{newer} of its {} documents also have newer copies in other files, so the snapshot cannot be rebuilt without duplicates; nothing was published",
+                        ids.len()
+                    ),
+                });
+            }
+        }
+        let shown: Vec<String> = report
+            .recovered
+            .iter()
+            .filter(|(t, f)| *t != Table::Rejects && superseded.contains(file_name(&f.path)))
+            .map(|(_, f)| self.show(&f.path))
+            .collect();
+        report.superseded.extend(shown);
+        let (kept, older): (Vec<_>, Vec<_>) = std::mem::take(&mut report.recovered)
+            .into_iter()
+            .partition(|(t, f)| *t == Table::Rejects || !superseded.contains(file_name(&f.path)));
+        report.recovered = kept;
+        Ok(older.into_iter().map(|(_, f)| f).collect())
+    }
+
     async fn recover_locked(&self, run_id: &str) -> Result<RecoverReport, ArchiveError> {
         let mut report = RecoverReport::default();
         if let Some(version) = self.latest_manifest_version().await? {
@@ -188,11 +260,16 @@ impl Archive {
                 Err(damage) => report.skipped.push(format!("{shown}: {damage}")),
             }
         }
+        let superseded = self.drop_superseded(&mut report).await?;
         if report.recovered.is_empty() {
             return Ok(report);
         }
         let changes = Changes { added: report.recovered.clone(), ..Changes::default() };
-        let manifest = Manifest::empty().next(run_id, "recover", &changes);
+        let mut manifest = Manifest::empty().next(run_id, "recover", &changes);
+        // Recorded as removed by this commit, so `verify` knows them and `vacuum` deletes them.
+        if let Some(commit) = &mut manifest.commit {
+            commit.removed = superseded;
+        }
         self.publish(&manifest).await?;
         // The records of dead runs referred to the lost versions; the new snapshot replaces them.
         for run in runs::recorded(self).await? {

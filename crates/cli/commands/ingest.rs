@@ -86,7 +86,7 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
     options.vacuum = if args.no_vacuum { None } else { Some(config.retention(&args.retention)?) };
     options.compact_at_runs = match args.compact.as_ref().or(config.file.compact.as_ref()).map(String::as_str) {
         None | Some("auto") => Some(config.file.compact_threshold.unwrap_or(4)),
-        Some("always") => Some(2),
+        Some("always") => Some(1),
         Some("never") => None,
         Some(other) => anyhow::bail!("unknown --compact {other:?}; use auto, always or never"),
     };

@@ -56,6 +56,11 @@ pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<
     for skipped in &report.skipped {
         eprintln!("left out: {skipped}");
     }
+    if !quiet {
+        for superseded in &report.superseded {
+            eprintln!("left out: {superseded}: an older copy (every document in it has a newer one)");
+        }
+    }
     if let Some(existing) = report.existing_version {
         println!(
             "{}: the archive has manifest v{existing}; nothing to recover (`verbatim verify` checks it)",
@@ -69,9 +74,10 @@ pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<
     if !quiet {
         let rows: u64 = report.recovered.iter().map(|(_, f)| f.rows).sum();
         eprintln!(
-            "{}: published snapshot v{version} with {} files ({rows} rows) read from their footers; {} left out",
+            "{}: published snapshot v{version} with {} files ({rows} rows) read from their footers; {} older copies and {} unreadable files left out",
             archive.display(),
             report.recovered.len(),
+            report.superseded.len(),
             report.skipped.len()
         );
         eprintln!("document order is not declared for recovered files: queries are correct, per-document ones slower");

@@ -36,7 +36,8 @@ pub struct IngestOptions {
     pub prune_under: Vec<String>,
     /// Commit at most this often during the run (a long backfill), rather than once at its end.
     pub commit_every: Option<std::time::Duration>,
-    /// After the run, compact when the archive has at least this many overlapping sorted runs.
+    /// After the run, compact when the archive has at least this many overlapping sorted runs
+    /// (1: whenever compaction would change anything).
     pub compact_at_runs: Option<usize>,
     /// After the run, vacuum with this retention (see `ArchiveWriter::vacuum`); `None`: do not.
     pub vacuum: Option<std::time::Duration>,

@@ -128,7 +128,9 @@ pub async fn ingest(
         let compact =
             verbatim_archive::CompactOptions { target_bytes: options.chunk_bytes, memory_limit: options.memory_limit };
         let fragmentation = verbatim_archive::fragmentation(writer.manifest(), options.chunk_bytes);
-        if fragmentation.sorted_runs >= runs.max(2) {
+        // At most one run: whenever compaction would change anything (`--compact always`).
+        let due = if runs <= 1 { fragmentation.worth_compacting() } else { fragmentation.sorted_runs >= runs };
+        if due {
             match writer.compact(&compact).await {
                 Ok(compacted) => {
                     report.version = compacted.version.unwrap_or(report.version);
