@@ -165,3 +165,66 @@ fn leftovers_of_killed_runs_are_removed_by_the_next_writer_and_nothing_else() {
     );
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM segments"), "1568");
 }
+
+#[test]
+fn a_run_killed_while_replacing_changed_documents_is_redone_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "3MB", 44);
+    let crashed = dir.path().join("crashed");
+    run_ok(&[
+        "ingest",
+        "-q",
+        "--chunk-size",
+        "48KiB",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &crashed.to_string_lossy(),
+    ]);
+    // Every other file changes (a model re-run), so chunks mix new versions and new-looking copies.
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flat_map(|channel| std::fs::read_dir(channel.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files.iter().step_by(2) {
+        let text = std::fs::read_to_string(file).unwrap().replacen("\"text\": \"", "\"text\": \"Again: ", 1);
+        std::fs::write(file, text).unwrap();
+    }
+    let clean = dir.path().join("clean");
+    run_ok(&[
+        "ingest",
+        "-q",
+        "--chunk-size",
+        "48KiB",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &clean.to_string_lossy(),
+    ]);
+    let expected = archive_contents(&clean);
+
+    let mut kills = 0;
+    for _ in 0..3 {
+        let before = staged_files(&crashed);
+        let mut child = spawn_ingest(&corpus, &crashed);
+        if !kill_when(&mut child, Duration::from_secs(60), || staged_files(&crashed) > before) {
+            break;
+        }
+        kills += 1;
+        assert_consistent(&crashed);
+    }
+    assert!(kills >= 1, "the replacing run was interrupted");
+    run_ok(&[
+        "ingest",
+        "-q",
+        "--chunk-size",
+        "48KiB",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &crashed.to_string_lossy(),
+    ]);
+    assert_consistent(&crashed);
+    assert_eq!(archive_contents(&crashed), expected, "exactly the new versions, once each");
+    run_ok(&["verify", "-q", "--archive", &crashed.to_string_lossy()]);
+}

@@ -289,7 +289,7 @@ impl Archive {
             let adopted = if operation == "ingest" { self.adoptable(&snapshot, &dead_runs).await } else { Vec::new() };
             let state = RunState {
                 committed_version: None,
-                staged: adopted.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone())).collect(),
+                staged: adopted.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone(), false)).collect(),
                 base_version: snapshot.manifest.version,
             };
             // Recorded as this run's before the dead runs' records go.
@@ -314,7 +314,12 @@ impl Archive {
                 let mut lease = lease;
                 lease.stop().await;
                 let ended = runs::end(self, &run_id).await;
-                let released = lock::release(self.location.store.as_ref(), &lock_path, &shown_lock).await;
+                let store = self.location.store.as_ref();
+                let released = match lock::holds(store, &lock_path, &run_id).await {
+                    Ok(true) => lock::release(store, &lock_path, &shown_lock).await,
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(ArchiveError::store(&shown_lock)(e)),
+                };
                 ended.and(released)?;
                 Err(e)
             }
@@ -379,6 +384,7 @@ impl Archive {
             .iter()
             .filter(|run| run.base_version == snapshot.manifest.version)
             .flat_map(|run| &run.staged)
+            .filter(|staged| !staged.replaces)
             .filter(|staged| !committed.contains(staged.entry.path.as_str()) && seen.insert(staged.entry.path.clone()))
             .filter_map(|staged| {
                 Some(FileToCheck {
@@ -425,16 +431,25 @@ impl Archive {
         let staged: HashSet<&str> =
             dead_runs.iter().flat_map(|run| &run.staged).map(|staged| staged.entry.path.as_str()).collect();
         self.remove_local_staging_files(&dead)?;
-        let kept: HashSet<&str> = manifest
+        // Whatever any kept manifest lists or removed stays: a retained older snapshot may still
+        // need it (a run that committed, then compacted, then died), and vacuum owns it.
+        let mut kept: HashSet<String> = manifest
             .all_files()
-            .map(|(_, f)| f.path.as_str())
-            .chain(adopted.iter().map(|(_, f)| f.path.as_str()))
+            .map(|(_, f)| f.path.clone())
+            .chain(adopted.iter().map(|(_, f)| f.path.clone()))
             .collect();
+        for version in self.manifest_versions().await? {
+            if version != manifest.version {
+                let older = self.read_manifest(version).await?;
+                kept.extend(older.all_files().map(|(_, f)| f.path.clone()));
+            }
+        }
+        kept.extend(manifest.commit.iter().flat_map(|c| &c.removed).map(|f| f.path.clone()));
         for (relative, object) in self.table_objects().await? {
             let name = relative.rsplit('/').next().unwrap_or(&relative);
             let of_dead_run =
                 runs::run_of(name).is_some_and(|run| dead.contains(run)) || staged.contains(relative.as_str());
-            if of_dead_run && !kept.contains(relative.as_str()) {
+            if of_dead_run && !kept.contains(&relative) {
                 match self.location.store.delete(&object).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(self.store_error(&object)(e)),
@@ -640,9 +655,11 @@ impl ArchiveWriter {
     }
 
     /// Records finished chunks as staged in the run record, so that a re-run after a kill adopts
-    /// them instead of redoing them.
-    pub async fn stage(&mut self, files: &[(Table, FileEntry)]) -> Result<(), ArchiveError> {
-        self.state.staged.extend(files.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone())));
+    /// them instead of redoing them. Files that `replace` archived data (rewrites, new versions of
+    /// archived documents) are recorded too, so that they are known as this run's, but never
+    /// adopted: the removals that must go with them are known only to this run.
+    pub async fn stage(&mut self, files: &[(Table, FileEntry)], replace: bool) -> Result<(), ArchiveError> {
+        self.state.staged.extend(files.iter().map(|(table, entry)| StagedFile::new(*table, entry.clone(), replace)));
         runs::update(&self.archive, &self.run_id, &self.state).await
     }
 

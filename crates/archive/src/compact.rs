@@ -203,6 +203,21 @@ impl ArchiveWriter {
         };
         report.passes = pass;
         let added: Vec<(Table, FileEntry)> = outputs.into_iter().flat_map(|c| c.files).collect();
+        // Every row in comes out once, per table; otherwise nothing is committed.
+        for table in CHUNK_TABLES {
+            let rows = |files: &[(Table, FileEntry)]| -> u64 {
+                files.iter().filter(|(t, _)| *t == table).map(|(_, f)| f.rows).sum()
+            };
+            let (rows_in, rows_out) = (rows(&inputs), rows(&added));
+            if rows_in != rows_out {
+                return Err(ArchiveError::Corrupt {
+                    path: self.archive().show(table.name()),
+                    reason: format!(
+                        "compaction read {rows_in} rows but wrote {rows_out} (a chunk's tables disagree on its documents); nothing was committed"
+                    ),
+                });
+            }
+        }
         report.files_out = added.len() as u64;
         report.bytes_out = added.iter().map(|(_, f)| f.bytes).sum();
         let changes =

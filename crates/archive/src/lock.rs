@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::ArchiveError;
@@ -134,6 +134,9 @@ pub(crate) async fn acquire(
 #[derive(Debug)]
 pub(crate) struct Lease {
     lost: Arc<AtomicBool>,
+    /// When the lease was last written; a commit needs it fresher than half the lease.
+    last_renewal: Arc<std::sync::Mutex<Instant>>,
+    lease: Duration,
     stop: Arc<tokio::sync::Notify>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -144,9 +147,12 @@ impl Lease {
         let lost = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(tokio::sync::Notify::new());
         let (flag, stopped) = (lost.clone(), stop.clone());
+        let last_renewal = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let flag_renewed = last_renewal.clone();
         let since = rfc3339(chrono::Utc::now());
         let task = tokio::spawn(async move {
             let mut renewed = Instant::now();
+            *flag_renewed.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
             loop {
                 // Stopping waits for a renewal in flight, so none lands after the lock is released.
                 tokio::select! {
@@ -154,7 +160,10 @@ impl Lease {
                     _ = stopped.notified() => return,
                 }
                 match renew(store.as_ref(), &path, &run_id, lease, &since).await {
-                    Ok(true) => renewed = Instant::now(),
+                    Ok(true) => {
+                        renewed = Instant::now();
+                        *flag_renewed.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
+                    }
                     Ok(false) => break,
                     // A passing store error: try again, unless the lease has run out meanwhile.
                     Err(_) if renewed.elapsed() < lease => continue,
@@ -163,7 +172,7 @@ impl Lease {
             }
             flag.store(true, Ordering::SeqCst);
         });
-        Lease { lost, stop, task: Some(task) }
+        Lease { lost, stop, task: Some(task), last_renewal, lease }
     }
 
     /// Stops renewing, after a renewal in flight has finished.
@@ -174,9 +183,11 @@ impl Lease {
         }
     }
 
-    /// Whether the lock was lost (taken over, or not renewed within its lease).
+    /// Whether the lock was lost (taken over, or not renewed within its lease), or was last
+    /// renewed more than half a lease ago, too close to expiring for a commit to rely on it.
     pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        let renewed = *self.last_renewal.lock().unwrap_or_else(|p| p.into_inner());
+        self.lost.load(Ordering::SeqCst) || renewed.elapsed() > self.lease / 2
     }
 }
 
@@ -188,7 +199,10 @@ impl Drop for Lease {
     }
 }
 
-/// Renews `run_id`'s lease on the lock at `path`; false when the lock is no longer its own.
+/// Renews `run_id`'s lease on the lock at `path`; false when the lock is no longer its own. The
+/// rewrite is conditional on the lock being the one just read where the store supports it
+/// (S3, GCS, Azure: `PutMode::Update`), so a takeover between the read and the write is not
+/// overwritten; elsewhere (local files) it is a plain write after the check.
 async fn renew(
     store: &dyn ObjectStore,
     path: &Path,
@@ -196,11 +210,27 @@ async fn renew(
     lease: Duration,
     since: &str,
 ) -> Result<bool, object_store::Error> {
-    if !holds(store, path, run_id).await? {
+    let current = match store.get(path).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let version = UpdateVersion { e_tag: current.meta.e_tag.clone(), version: current.meta.version.clone() };
+    let bytes = current.bytes().await?;
+    if !serde_json::from_slice::<LockInfo>(&bytes).is_ok_and(|info| info.run_id == run_id) {
         return Ok(false);
     }
-    store.put(path, LockInfo::new(run_id, lease, since).body()).await?;
-    Ok(true)
+    let body = LockInfo::new(run_id, lease, since).body();
+    let update = PutOptions { mode: PutMode::Update(version), ..Default::default() };
+    match store.put_opts(path, body.clone(), update).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::Precondition { .. }) => Ok(false),
+        Err(object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }) => {
+            store.put(path, body).await?;
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the lock at `path` is held by `run_id`.

@@ -45,11 +45,15 @@ pub(crate) struct StagedFile {
     pub table: String,
     /// Its entry, as a manifest will list it.
     pub entry: FileEntry,
+    /// Whether committing it must go with removals only this run knows (a rewrite of a
+    /// committed chunk, or new versions of archived documents): such a file is never adopted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces: bool,
 }
 
 impl StagedFile {
-    pub fn new(table: Table, entry: FileEntry) -> StagedFile {
-        StagedFile { table: table.name().to_string(), entry }
+    pub fn new(table: Table, entry: FileEntry, replaces: bool) -> StagedFile {
+        StagedFile { table: table.name().to_string(), entry, replaces }
     }
 
     /// Its table, if the name is one.

@@ -18,10 +18,18 @@ const REJECTS_SHOWN: usize = 20;
 
 pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
-    let options = options(&args, config)?;
+    let mut options = options(&args, config)?;
     let expansion = expand_sources(&args.sources, config).await;
     for problem in &expansion.problems {
         eprintln!("verbatim: {problem}");
+    }
+    if !options.prune_under.is_empty() && !expansion.problems.is_empty() {
+        // A root that could not be listed would look as if all its sources had vanished.
+        eprintln!(
+            "verbatim: --prune skipped: {} source(s) could not be listed, so nothing is removed this run",
+            expansion.problems.len()
+        );
+        options.prune_under.clear();
     }
     let progress = Arc::new(IngestProgress::new(quiet));
     let report = ingest(&archive, expansion.files, &options, progress.clone()).await;

@@ -213,8 +213,8 @@ async fn run(
     let outcome = async {
         let mut last_commit = Instant::now();
         while let Some(event) = inbox.recv().await {
-            if let Some(files) = committer.absorb(event, &mut report, progress.as_ref()) {
-                writer.stage(&files).await?;
+            if let Some((files, replaces)) = committer.absorb(event, &mut report, progress.as_ref()) {
+                writer.stage(&files, replaces).await?;
             }
             let due = options.commit_every.is_some_and(|every| last_commit.elapsed() >= every);
             if due && committer.has_work() {
@@ -344,15 +344,17 @@ impl Committer {
         !self.pending_files.is_empty() || !self.pending_removals.is_empty()
     }
 
-    /// Takes in a worker's event; returns the chunk files to stage, if it brought some.
+    /// Takes in a worker's event; returns the chunk files to stage, if it brought some, and
+    /// whether they hold new versions of archived documents.
     fn absorb(
         &mut self,
         event: Event,
         report: &mut IngestReport,
         progress: &dyn Progress,
-    ) -> Option<Vec<(Table, FileEntry)>> {
+    ) -> Option<(Vec<(Table, FileEntry)>, bool)> {
         match event {
             Event::Chunk { files, documents, segments, replaced } => {
+                let replaces = !replaced.is_empty();
                 self.pending_files.extend(files.iter().cloned());
                 self.pending_documents += documents;
                 self.pending_segments += segments;
@@ -360,7 +362,7 @@ impl Committer {
                 for (doc_id, documents_file) in replaced {
                     self.pending_removals.entry(documents_file).or_default().insert(doc_id);
                 }
-                return Some(files);
+                return Some((files, replaces));
             }
             Event::Files(done) => {
                 report.files_ingested += done.ingested;
@@ -412,14 +414,14 @@ impl Committer {
     ) -> Result<(), IngestError> {
         if !self.pending_rejects.is_empty() {
             let entry = self.write_rejects().await?;
-            writer.stage(std::slice::from_ref(&(Table::Rejects, entry.clone()))).await?;
+            writer.stage(std::slice::from_ref(&(Table::Rejects, entry.clone())), false).await?;
             self.pending_files.push((Table::Rejects, entry));
         }
         let mut changes = Changes::default();
         if !self.pending_removals.is_empty() {
             let removals = std::mem::take(&mut self.pending_removals);
             let (added, removed, rows_removed) = self.rewrite(writer, removals).await?;
-            writer.stage(&added).await?;
+            writer.stage(&added, true).await?;
             self.pending_files.extend(added);
             // Staged files (adopted from a killed run) that were rewritten are dropped from the
             // commit and from the store; committed ones are removed by the commit.
@@ -483,7 +485,12 @@ impl Committer {
             let suffix = format!("rewrite-{:06}", self.rewrites);
             self.rewrites += 1;
             let doc_ids = Arc::new(doc_ids);
-            for (table, entry) in writer.chunk_files(&documents_file) {
+            let chunk = writer.chunk_files(&documents_file);
+            if chunk.is_empty() {
+                let reason = format!("{documents_file}: the chunk holding documents to replace is not in the snapshot");
+                return Err(IngestError::Archive(ArchiveError::Corrupt { path: documents_file, reason }));
+            }
+            for (table, entry) in chunk {
                 let (factory, ids, suffix, old) =
                     (self.factory.clone(), doc_ids.clone(), suffix.clone(), entry.clone());
                 let rewritten =

@@ -124,6 +124,10 @@ pub fn doc_id_for(path: &Path, base: &Path) -> String {
     parts.join("/")
 }
 
+/// How patterns match paths and keys: `*` stays within one folder, as when listing.
+pub(crate) const LISTING: glob::MatchOptions =
+    glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+
 /// The roots of a run's sources (folders, files and glob patterns as given), to tell whether an
 /// archived document's source lies under them: what `ingest --prune` may remove.
 #[derive(Debug, Clone, Default)]
@@ -154,7 +158,7 @@ impl Roots {
         self.paths.iter().any(|root| {
             source == root
                 || source.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
-        }) || self.patterns.iter().any(|pattern| pattern.matches(source))
+        }) || self.patterns.iter().any(|pattern| pattern.matches_with(source, LISTING))
     }
 }
 
@@ -287,6 +291,7 @@ mod tests {
         assert!(!roots.contains("talks2/a.json"));
         assert!(roots.contains("one.json") && !roots.contains("one.json.gz"));
         assert!(roots.contains("caps/a.vtt") && !roots.contains("caps/a.srt"));
+        assert!(!roots.contains("caps/2024/a.vtt"), "a glob's * stays within its folder, as when listing");
         assert!(roots.contains("/abs/file.json"));
         assert!(!Roots::new(&["talks".into()]).contains("elsewhere/talks/a.json"));
     }

@@ -96,9 +96,8 @@ async fn expand_in(
         let base = glob_base(&key);
         let prefix = (!base.is_empty()).then(|| Path::from(base.as_str()));
         let listed: Vec<ObjectMeta> = store.list(prefix.as_ref()).try_collect().await.map_err(|e| e.to_string())?;
-        let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
         for meta in sorted(listed) {
-            if pattern.matches_with(meta.location.as_ref(), options) {
+            if pattern.matches_with(meta.location.as_ref(), crate::LISTING) {
                 add(&meta, &base);
             }
         }
