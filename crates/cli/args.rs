@@ -53,6 +53,8 @@ pub enum Command {
     Vacuum(VacuumArgs),
     /// Rewrite the chunks of many runs into target-size chunks in document order (a streaming merge).
     Compact(CompactArgs),
+    /// Re-indent JSON transcripts in place exactly as Python's json.dump(data, f, indent=4) writes them.
+    Fmt(FmtArgs),
     /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
@@ -281,6 +283,26 @@ pub struct VacuumArgs {
     pub retention: Option<String>,
     #[command(flatten)]
     pub wait: WaitArg,
+}
+
+/// Arguments of `fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// JSON files to format (in place, through a temporary file and a rename).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Spaces per level.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub indent: usize,
+    /// Change nothing; list the files that would change and exit 1 if there are any.
+    #[arg(long, conflicts_with = "stdout")]
+    pub check: bool,
+    /// Print the formatted JSON instead of rewriting the files.
+    #[arg(long)]
+    pub stdout: bool,
+    /// Files formatted at once [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Arguments of `gen`.

@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod jsonl;
 pub mod markup;
+pub mod pyjson;
 pub mod sidecar;
 pub mod speech_json;
 pub mod srt;
@@ -217,5 +218,18 @@ impl FormatError {
     /// An error about the whole file rather than one place in it.
     pub fn whole_file(reason: impl Into<String>) -> Self {
         FormatError { line: 0, column: 0, reason: reason.into() }
+    }
+
+    /// An error at byte `offset` of `text`: its line, and its column counted in characters.
+    pub fn at_offset(text: &str, offset: usize, reason: impl Into<String>) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line = before.bytes().filter(|&b| b == b'\n').count() as u64 + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() as u64 + 1;
+        FormatError { line, column, reason: reason.into() }
     }
 }
