@@ -91,8 +91,9 @@ pub struct WaitArg {
 /// Arguments of `ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.vtt and *.srt
-    /// (also gzip- or zstd-compressed: *.json.gz, *.vtt.zst, …); files named directly are always read.
+    /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.jsonl, *.vtt,
+    /// *.srt, *.xml and *.txt (also gzip- or zstd-compressed: *.json.gz, *.vtt.zst, …); files named
+    /// directly are always read.
     /// Object store URLs too: an object, a prefix (listed like a folder) or a glob over keys
     /// (s3://bucket/talks/ or 's3://bucket/talks/*/*.json'), with the archive's store settings.
     #[arg(required = true, value_name = "SOURCE")]
@@ -113,7 +114,8 @@ pub struct IngestArgs {
     /// zstd compression level, 1-22 [config: zstd_level] [default: 3].
     #[arg(long, value_name = "LEVEL")]
     pub zstd_level: Option<i32>,
-    /// Read every file as this format: youtube-json, webvtt or srt [default: by name, then content].
+    /// Read every file as this format (youtube-json, webvtt, srt, whisper-json, deepgram-json,
+    /// assemblyai-json, youtube-xml, jsonl, speaker-turns) [default: by name, then content].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
     /// Decode text with this encoding (e.g. windows-1250, big5, utf-16le) [default: BOM, UTF-8, else detected].

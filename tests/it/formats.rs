@@ -135,3 +135,33 @@ fn strict_mode_and_forced_encoding_and_format() {
     let bad = run(&["ingest", "--encoding", "klingon", &renamed.to_string_lossy(), "--archive", &archive_arg]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown --encoding \"klingon\""));
 }
+
+#[test]
+fn podcast_speaker_turns_become_segments_with_speakers_ending_at_the_next_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let episode = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/oxide-and-friends");
+    let otter = write(
+        dir.path(),
+        "meetings/sync.txt",
+        "Weekly sync\n\nAlice Smith  0:03\nHello everyone.\nLet's start.\n\nBob  1:10\nThanks, Alice.\n",
+    );
+    let archive = dir.path().join("archive");
+    run_on(&archive, &["ingest", "-q", &episode.to_string_lossy(), &otter.to_string_lossy()]);
+    let formats = sql_rows(&archive, "SELECT doc_id, format, n_segments FROM documents ORDER BY doc_id");
+    assert_eq!(formats, ["Adversarial-Machine-Learning,speaker-turns,461", "sync,speaker-turns,2"]);
+    let first = sql_rows(
+        &archive,
+        "SELECT seq, start_ms, end_ms, speaker FROM segments WHERE doc_id = 'Adversarial-Machine-Learning' ORDER BY seq LIMIT 3",
+    );
+    assert_eq!(first, ["0,0,0,Speaker 1", "1,0,12000,Speaker 2", "2,12000,16000,Speaker 1"]);
+    let last = "SELECT start_ms, speaker FROM segments WHERE doc_id = 'Adversarial-Machine-Learning' ORDER BY seq DESC LIMIT 1";
+    assert_eq!(sql_value(&archive, last), "5008000,Speaker 2", "01:23:28");
+    let otter_rows =
+        sql_rows(&archive, "SELECT start_ms, end_ms, speaker, text FROM segments WHERE doc_id = 'sync' ORDER BY seq");
+    assert_eq!(
+        otter_rows,
+        ["3000,70000,Alice Smith,Hello everyone. Let's start.", "70000,70000,Bob,\"Thanks, Alice.\""]
+    );
+    let speakers = "SELECT count(DISTINCT speaker) FROM segments WHERE doc_id = 'Adversarial-Machine-Learning'";
+    assert!(sql_value(&archive, speakers).parse::<u32>().unwrap() >= 2);
+}

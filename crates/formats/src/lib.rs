@@ -12,6 +12,7 @@ pub mod sidecar;
 pub mod speech_json;
 pub mod srt;
 pub mod timedtext;
+pub mod turns;
 mod unsupported;
 pub mod webvtt;
 pub mod youtube_json;
@@ -37,6 +38,8 @@ pub enum Format {
     YoutubeXml,
     /// JSON Lines bundles: one transcript with its metadata per line.
     JsonLines,
+    /// Timestamped speaker turns in plain text: `[Speaker] [MM:SS] text`, or Otter's `Name  0:03`.
+    SpeakerTurns,
 }
 
 /// How files are read.
@@ -77,7 +80,7 @@ pub fn prepare<'a>(bytes: &'a [u8], options: &ReadOptions) -> Result<Prepared<'a
 
 impl Format {
     /// Every format, for listings.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::YoutubeJson,
         Format::WebVtt,
         Format::Srt,
@@ -86,6 +89,7 @@ impl Format {
         Format::AssemblyAiJson,
         Format::YoutubeXml,
         Format::JsonLines,
+        Format::SpeakerTurns,
     ];
 
     /// The name stored in the `documents.format` column and accepted by `--input-format`.
@@ -99,6 +103,7 @@ impl Format {
             Format::AssemblyAiJson => "assemblyai-json",
             Format::YoutubeXml => "youtube-xml",
             Format::JsonLines => "jsonl",
+            Format::SpeakerTurns => "speaker-turns",
         }
     }
 
@@ -125,6 +130,17 @@ impl Format {
         }
     }
 
+    /// Whether a folder walk should read a file of this name: a format's extension, or `.txt`
+    /// (speaker turns, Whisper-JAX lines), whose format is told by content.
+    pub fn is_transcript_name(path: &std::path::Path) -> bool {
+        if Format::for_path(path).is_some() {
+            return true;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+        name.ends_with(".txt")
+    }
+
     /// The format of `text` judged by its content, for files whose name says nothing.
     pub fn sniff(text: &str) -> Option<Format> {
         let start = text.trim_start_matches('\u{feff}').trim_start();
@@ -138,6 +154,8 @@ impl Format {
         {
             // A JSON array or object (not `[Script Info]` or `{1}{25}`); which JSON format is told by parsing.
             Some(Format::YoutubeJson)
+        } else if turns::sniff(start) {
+            Some(Format::SpeakerTurns)
         } else if start.lines().take(20).any(|l| l.contains("-->") || (l.starts_with('[') && l.contains(" -> "))) {
             Some(Format::Srt)
         } else {
@@ -197,6 +215,7 @@ impl Format {
             Format::WebVtt => Ok((self, webvtt::parse(&decode::normalise_newlines(text), options.strict)?)),
             Format::YoutubeXml => Ok((self, timedtext::parse(text)?)),
             Format::JsonLines => Ok((self, jsonl::parse(text)?)),
+            Format::SpeakerTurns => Ok((self, turns::parse(text, options.strict)?)),
             _ => Ok((self, srt::parse(&decode::normalise_newlines(text), options.strict)?)),
         }
     }

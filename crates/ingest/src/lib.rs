@@ -525,5 +525,5 @@ impl Committer {
 
 /// Whether a directory walk should pick up `path` as a transcript file.
 pub fn is_transcript_file(path: &Path) -> bool {
-    verbatim_formats::Format::for_path(path).is_some()
+    verbatim_formats::Format::is_transcript_name(path)
 }
