@@ -92,8 +92,8 @@ pub struct WaitArg {
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.jsonl, *.vtt,
-    /// *.srt, *.xml and *.txt (also gzip- or zstd-compressed: *.json.gz, *.vtt.zst, …); files named
-    /// directly are always read.
+    /// *.srt, *.xml, and *.txt files that begin like speaker turns (also gzip- or zstd-compressed:
+    /// *.json.gz, *.vtt.zst, …); files named directly are always read.
     /// Object store URLs too: an object, a prefix (listed like a folder) or a glob over keys
     /// (s3://bucket/talks/ or 's3://bucket/talks/*/*.json'), with the archive's store settings.
     #[arg(required = true, value_name = "SOURCE")]

@@ -56,6 +56,7 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
         "Could not retrieve a transcript for the video abc!\n[[{\"text\":\"a\",\"start\":0,\"duration\":1}],[{\"text\":\"b\",\"start\":0,\"duration\":1}]]",
     );
     write(&corpus, "notes.txt", "not a transcript, and not picked up from a folder");
+    write(&corpus, "turns.txt", "[Host] [00:01] Welcome back.\n[Guest] [00:04] Thanks.\n");
     let archive = dir.path().join("a");
     let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -64,7 +65,11 @@ fn bad_files_are_rejected_with_location_and_the_batch_goes_on() {
     assert!(stderr.contains("empty.json: json: empty file"), "{stderr}");
 
     let docs = sql_rows(&archive, "SELECT doc_id, n_segments FROM documents ORDER BY doc_id");
-    assert_eq!(docs, ["cli#1,1", "cli#2,1", "good,1", "nan,2"]);
+    assert_eq!(
+        docs,
+        ["cli#1,1", "cli#2,1", "good,1", "nan,2", "turns,2"],
+        "speaker turns are picked up, notes are not"
+    );
     let nan =
         sql_rows(&archive, "SELECT seq, start_ms, end_ms, duration_ms FROM segments WHERE doc_id = 'nan' ORDER BY seq");
     assert_eq!(nan, ["0,1000,2000,", "1,2000,3000,1000"], "NaN duration: raw NULL, end at the next start");

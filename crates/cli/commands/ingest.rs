@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use verbatim_archive::Archive;
-use verbatim_ingest::{IngestOptions, IngestReport, ingest, is_transcript_file};
+use verbatim_ingest::{IngestOptions, IngestReport, ingest, is_transcript_file, is_transcript_key};
 
 use crate::EXIT_REJECTS;
 use crate::args::IngestArgs;
@@ -53,7 +53,7 @@ async fn expand_sources(sources: &[String], config: &Config) -> verbatim_sources
     let mut expansion = verbatim_sources::expand(&local, is_transcript_file);
     if !remote.is_empty() {
         let options = config.store_options();
-        let found = verbatim_sources::expand_remote(&remote, &options, is_transcript_file).await;
+        let found = verbatim_sources::expand_remote(&remote, &options, is_transcript_key).await;
         expansion.files.extend(found.files);
         expansion.problems.extend(found.problems);
     }

@@ -523,7 +523,30 @@ impl Committer {
     }
 }
 
-/// Whether a directory walk should pick up `path` as a transcript file.
+/// Whether a directory walk should pick up `path` as a transcript file: a format's extension, or
+/// a `.txt` file whose first bytes read as speaker turns or timed lines (so notes and READMEs in
+/// a transcript folder are not taken for transcripts).
 pub fn is_transcript_file(path: &Path) -> bool {
+    use std::io::Read;
+    if verbatim_formats::Format::for_path(path).is_some() {
+        return true;
+    }
+    if !verbatim_formats::Format::is_transcript_name(path) {
+        return false;
+    }
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|file| file.take(4096).read_to_end(&mut head));
+    let Ok(prepared) = read
+        .map_err(|_| ())
+        .and_then(|_| verbatim_formats::prepare(&head, &verbatim_formats::ReadOptions::default()).map_err(|_| ()))
+    else {
+        return false;
+    };
+    verbatim_formats::Format::sniff(&prepared.text).is_some()
+}
+
+/// Whether an object store key should be picked up from a listed prefix, by its name alone
+/// (`.txt` included; what is not a transcript becomes a reject).
+pub fn is_transcript_key(path: &Path) -> bool {
     verbatim_formats::Format::is_transcript_name(path)
 }
