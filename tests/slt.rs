@@ -1,5 +1,8 @@
 //! sqllogictest suite: every `.slt` file in `tests/slt/` runs against a session over an archive
-//! holding the bundled sample transcript, with verbatim's functions registered.
+//! holding the bundled sample transcript, with verbatim's functions registered; files named
+//! `*.corpus.slt` run over a mixed corpus instead: the sample, a generated corpus (300 KB, seed 11),
+//! a JSON Lines bundle with channels and dates, a WhisperX file with speakers, a yt-dlp download
+//! with its sidecar and a real podcast episode with speaker turns.
 //!
 //! Besides SQL, a record may run a saved query: `run NAME` on the first line, then one
 //! `param=value` per line. Regenerate expected results with `cargo test --test slt -- --complete`.
@@ -116,16 +119,39 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, SltError> {
         .collect())
 }
 
-async fn sample_archive(dir: &Path) -> Archive {
+async fn ingested(dir: &Path, sources: &[PathBuf]) -> Archive {
     let archive = Archive::at(&dir.to_string_lossy()).expect("archive location");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/python-for-hpc.json");
-    let files = verbatim_sources::expand(&[sample.to_string_lossy().into_owned()], |_| true).files;
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    let expansion = verbatim_sources::expand(&sources, verbatim_ingest::is_transcript_file);
+    assert!(expansion.problems.is_empty(), "{:?}", expansion.problems);
     let options = verbatim_ingest::IngestOptions::new(2, 512 << 20, 128 << 20);
-    let report = verbatim_ingest::ingest(&archive, files, &options, Arc::new(verbatim_ingest::NoProgress))
+    let report = verbatim_ingest::ingest(&archive, expansion.files, &options, Arc::new(verbatim_ingest::NoProgress))
         .await
-        .expect("ingest the sample");
-    assert_eq!(report.segments, 1568);
+        .expect("ingest");
+    assert_eq!(report.files_rejected, 0, "{:?}", report.rejects);
     archive
+}
+
+async fn sample_archive(dir: &Path) -> Archive {
+    ingested(dir, &[repository("samples/python-for-hpc.json")]).await
+}
+
+async fn corpus_archive(dir: &Path) -> Archive {
+    let generated = dir.join("generated");
+    verbatim_gen::generate(&generated, 300_000, 11, 2, &|_| {}).expect("generate");
+    let sources = [
+        repository("samples/python-for-hpc.json"),
+        generated,
+        repository("tests/fixtures/formats/bundle/physics.jsonl"),
+        repository("tests/fixtures/formats/stt/whisperx.json"),
+        repository("tests/fixtures/formats/yt-dlp"),
+        repository("tests/fixtures/external/oxide-and-friends"),
+    ];
+    ingested(&dir.join("archive"), &sources).await
+}
+
+fn repository(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 fn slt_files() -> Vec<PathBuf> {
@@ -145,7 +171,8 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
-        let archive = sample_archive(dir.path()).await;
+        let archive = sample_archive(&dir.path().join("sample")).await;
+        let corpus = corpus_archive(&dir.path().join("corpus")).await;
         let options = SessionOptions {
             memory_limit: 512 << 20,
             spill_dir: None,
@@ -160,7 +187,8 @@ fn main() -> ExitCode {
             if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
                 continue;
             }
-            let ctx = open_session(&archive, &options).await.expect("session");
+            let over = if name.ends_with(".corpus.slt") { &corpus } else { &archive };
+            let ctx = open_session(over, &options).await.expect("session");
             let mut runner = sqllogictest::Runner::new(move || {
                 let ctx = ctx.clone();
                 async move { Ok(Verbatim { ctx }) }

@@ -1,140 +1,15 @@
-//! verbatim's SQL functions for transcripts.
-//!
-//! | function | returns |
-//! |---|---|
-//! | `tokenize(text)` | the lowercased words of `text` (see `verbatim_model::words`), a list |
-//! | `ngrams(text, n)` | every run of `n` consecutive words of `text`, joined by single spaces, a list |
-//! | `word_count(text)` | the number of words of `text`, as `tokenize` counts them |
-//! | `phrase_match(text, phrase)` | whether the words of `phrase` occur consecutively in `text` (case-insensitive) |
-//! | `is_stop_word(word, list)` | whether `word` is in `list`: `''` (none), `'english'`, or comma-separated words |
-//! | `hms(ms)` | `HH:MM:SS` for a time in milliseconds (hours can exceed 99) |
-//! | `youtube_link(video_id, ms)` | `https://www.youtube.com/watch?v=ID&t=SECONDSs`, or NULL without an id |
+//! Word functions: `tokenize`, `ngrams`, `word_count`, `phrase_match`, `is_stop_word`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, ListBuilder, StringBuilder,
-};
+use datafusion::arrow::array::{Array, BooleanBuilder, Int64Builder, ListBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 use verbatim_model::words;
 
-/// Every verbatim function, ready to register.
-pub fn all() -> Vec<ScalarUDF> {
-    vec![
-        ScalarUDF::from(Tokenize::new()),
-        ScalarUDF::from(NGrams::new()),
-        ScalarUDF::from(WordCount::new()),
-        ScalarUDF::from(PhraseMatch::new()),
-        ScalarUDF::from(IsStopWord::new()),
-        ScalarUDF::from(Hms::new()),
-        ScalarUDF::from(YoutubeLink::new()),
-    ]
-}
-
-/// Registers every verbatim function in `ctx`.
-pub fn register_all(ctx: &SessionContext) {
-    for udf in all() {
-        ctx.register_udf(udf);
-    }
-}
-
-/// The English stop words `is_stop_word(word, 'english')` knows.
-pub const ENGLISH_STOP_WORDS: &[&str] = &[
-    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because",
-    "been", "before", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "don't", "down", "each",
-    "few", "for", "from", "get", "got", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his",
-    "how", "i", "i'm", "if", "in", "into", "is", "it", "it's", "its", "just", "kind", "know", "like", "me", "more",
-    "most", "my", "no", "not", "now", "of", "off", "oh", "ok", "okay", "on", "once", "one", "only", "or", "other",
-    "our", "out", "over", "really", "right", "said", "say", "so", "some", "such", "than", "that", "that's", "the",
-    "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "um", "uh", "up",
-    "very", "was", "way", "we", "we're", "well", "were", "what", "when", "where", "which", "while", "who", "why",
-    "will", "with", "would", "yeah", "you", "you're", "your",
-];
-
-// ---------------------------------------------------------------------------------------------
-// Argument helpers
-
-/// Calls `f` with each row of a string column of any string type.
-fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
-    match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut f),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut f),
-        DataType::Utf8View => array.as_string_view().iter().for_each(&mut f),
-        DataType::Null => (0..array.len()).for_each(|_| f(None)),
-        other => return exec_err!("expected a string argument, got {other}"),
-    }
-    Ok(())
-}
-
-/// A constant string argument (`None` for NULL); arrays are refused.
-fn constant_str<'a>(value: &'a ColumnarValue, function: &str, argument: &str) -> Result<Option<&'a str>> {
-    match value {
-        ColumnarValue::Scalar(scalar) => match scalar.try_as_str() {
-            Some(s) => Ok(s),
-            None if scalar.is_null() => Ok(None),
-            None => exec_err!("{function}: {argument} must be a string"),
-        },
-        ColumnarValue::Array(_) => {
-            exec_err!("{function}: {argument} must be a constant, not a column")
-        }
-    }
-}
-
-fn is_string(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
-}
-
-/// Coercion for functions taking only strings: keeps string types, refuses others.
-fn coerce_strings(name: &str, arg_types: &[DataType], count: usize) -> Result<Vec<DataType>> {
-    if arg_types.len() != count {
-        return plan_err!("{name} takes {count} argument(s), got {}", arg_types.len());
-    }
-    arg_types
-        .iter()
-        .map(|t| match t {
-            DataType::Null => Ok(DataType::Utf8),
-            t if is_string(t) => Ok(t.clone()),
-            other => plan_err!("{name}: expected string arguments, got {other}"),
-        })
-        .collect()
-}
-
-fn coerce_to_int64(name: &str, t: &DataType) -> Result<DataType> {
-    if t.is_integer() || t.is_null() {
-        Ok(DataType::Int64)
-    } else {
-        plan_err!("{name}: expected an integer number of milliseconds, got {t}")
-    }
-}
-
-macro_rules! udf_struct {
-    ($name:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug, PartialEq, Eq, Hash)]
-        pub struct $name {
-            signature: Signature,
-        }
-
-        impl $name {
-            /// The function with its signature.
-            pub fn new() -> Self {
-                Self { signature: Signature::user_defined(Volatility::Immutable) }
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-    };
-}
-
-// ---------------------------------------------------------------------------------------------
+use super::{ENGLISH_STOP_WORDS, coerce_strings, constant_str, for_each_str};
 
 udf_struct!(Tokenize, "`tokenize(text)`: the lowercased words of `text`.");
 
@@ -286,12 +161,12 @@ impl ScalarUDFImpl for PhraseMatch {
 }
 
 /// Matches a phrase's words as a consecutive run of a text's words.
-struct PhraseMatcher {
+pub(crate) struct PhraseMatcher {
     words: Vec<String>,
 }
 
 impl PhraseMatcher {
-    fn new(phrase: &str) -> Self {
+    pub(crate) fn new(phrase: &str) -> Self {
         PhraseMatcher { words: words::tokenize(phrase) }
     }
 
@@ -345,99 +220,9 @@ pub fn stop_list(spec: &str) -> HashSet<String> {
     spec.split(',').flat_map(words::tokenize).collect()
 }
 
-udf_struct!(Hms, "`hms(ms)`: `HH:MM:SS` for a time in milliseconds.");
-
-impl ScalarUDFImpl for Hms {
-    fn name(&self) -> &str {
-        "hms"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [t] => Ok(vec![coerce_to_int64(self.name(), t)?]),
-            _ => plan_err!("hms takes 1 argument, got {}", arg_types.len()),
-        }
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ms = args.args[0].to_array(args.number_rows)?;
-        let ms: &Int64Array = ms.as_primitive();
-        let mut out = StringBuilder::with_capacity(ms.len(), ms.len() * 8);
-        for value in ms.iter() {
-            out.append_option(value.map(format_hms));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
-}
-
-/// `HH:MM:SS` (truncated to the second) for a time in milliseconds.
-pub fn format_hms(ms: i64) -> String {
-    let sign = if ms < 0 { "-" } else { "" };
-    let seconds = ms.unsigned_abs() / 1000;
-    format!("{sign}{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
-}
-
-udf_struct!(YoutubeLink, "`youtube_link(video_id, ms)`: a YouTube link to the video at that time.");
-
-impl ScalarUDFImpl for YoutubeLink {
-    fn name(&self) -> &str {
-        "youtube_link"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [id, ms] if is_string(id) => Ok(vec![DataType::Utf8, coerce_to_int64(self.name(), ms)?]),
-            [id, _] => plan_err!("youtube_link: video_id must be a string, got {id}"),
-            _ => plan_err!("youtube_link takes 2 arguments, got {}", arg_types.len()),
-        }
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ids = args.args[0].to_array(args.number_rows)?;
-        let ms = args.args[1].to_array(args.number_rows)?;
-        let ms: &Int64Array = ms.as_primitive();
-        let mut out = StringBuilder::with_capacity(ids.len(), ids.len() * 48);
-        let mut row = 0;
-        for_each_str(&ids, |id| {
-            let at = (!ms.is_null(row)).then(|| ms.value(row));
-            out.append_option(id.zip(at).map(|(id, at)| youtube_link(id, at)));
-            row += 1;
-        })?;
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
-}
-
-/// The YouTube link to `video_id` at `ms` milliseconds (whole seconds, never negative).
-pub fn youtube_link(video_id: &str, ms: i64) -> String {
-    let id: String = url::form_urlencoded::byte_serialize(video_id.as_bytes()).collect();
-    format!("https://www.youtube.com/watch?v={id}&t={}s", ms.max(0) / 1000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hms_formats_hours_beyond_a_day_and_truncates() {
-        assert_eq!(format_hms(0), "00:00:00");
-        assert_eq!(format_hms(3_599_999), "00:59:59");
-        assert_eq!(format_hms(360_000_000), "100:00:00");
-        assert_eq!(format_hms(-61_000), "-00:01:01");
-    }
-
-    #[test]
-    fn links_use_whole_seconds_and_escape_the_id() {
-        assert_eq!(youtube_link("dQw4w9WgXcQ", 43_210), "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=43s");
-        assert_eq!(youtube_link("a&b", -5), "https://www.youtube.com/watch?v=a%26b&t=0s");
-    }
 
     #[test]
     fn phrases_match_whole_consecutive_words_ignoring_case_and_punctuation() {
