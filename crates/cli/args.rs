@@ -53,6 +53,8 @@ pub enum Command {
     Vacuum(VacuumArgs),
     /// Rewrite the chunks of many runs into target-size chunks in document order (a streaming merge).
     Compact(CompactArgs),
+    /// Write documents out as SRT, WebVTT, youtube-transcript-api JSON or text, optionally re-cut.
+    Export(ExportArgs),
     /// Re-indent JSON transcripts in place exactly as Python's json.dump(data, f, indent=4) writes them.
     Fmt(FmtArgs),
     /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
@@ -285,6 +287,39 @@ pub struct VacuumArgs {
     pub retention: Option<String>,
     #[command(flatten)]
     pub wait: WaitArg,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["docs", "filter"])))]
+pub struct ExportArgs {
+    /// A document to export, by id (repeatable).
+    #[arg(long = "doc", value_name = "ID")]
+    pub docs: Vec<String>,
+    /// Export the documents for which this SQL condition over `documents` holds, e.g.
+    /// "channel = 'Physics' AND published_at >= '2024-01-01'" (or 'true' for all).
+    #[arg(long = "where", value_name = "SQL")]
+    pub filter: Option<String>,
+    /// srt, vtt, json (youtube-transcript-api) or txt.
+    #[arg(long, short = 'f', value_name = "FORMAT", default_value = "srt")]
+    pub format: String,
+    /// Where to write: a file for one --doc, else a folder (one file per document, named from its
+    /// id). Default: stdout for one --doc.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Cut cues anew with at most this many characters (on word timings where the archive has them).
+    #[arg(long, value_name = "N")]
+    pub max_chars: Option<usize>,
+    /// Cut cues anew lasting at most this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration: Option<f64>,
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// Read the snapshot of this version instead of the newest.
+    #[arg(long, value_name = "VERSION")]
+    pub as_of: Option<u64>,
 }
 
 /// Arguments of `fmt`.

@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod crash;
+mod export;
 mod fmt;
 mod formats;
 mod ingest;

@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod demo;
+mod export;
 mod fmt;
 mod generate;
 mod history;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(args) => history::log(args, &config).await,
         Command::Vacuum(args) => history::vacuum(args, &config, cli.quiet).await,
         Command::Compact(args) => history::compact(args, &config, cli.quiet).await,
+        Command::Export(args) => export::run(args, &config, cli.quiet).await,
         Command::Fmt(args) => fmt::run(args, &config, cli.quiet),
         Command::Gen(args) => generate::run(args, &config, cli.quiet),
         Command::Demo(args) => demo::run(args, &config, cli.quiet).await,

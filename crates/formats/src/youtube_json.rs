@@ -270,6 +270,10 @@ impl<'de> Visitor<'de> for SnippetVisitor {
                 }
                 SnippetKey::Start => snippet.start = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
                 SnippetKey::Duration => snippet.duration = map.next_value::<Option<f64>>()?.unwrap_or(f64::NAN),
+                SnippetKey::Speaker => {
+                    let speaker: Option<CowStr<'de>> = map.next_value()?;
+                    snippet.speaker = speaker.map(|s| s.0).filter(|s| !s.trim().is_empty());
+                }
                 SnippetKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -284,6 +288,8 @@ enum SnippetKey {
     Text,
     Start,
     Duration,
+    /// Not youtube-transcript-api's, but written by `verbatim export` so speakers survive.
+    Speaker,
     Other,
 }
 
@@ -300,6 +306,7 @@ impl<'de> de::Deserialize<'de> for SnippetKey {
                     "text" => SnippetKey::Text,
                     "start" => SnippetKey::Start,
                     "duration" => SnippetKey::Duration,
+                    "speaker" => SnippetKey::Speaker,
                     _ => SnippetKey::Other,
                 })
             }

@@ -5,8 +5,11 @@
 //! * `csv`: RFC 4180 with a header row.
 //! * `json`: one JSON array of objects; `ndjson`: one object per line.
 //! * `parquet`: zstd Parquet.
+//!
+//! [`transcript`] writes documents back out as SRT, WebVTT, youtube-transcript-api JSON or text.
 
 mod table;
+pub mod transcript;
 
 use std::io::Write;
 
@@ -63,6 +66,9 @@ pub enum OutputError {
     /// The destination failed (a closed pipe is one: callers may treat it as success).
     #[error("writing results: {0}")]
     Io(#[from] std::io::Error),
+    /// The rows were not what a writer expects.
+    #[error("{0}")]
+    Message(String),
 }
 
 impl OutputError {

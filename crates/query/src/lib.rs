@@ -2,12 +2,14 @@
 //! tables registered from its committed snapshot, verbatim's transcript functions, and saved
 //! queries with typed parameters.
 
+pub mod documents;
 mod error;
 pub mod layout;
 pub mod saved;
 mod session;
 pub mod udf;
 
+pub use documents::{DocumentRows, Selection};
 pub use error::QueryError;
 pub use saved::{Param, SavedQuery};
 pub use session::{ArchiveSession, SessionOptions, open_session};
