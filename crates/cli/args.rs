@@ -37,7 +37,7 @@ Examples:
 pub enum Command {
     /// Ingest transcript files, folders (recursively) and globs into an archive.
     Ingest(IngestArgs),
-    /// Run SQL over an archive (tables: segments, documents, rejects).
+    /// Run SQL over an archive (tables: segments, documents, words, rejects); no SQL opens a shell.
     Sql(SqlArgs),
     /// Run a saved query by name (see --list).
     Run(RunArgs),
@@ -182,8 +182,9 @@ pub struct QueryArgs {
 /// Arguments of `sql`.
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The SQL to run (several statements may be separated by `;`).
-    #[arg(value_name = "SQL", required_unless_present = "file", conflicts_with = "file")]
+    /// The SQL to run (several statements may be separated by `;`). Without it: an interactive
+    /// shell on a terminal, else the SQL read from stdin.
+    #[arg(value_name = "SQL", conflicts_with = "file")]
     pub sql: Option<String>,
     /// Read the SQL from this file.
     #[arg(long, short, value_name = "FILE")]

@@ -11,4 +11,5 @@ mod ingest;
 mod integrity;
 mod nightly;
 mod s3;
+mod shell;
 mod spill;

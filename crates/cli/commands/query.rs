@@ -17,6 +17,7 @@ use crate::config::{Config, show_size};
 
 /// An open query session and where its results go.
 pub struct Runner {
+    archive_shown: String,
     session: ArchiveSession,
     format: Format,
     output: Option<PathBuf>,
@@ -45,7 +46,25 @@ impl Runner {
             as_of: args.as_of,
         };
         let session = ArchiveSession::open(&archive, &options).await?;
-        Ok(Runner { session, format, output: args.output.clone(), limit: show_size(memory_limit), quiet })
+        Ok(Runner {
+            archive_shown: archive.display().to_string(),
+            session,
+            format,
+            output: args.output.clone(),
+            limit: show_size(memory_limit),
+            quiet,
+        })
+    }
+
+    /// Writes results in the format called `name` from now on (text formats only).
+    fn set_format(&mut self, name: &str) -> Result<()> {
+        match Format::from_name(name).filter(|f| !f.is_binary()) {
+            Some(format) => {
+                self.format = format;
+                Ok(())
+            }
+            None => bail!("unknown mode {name:?}; use table, csv, json or ndjson"),
+        }
     }
 
     /// Runs every statement of `sql`, streaming results of those that return rows.
@@ -131,11 +150,87 @@ pub async fn sql(args: SqlArgs, config: &Config, quiet: bool) -> Result<ExitCode
     let text = match (&args.sql, &args.file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(file)) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
-        (None, None) => bail!("give the SQL as an argument or with --file"),
+        (None, None) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            let runner = Runner::open(&args.query, config, true).await?;
+            return shell(runner).await;
+        }
+        (None, None) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading SQL from stdin")?;
+            text
+        }
     };
     let runner = Runner::open(&args.query, config, quiet).await?;
     runner.execute(&text).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The interactive shell: line editing and history (rustyline), statements run as they complete,
+/// Ctrl-C cancels the running statement (or the line being typed), Ctrl-D leaves.
+async fn shell(mut runner: Runner) -> Result<ExitCode> {
+    use rustyline::error::ReadlineError;
+    use verbatim_query::shell::{Shell, Step};
+    let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
+    let history = history_file();
+    if let Some(history) = &history {
+        let _ = editor.load_history(history);
+    }
+    eprintln!(
+        "verbatim {} on {}: SQL ending with ';', .help for commands, Ctrl-D to leave",
+        env!("CARGO_PKG_VERSION"),
+        runner.archive_shown
+    );
+    let mut shell = Shell::new();
+    loop {
+        let prompt = shell.prompt();
+        let line = match tokio::task::block_in_place(|| editor.readline(prompt)) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                shell.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e).context("reading a line"),
+        };
+        if !line.trim().is_empty() {
+            let _ = editor.add_history_entry(line.as_str());
+        }
+        match shell.feed(&line, &runner.session.ctx) {
+            Step::More => {}
+            Step::Run(sql) => {
+                tokio::select! {
+                    result = runner.execute(&sql) => if let Err(e) = result {
+                        eprintln!("error: {e:#}");
+                    },
+                    _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
+                }
+            }
+            Step::Print(text) => println!("{text}"),
+            Step::Mode(name) => {
+                if let Err(e) = runner.set_format(&name) {
+                    eprintln!("{e}");
+                }
+            }
+            Step::Timer(on) => runner.quiet = !on,
+            Step::Quit => break,
+        }
+    }
+    if let Some(history) = &history {
+        if let Some(parent) = history.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = editor.save_history(history);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the shell keeps its history: `$XDG_STATE_HOME/verbatim/history`, else
+/// `~/.local/state/verbatim/history`.
+fn history_file() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))?;
+    Some(state.join("verbatim/history"))
 }
 
 pub async fn run_saved(args: RunArgs, config: &Config, quiet: bool) -> Result<ExitCode> {

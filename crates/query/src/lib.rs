@@ -7,6 +7,7 @@ mod error;
 pub mod layout;
 pub mod saved;
 mod session;
+pub mod shell;
 pub mod udf;
 
 pub use documents::{DocumentRows, Selection};
