@@ -1,5 +1,6 @@
-//! Context functions: `kwic` (a phrase in its context, aligned, for concordances) and
-//! `near_words` (the words around a term, for co-occurrence counts).
+//! Context functions: `kwic` (a phrase in its context, aligned, for concordances),
+//! `near_words` (the words around a term, for co-occurrence counts) and `phrase_starts` (a phrase
+//! that starts in a caption and may run on into the following ones).
 
 use std::sync::Arc;
 
@@ -69,6 +70,22 @@ pub fn near_words(text: &str, term: &[String], window: usize) -> Vec<String> {
         }
     }
     text_words.into_iter().enumerate().filter(|(i, _)| near[*i] && !inside[*i]).map(|(_, (word, ..))| word).collect()
+}
+
+/// Whether the words of `phrase` occur consecutively starting within the words of `text`, running
+/// on into the words of `following` (the next captions' text) when they need to.
+pub fn phrase_starts(text: &str, following: &str, phrase: &[String]) -> bool {
+    let Some(first) = phrase.first() else { return false };
+    let own = words_with_offsets(text);
+    if !own.iter().any(|(word, ..)| word == first) {
+        return false;
+    }
+    let mut all: Vec<String> = own.iter().map(|(word, ..)| word.clone()).collect();
+    let own_count = all.len();
+    if own_count < phrase.len() || !all.windows(phrase.len()).any(|w| w == phrase) {
+        all.extend(words_with_offsets(following).into_iter().take(phrase.len()).map(|(word, ..)| word));
+    }
+    (0..own_count).any(|at| all.len() >= at + phrase.len() && all[at..at + phrase.len()] == *phrase)
 }
 
 /// A constant integer argument within 0..=MAX_CONTEXT.
@@ -159,6 +176,49 @@ impl ScalarUDFImpl for NearWords {
     }
 }
 
+udf_struct!(
+    PhraseStarts,
+    "`phrase_starts(text, following, phrase)`: whether `phrase` starts in `text`, possibly running on into `following`."
+);
+
+impl ScalarUDFImpl for PhraseStarts {
+    fn name(&self) -> &str {
+        "phrase_starts"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [text, following, phrase] if is_string(text) && is_string(following) && is_string(phrase) => Ok(vec![
+                if text.is_null() { DataType::Utf8 } else { text.clone() },
+                if following.is_null() { DataType::Utf8 } else { following.clone() },
+                DataType::Utf8,
+            ]),
+            [_, _, _] => plan_err!("phrase_starts: expected (text, following, phrase) strings"),
+            _ => plan_err!("phrase_starts takes 3 arguments, got {}", arg_types.len()),
+        }
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = args.args[0].to_array(args.number_rows)?;
+        let following = args.args[1].to_array(args.number_rows)?;
+        let phrase = words::tokenize(constant_str(&args.args[2], self.name(), "phrase")?.unwrap_or(""));
+        let mut nexts: Vec<Option<String>> = Vec::with_capacity(following.len());
+        for_each_str(&following, |value| nexts.push(value.map(str::to_string)))?;
+        let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(text.len());
+        let mut row = 0;
+        for_each_str(&text, |value| {
+            let next = nexts[row].as_deref().unwrap_or("");
+            out.append_option(value.map(|t| phrase_starts(t, next, &phrase)));
+            row += 1;
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +238,17 @@ mod tests {
             kwic("line\nbreaks   and  spaces matter not", &tokens("and"), 20).as_deref(),
             Some("         line breaks | and | spaces matter not")
         );
+    }
+
+    #[test]
+    fn phrases_may_run_on_into_the_next_captions_but_start_in_this_one() {
+        let phrase = tokens("national supercomputing centers");
+        assert!(phrase_starts("data pipelines to national", "supercomputing. Andrea has centers", &phrase) == false);
+        assert!(phrase_starts("data pipelines to national", "supercomputing centers. Andrea", &phrase));
+        assert!(phrase_starts("to national supercomputing centers", "", &phrase));
+        assert!(!phrase_starts("supercomputing centers", "and more", &phrase), "it starts in the previous caption");
+        assert!(phrase_starts("national", "supercomputing centers", &phrase));
+        assert!(!phrase_starts("", "national supercomputing centers", &phrase));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `hms(ms)` | `HH:MM:SS` for a time in milliseconds (hours can exceed 99) |
 //! | `youtube_link(video_id, ms)` | `https://www.youtube.com/watch?v=ID&t=SECONDSs`, or NULL without an id |
 //! | `kwic(text, phrase, width)` | the first occurrence of `phrase` in `text` with `width` characters of context each side, aligned: `left | match | right` |
+//! | `phrase_starts(text, following, phrase)` | whether `phrase` starts in `text`, running on into `following` (the next captions) if needed |
 //! | `near_words(text, term, window)` | the words within `window` words of each occurrence of `term` in `text`, a list |
 //!
 //! One module per family: [`words`] (tokens, n-grams, phrases, stop words), [`time`] (time stamps
@@ -21,7 +22,7 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-pub use context::{Kwic, NearWords};
+pub use context::{Kwic, NearWords, PhraseStarts};
 pub use time::{Hms, YoutubeLink, format_hms, youtube_link};
 pub use words::{IsStopWord, MAX_NGRAM, NGrams, PhraseMatch, Tokenize, WordCount, stop_list};
 
@@ -37,6 +38,7 @@ pub fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(YoutubeLink::new()),
         ScalarUDF::from(Kwic::new()),
         ScalarUDF::from(NearWords::new()),
+        ScalarUDF::from(PhraseStarts::new()),
     ]
 }
 
