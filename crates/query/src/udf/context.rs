@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn phrases_may_run_on_into_the_next_captions_but_start_in_this_one() {
         let phrase = tokens("national supercomputing centers");
-        assert!(phrase_starts("data pipelines to national", "supercomputing. Andrea has centers", &phrase) == false);
+        assert!(!phrase_starts("data pipelines to national", "supercomputing. Andrea has centers", &phrase));
         assert!(phrase_starts("data pipelines to national", "supercomputing centers. Andrea", &phrase));
         assert!(phrase_starts("to national supercomputing centers", "", &phrase));
         assert!(!phrase_starts("supercomputing centers", "and more", &phrase), "it starts in the previous caption");
