@@ -6,6 +6,7 @@ pub mod documents;
 mod error;
 pub mod layout;
 pub mod saved;
+pub mod search;
 mod session;
 pub mod shell;
 pub mod udf;

@@ -78,6 +78,7 @@ impl ArchiveSession {
         udf::register_all(&ctx);
         ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));
         register_archive_tables(&ctx, archive, &snapshot)?;
+        ctx.register_udtf("search", Arc::new(crate::search::SearchFunction));
         Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })
     }
 
