@@ -57,7 +57,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Re-indent JSON transcripts in place exactly as Python's json.dump(data, f, indent=4) writes them.
     Fmt(FmtArgs),
-    /// Generate a deterministic synthetic corpus of youtube-transcript-api JSON.
+    /// Generate a deterministic corpus: synthetic text, or real speech repeated (--speech DIR).
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
     Demo(DemoArgs),
@@ -358,6 +358,12 @@ pub struct GenArgs {
     /// Writer threads [default: number of cores].
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Make real speech instead of generated text: cut the speaker-turn transcripts (*.txt) under
+    /// this folder (e.g. benches/corpora/oxide-and-friends) into caption-sized snippets, repeated
+    /// with shifted windows and new ids up to --size (youtube-transcript-api JSON, a tenth WebVTT,
+    /// a tenth WhisperX JSON).
+    #[arg(long, value_name = "DIR")]
+    pub speech: Option<PathBuf>,
 }
 
 /// Arguments of `demo`.

@@ -165,3 +165,32 @@ fn podcast_speaker_turns_become_segments_with_speakers_ending_at_the_next_turn()
     let speakers = "SELECT count(DISTINCT speaker) FROM segments WHERE doc_id = 'Adversarial-Machine-Learning'";
     assert!(sql_value(&archive, speakers).parse::<u32>().unwrap() >= 2);
 }
+
+#[test]
+fn a_real_speech_corpus_is_made_from_speaker_turns_and_ingests_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let episodes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external/oxide-and-friends");
+    let corpus = dir.path().join("speech");
+    run_ok(&[
+        "gen",
+        "-q",
+        "--speech",
+        &episodes.to_string_lossy(),
+        "--size",
+        "2500KB",
+        "--out",
+        &corpus.to_string_lossy(),
+    ]);
+    let archive = dir.path().join("archive");
+    run_on(&archive, &["ingest", "-q", &corpus.to_string_lossy()]);
+    let formats = sql_rows(&archive, "SELECT format, count(*) FROM documents GROUP BY format ORDER BY format");
+    assert_eq!(formats.len(), 3, "JSON, WebVTT and WhisperX files: {formats:?}");
+    let words = "SELECT sum(n_words) FROM documents WHERE doc_id = 'round-000/Adversarial-Machine-Learning.en'";
+    let original = "SELECT sum(word_count(text)) FROM segments";
+    let episode = dir.path().join("episode");
+    run_on(&episode, &["ingest", "-q", &episodes.to_string_lossy()]);
+    assert_eq!(sql_value(&archive, words), sql_value(&episode, original), "every word of the episode, once per copy");
+    let speakers = "SELECT count(DISTINCT speaker) FROM segments WHERE speaker IS NOT NULL";
+    assert_eq!(sql_value(&archive, speakers), sql_value(&episode, speakers), "speakers kept in WebVTT and WhisperX");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM rejects"), "0");
+}

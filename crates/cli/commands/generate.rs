@@ -13,7 +13,18 @@ pub fn run(args: GenArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let threads = config.threads(args.threads);
     let bar = bytes_bar(size, quiet);
     let started = std::time::Instant::now();
-    let report = verbatim_gen::generate(&args.out, size, args.seed, threads, &|bytes| bar.inc(bytes))?;
+    let report = match &args.speech {
+        Some(folder) => {
+            let episodes = verbatim_gen::speech::read_episodes(folder)?;
+            anyhow::ensure!(
+                !episodes.is_empty(),
+                "{}: no speaker-turn transcripts ([Speaker] [MM:SS] text) in *.txt files",
+                folder.display()
+            );
+            verbatim_gen::speech::generate_speech(&episodes, &args.out, size, args.seed, &|bytes| bar.inc(bytes))?
+        }
+        None => verbatim_gen::generate(&args.out, size, args.seed, threads, &|bytes| bar.inc(bytes))?,
+    };
     bar.finish_and_clear();
     if !quiet {
         eprintln!(

@@ -13,6 +13,7 @@
 //!   gaps), pretty (4-space indent) or compact, and some files written with `ensure_ascii`
 //!   escapes (`\uXXXX`, surrogate pairs) as Python's json module does by default.
 
+pub mod speech;
 mod text;
 
 use std::io::Write;
