@@ -159,6 +159,15 @@ impl Archive {
         }
     }
 
+    /// Deletes `object`; `false` when it was already gone. An error names the object.
+    pub(crate) async fn delete_object(&self, object: &Path) -> Result<bool, ArchiveError> {
+        match self.location.store.delete(object).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.store_error(object)(e)),
+        }
+    }
+
     /// How a person finds the file `relative` (an absolute path for local archives).
     pub fn show(&self, relative: &str) -> String {
         self.location.show(&self.object(relative))
@@ -446,14 +455,10 @@ impl Archive {
         }
         kept.extend(manifest.commit.iter().flat_map(|c| &c.removed).map(|f| f.path.clone()));
         for (relative, object) in self.table_objects().await? {
-            let name = relative.rsplit('/').next().unwrap_or(&relative);
-            let of_dead_run =
-                runs::run_of(name).is_some_and(|run| dead.contains(run)) || staged.contains(relative.as_str());
+            let of_dead_run = runs::run_of(file_name(&relative)).is_some_and(|run| dead.contains(run))
+                || staged.contains(relative.as_str());
             if of_dead_run && !kept.contains(&relative) {
-                match self.location.store.delete(&object).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(self.store_error(&object)(e)),
-                }
+                self.delete_object(&object).await?;
             }
         }
         for run in dead_runs {
@@ -508,7 +513,7 @@ impl Archive {
             .into_iter()
             .map(|(relative, _)| relative)
             .filter(|relative| {
-                let name = relative.rsplit('/').next().unwrap_or(relative);
+                let name = file_name(relative);
                 !listed.contains(relative)
                     && !staged.contains(relative)
                     && !runs::run_of(name).is_some_and(|run| leftovers_of.contains(run))
@@ -673,11 +678,7 @@ impl ArchiveWriter {
         self.adopted.retain(|(_, entry)| !paths.contains(&entry.path));
         runs::update(&self.archive, &self.run_id, &self.state).await?;
         for path in paths {
-            let object = self.archive.object(path);
-            match self.archive.location.store.delete(&object).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.archive.store_error(&object)(e)),
-            }
+            self.archive.delete_object(&self.archive.object(path)).await?;
         }
         Ok(())
     }

@@ -20,8 +20,9 @@ use futures::StreamExt;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use serde::Serialize;
 
+use crate::archive::file_name;
 use crate::integrity::{StoreReader, read_footer};
-use crate::keys::sorted_runs;
+use crate::keys::{chains, sorted_runs};
 use crate::manifest::{Changes, Manifest};
 use crate::{Archive, ArchiveError, ArchiveWriter, ChunkFactory, ChunkWriter, DocRange, FileEntry, Table};
 
@@ -108,8 +109,7 @@ fn chunks_of(manifest: &Manifest) -> (Vec<Chunk>, usize) {
     let mut by_name: HashMap<&str, Vec<(Table, FileEntry)>> = HashMap::new();
     for table in CHUNK_TABLES {
         for entry in manifest.files(table) {
-            let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
-            by_name.entry(name).or_default().push((table, entry.clone()));
+            by_name.entry(file_name(&entry.path)).or_default().push((table, entry.clone()));
         }
     }
     let (mut chunks, mut unordered) = (Vec::new(), 0);
@@ -121,20 +121,7 @@ fn chunks_of(manifest: &Manifest) -> (Vec<Chunk>, usize) {
             None => unordered += 1,
         }
     }
-    chunks.sort_by(|a, b| a.range.first.cmp(&b.range.first).then_with(|| a.range.last.cmp(&b.range.last)));
     (chunks, unordered)
-}
-
-/// Arranges sorted chunks into chains of disjoint, increasing ranges.
-fn chains(chunks: Vec<Chunk>) -> Vec<Vec<Chunk>> {
-    let mut chains: Vec<Vec<Chunk>> = Vec::new();
-    for chunk in chunks {
-        match chains.iter_mut().find(|chain| chain.last().is_some_and(|last| last.range.last < chunk.range.first)) {
-            Some(chain) => chain.push(chunk),
-            None => chains.push(vec![chunk]),
-        }
-    }
-    chains
 }
 
 /// How fragmented `manifest` is, for chunks of `target_bytes`.
@@ -180,7 +167,7 @@ impl ArchiveWriter {
             ..crate::ChunkSettings::default()
         };
         let factory = self.chunk_factory(settings, tokio::runtime::Handle::current());
-        let mut chains = chains(chunks);
+        let mut chains = chains(chunks, |chunk: &Chunk| &chunk.range);
         let mut intermediate: Vec<String> = Vec::new();
         let mut pass = 0u64;
         let outputs = loop {
@@ -252,13 +239,8 @@ impl ArchiveWriter {
 
     /// Deletes files this run wrote and no longer needs.
     async fn delete_files(&self, paths: &[String]) -> Result<(), ArchiveError> {
-        let store = self.archive().store();
         for path in paths {
-            let object = self.archive().object(path);
-            match object_store::ObjectStoreExt::delete(store.as_ref(), &object).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.archive().store_error(&object)(e)),
-            }
+            self.archive().delete_object(&self.archive().object(path)).await?;
         }
         Ok(())
     }

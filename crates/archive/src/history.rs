@@ -10,7 +10,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::manifest::Manifest;
@@ -144,28 +143,19 @@ impl ArchiveWriter {
             successor_time = Some(manifest.committed_time().unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
         }
         report.files_kept_for_retention = needed.difference(&newest_files).count() as u64;
-        let store = archive.store();
         let mut garbage: Vec<(&String, &u64)> =
             listed.iter().filter(|(path, _)| !needed.contains(*path) && is_table_file(path)).collect();
         garbage.sort();
         for (path, bytes) in garbage {
-            let object = archive.object(path);
-            match store.delete(&object).await {
-                Ok(()) => {
-                    report.files_deleted += 1;
-                    report.bytes_deleted += bytes;
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(archive.store_error(&object)(e)),
+            if archive.delete_object(&archive.object(path)).await? {
+                report.files_deleted += 1;
+                report.bytes_deleted += bytes;
             }
         }
         expired.sort_unstable();
         for version in expired {
-            let object = archive.manifest_object(version);
-            match store.delete(&object).await {
-                Ok(()) => report.manifests_deleted += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(archive.store_error(&object)(e)),
+            if archive.delete_object(&archive.manifest_object(version)).await? {
+                report.manifests_deleted += 1;
             }
         }
         Ok(report)

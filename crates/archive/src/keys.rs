@@ -116,15 +116,10 @@ impl DocumentIndex {
         Ok(DocumentIndex {
             archive: archive.clone(),
             runtime: tokio::runtime::Handle::current(),
-            chains: chains(ranged),
+            chains: chains(ranged, |file: &RangedFile| &file.range),
             unranged,
             cache: Mutex::new(Cache { files: VecDeque::new(), bytes: 0, limit: cache_bytes }),
         })
-    }
-
-    /// Number of `documents` files the index covers.
-    pub fn files(&self) -> usize {
-        self.chains.iter().map(Vec::len).sum::<usize>() + self.unranged.len().min(1)
     }
 
     /// The archived document `doc_id`, if there is one. Blocks on the archive's store when the
@@ -176,16 +171,17 @@ fn belongs_to(doc_id: &str, source_ids: &HashSet<String>) -> bool {
     source_ids.contains(doc_id) || doc_id.match_indices('#').any(|(index, _)| source_ids.contains(&doc_id[..index]))
 }
 
-/// Arranges files into chains of disjoint, increasing ranges (greedy: each file joins the first
-/// chain whose last range ends before it starts).
-fn chains(mut files: Vec<RangedFile>) -> Vec<Vec<RangedFile>> {
-    files.sort_by(|a, b| a.range.first.cmp(&b.range.first));
-    let mut chains: Vec<Vec<RangedFile>> = Vec::new();
-    for file in files {
-        let open = chains.iter_mut().find(|chain| chain.last().is_some_and(|last| last.range.last < file.range.first));
+/// Arranges items with document ranges into chains of disjoint, increasing ranges (greedy: in
+/// order of range, each item joins the first chain whose last range ends before it starts).
+pub(crate) fn chains<T>(mut items: Vec<T>, range: impl Fn(&T) -> &DocRange) -> Vec<Vec<T>> {
+    items.sort_by(|a, b| (&range(a).first, &range(a).last).cmp(&(&range(b).first, &range(b).last)));
+    let mut chains: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        let open =
+            chains.iter_mut().find(|chain| chain.last().is_some_and(|last| range(last).last < range(&item).first));
         match open {
-            Some(chain) => chain.push(file),
-            None => chains.push(vec![file]),
+            Some(chain) => chain.push(item),
+            None => chains.push(vec![item]),
         }
     }
     chains
@@ -194,14 +190,7 @@ fn chains(mut files: Vec<RangedFile>) -> Vec<Vec<RangedFile>> {
 /// The number of chains of disjoint, increasing document ranges among `ranges`: how many sorted
 /// runs a merge of them would have to interleave (1 when they are in document order).
 pub fn sorted_runs<'a>(ranges: impl IntoIterator<Item = &'a DocRange>) -> usize {
-    let files: Vec<RangedFile> = ranges
-        .into_iter()
-        .map(|range| RangedFile {
-            range: range.clone(),
-            entry: FileEntry { path: String::new(), rows: 0, bytes: 0, doc_range: None },
-        })
-        .collect();
-    chains(files).len()
+    chains(ranges.into_iter().collect(), |range| *range).len()
 }
 
 async fn read_sorted_keys(archive: &Archive, entry: &FileEntry) -> Result<SortedKeys, ArchiveError> {

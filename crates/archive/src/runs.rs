@@ -123,11 +123,8 @@ async fn write(archive: &Archive, run_id: &str, state: &RunState, options: PutOp
 
 /// Deletes the record of `run_id` (its run is over: finished, or cleaned up after dying).
 pub(crate) async fn end(archive: &Archive, run_id: &str) -> Result<(), ArchiveError> {
-    let path = record_path(archive, run_id);
-    match archive.store().delete(&path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(archive.store_error(&path)(e)),
-    }
+    archive.delete_object(&record_path(archive, run_id)).await?;
+    Ok(())
 }
 
 /// Every run that has a record.

@@ -120,8 +120,7 @@ impl Archive {
             report.problems.extend(unknown.iter().map(|f| format!("{}: not listed in any manifest", self.show(f))));
         } else {
             for file in &unknown {
-                let name = file.rsplit('/').next().unwrap_or(file);
-                match runs::run_of(name) {
+                match runs::run_of(file_name(file)) {
                     // Written by a run that left no record: its manifest may be lost.
                     Some(run) => report.problems.push(format!(
                         "{}: written by run {run} but not listed in any manifest (a lost manifest, or a leftover of a run killed before verbatim recorded runs; delete it if the snapshot is complete)",
