@@ -115,8 +115,7 @@ impl Format {
     /// The format a file name promises (compression suffixes `.gz`/`.zst` looked through);
     /// `None` for names no reader takes. Sidecars (`.info.json`) are not transcripts.
     pub fn for_path(path: &std::path::Path) -> Option<Format> {
-        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+        let name = plain_name(path)?;
         if name.ends_with(".info.json") {
             return None;
         }
@@ -136,9 +135,7 @@ impl Format {
         if Format::for_path(path).is_some() {
             return true;
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
-        name.ends_with(".txt")
+        plain_name(path).is_some_and(|name| name.ends_with(".txt"))
     }
 
     /// The format of `text` judged by its content, for files whose name says nothing.
@@ -219,6 +216,13 @@ impl Format {
             _ => Ok((self, srt::parse(&decode::normalise_newlines(text), options.strict)?)),
         }
     }
+}
+
+/// A file's name in lower case without a compression suffix (`.gz`, `.zst`), if it is UTF-8.
+fn plain_name(path: &std::path::Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let plain = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+    Some(plain.to_string())
 }
 
 /// Why a file could not be read, and where.

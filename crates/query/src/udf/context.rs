@@ -11,7 +11,7 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 use verbatim_model::words;
 
-use super::{coerce_to_int64, constant_str, for_each_str, is_string};
+use super::{coerce_strings, coerce_to_int64, constant_str, for_each_str, is_string};
 
 /// The widest context `kwic` and `near_words` accept.
 const MAX_CONTEXT: i64 = 1000;
@@ -189,15 +189,7 @@ impl ScalarUDFImpl for PhraseStarts {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        match arg_types {
-            [text, following, phrase] if is_string(text) && is_string(following) && is_string(phrase) => Ok(vec![
-                if text.is_null() { DataType::Utf8 } else { text.clone() },
-                if following.is_null() { DataType::Utf8 } else { following.clone() },
-                DataType::Utf8,
-            ]),
-            [_, _, _] => plan_err!("phrase_starts: expected (text, following, phrase) strings"),
-            _ => plan_err!("phrase_starts takes 3 arguments, got {}", arg_types.len()),
-        }
+        coerce_strings(self.name(), arg_types, 3)
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Boolean)
