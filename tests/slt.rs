@@ -179,6 +179,7 @@ fn main() -> ExitCode {
             target_partitions: 2,
             batch_size: 8192,
             as_of: None,
+            index_cache: None,
         };
         let mut failures = 0;
         let mut passed = 0;

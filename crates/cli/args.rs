@@ -146,6 +146,10 @@ pub struct IngestArgs {
     /// Do not vacuum after the run.
     #[arg(long)]
     pub no_vacuum: bool,
+    /// Do not write phrase indexes: `search` then scans the text (same answers, slower)
+    /// [config: phrase_index = false].
+    #[arg(long)]
+    pub no_phrase_index: bool,
     /// Compact after the run: auto (when the archive has compact_threshold or more overlapping
     /// runs, 4 by default), always (whenever it would change anything), or never [config: compact]
     /// [default: auto].

@@ -38,6 +38,12 @@ pub struct FileConfig {
     pub compact: Option<String>,
     /// Overlapping sorted runs at which `compact = "auto"` compacts.
     pub compact_threshold: Option<usize>,
+    /// Whether ingest and compaction write phrase indexes (default true).
+    pub phrase_index: Option<bool>,
+    /// Folder keeping local copies of remote archives' phrase indexes.
+    pub index_cache: Option<PathBuf>,
+    /// The most bytes that folder may hold, e.g. "1GiB".
+    pub index_cache_size: Option<String>,
     /// Object store settings for remote archives (`aws_region = "eu-west-1"`, …); `AWS_*`,
     /// `GOOGLE_*` and `AZURE_*` environment variables override them.
     #[serde(default)]
@@ -143,6 +149,24 @@ impl Config {
             Some(text) => parse_size(text).context("--memory-limit"),
             None => Ok(default_memory_limit()),
         }
+    }
+
+    /// Where searches keep copies of remote archives' phrase indexes, and how much: the config's
+    /// `index_cache` (default `$XDG_CACHE_HOME/verbatim/phrase-index`, else under `~/.cache`) and
+    /// `index_cache_size` (default 1GiB).
+    pub fn index_cache(&self) -> Result<verbatim_archive::IndexCache> {
+        let dir = self.file.index_cache.clone().unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            cache.join("verbatim").join("phrase-index")
+        });
+        let limit_bytes = match &self.file.index_cache_size {
+            Some(size) => parse_size(size).context("index_cache_size")?,
+            None => 1 << 30,
+        };
+        Ok(verbatim_archive::IndexCache { dir, limit_bytes })
     }
 
     /// Threads to use.

@@ -11,5 +11,6 @@ mod ingest;
 mod integrity;
 mod nightly;
 mod s3;
+mod search;
 mod shell;
 mod spill;

@@ -224,3 +224,67 @@ fn sources_on_s3_ingest_like_a_local_folder_and_prune_follows_their_keys() {
     let missing = run(&["ingest", "--archive", &from_s3.to_string_lossy(), &format!("{prefix}/nothing/")]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nothing/: no such file or directory"));
 }
+
+#[test]
+fn search_on_an_s3_archive_reads_its_indexes_through_a_bounded_local_cache() {
+    let Some(archive) = s3_archive("search") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    ingest_sample(&local);
+    ingest_sample(&archive);
+    let cache = dir.path().join("cache");
+    let search = |archive: &str, cache_size: &str| {
+        let config = write(
+            dir.path(),
+            "config.toml",
+            &format!("index_cache = \"{}\"\nindex_cache_size = \"{cache_size}\"\n", cache.display()),
+        );
+        let args = [
+            "run",
+            "-q",
+            "search",
+            "--archive",
+            archive,
+            "--format",
+            "csv",
+            "--param",
+            "phrase=national supercomputing",
+        ];
+        let output = verbatim().env("VERBATIM_CONFIG", config).args(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let cached_files =
+        || -> Vec<u64> { walkdir(&cache).into_iter().map(|path| std::fs::metadata(path).unwrap().len()).collect() };
+    let expected = search(&local.to_string_lossy(), "1MiB");
+    assert!(expected.contains("data pipelines to national"), "{expected}");
+    assert!(cached_files().is_empty(), "a local archive's indexes are read in place");
+
+    // Smaller than the index: read from the store, nothing kept.
+    assert_eq!(search(&archive, "1KiB"), expected);
+    assert!(cached_files().is_empty());
+    // Room for it: one copy of the index, the size the manifest records, reused.
+    assert_eq!(search(&archive, "1MiB"), expected);
+    let index_bytes: u64 = std::fs::read_dir(local.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "phrases"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(cached_files(), vec![index_bytes]);
+    assert_eq!(search(&archive, "1MiB"), expected);
+    assert_eq!(cached_files(), vec![index_bytes]);
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            files.extend(walkdir(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}

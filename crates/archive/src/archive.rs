@@ -132,9 +132,14 @@ impl Archive {
         &self.location.display
     }
 
+    /// Whether the archive is a folder of the local file system.
+    pub fn is_local(&self) -> bool {
+        self.location.url.scheme() == "file"
+    }
+
     /// The object of the file `relative` (`/`-separated) to the root. Built from parts, so that the
     /// root is not encoded twice: the same object a query engine finds from [`Archive::file_url`].
-    pub(crate) fn object(&self, relative: &str) -> Path {
+    pub fn object(&self, relative: &str) -> Path {
         let parts = relative.split('/').filter(|part| !part.is_empty()).map(PathPart::from);
         Path::from_iter(self.location.root.parts().chain(parts))
     }
@@ -264,15 +269,32 @@ impl Archive {
 
     /// The files of `snapshot` with their objects and how they are shown.
     fn files_to_check(&self, snapshot: &Snapshot) -> Vec<FileToCheck> {
-        snapshot
-            .all_files()
-            .map(|(table, entry)| FileToCheck {
-                table,
-                object: self.object(&entry.path),
-                shown: self.show(&entry.path),
-                entry: entry.clone(),
-            })
-            .collect()
+        snapshot.all_files().flat_map(|(table, entry)| self.to_check(table, entry)).collect()
+    }
+
+    /// The checks of one chunk file: the file, and its phrase index if it has one.
+    fn to_check(&self, table: Table, entry: &FileEntry) -> Vec<FileToCheck> {
+        let chunk = FileToCheck {
+            table,
+            object: self.object(&entry.path),
+            shown: self.show(&entry.path),
+            entry: entry.clone(),
+            phrase_index: false,
+        };
+        let index = entry.phrase_index.iter().map(|index| FileToCheck {
+            table,
+            object: self.object(&index.path),
+            shown: self.show(&index.path),
+            entry: FileEntry {
+                path: index.path.clone(),
+                rows: entry.rows,
+                bytes: index.bytes,
+                doc_range: None,
+                phrase_index: None,
+            },
+            phrase_index: true,
+        });
+        std::iter::once(chunk).chain(index).collect()
     }
 
     /// Creates the archive if needed, takes the write lock, removes what killed runs left
@@ -389,36 +411,24 @@ impl Archive {
     async fn adoptable(&self, snapshot: &Snapshot, dead_runs: &[RecordedRun]) -> Vec<(Table, FileEntry)> {
         let committed: HashSet<&str> = snapshot.all_files().map(|(_, f)| f.path.as_str()).collect();
         let mut seen = HashSet::new();
-        let candidates: Vec<FileToCheck> = dead_runs
+        let candidates: Vec<(Table, FileEntry)> = dead_runs
             .iter()
             .filter(|run| run.base_version == snapshot.manifest.version)
             .flat_map(|run| &run.staged)
             .filter(|staged| !staged.replaces)
             .filter(|staged| !committed.contains(staged.entry.path.as_str()) && seen.insert(staged.entry.path.clone()))
-            .filter_map(|staged| {
-                Some(FileToCheck {
-                    table: staged.table()?,
-                    object: self.object(&staged.entry.path),
-                    shown: self.show(&staged.entry.path),
-                    entry: staged.entry.clone(),
-                })
-            })
+            .filter_map(|staged| Some((staged.table()?, staged.entry.clone())))
             .collect();
-        let damaged: HashSet<String> = check_files(
-            &self.location.store,
-            candidates.clone(),
-            snapshot.manifest.version,
-            CheckDepth::Footer,
-            &|_| {},
-        )
-        .await
-        .into_iter()
-        .map(|file| file.shown)
-        .collect();
+        let checks = candidates.iter().flat_map(|(table, entry)| self.to_check(*table, entry)).collect();
+        let damaged: HashSet<String> =
+            check_files(&self.location.store, checks, snapshot.manifest.version, CheckDepth::Footer, &|_| {})
+                .await
+                .into_iter()
+                .map(|file| file.shown)
+                .collect();
         candidates
             .into_iter()
-            .filter(|file| !damaged.contains(&file.shown))
-            .map(|file| (file.table, file.entry))
+            .filter(|(_, entry)| entry.objects().all(|(path, _)| !damaged.contains(&self.show(path))))
             .collect()
     }
 
@@ -437,23 +447,27 @@ impl Archive {
             return Ok(());
         }
         let dead: HashSet<&str> = dead_runs.iter().map(|run| run.id.as_str()).collect();
-        let staged: HashSet<&str> =
-            dead_runs.iter().flat_map(|run| &run.staged).map(|staged| staged.entry.path.as_str()).collect();
+        let staged: HashSet<&str> = dead_runs
+            .iter()
+            .flat_map(|run| &run.staged)
+            .flat_map(|staged| staged.entry.objects().map(|(path, _)| path))
+            .collect();
         self.remove_local_staging_files(&dead)?;
         // Whatever any kept manifest lists or removed stays: a retained older snapshot may still
         // need it (a run that committed, then compacted, then died), and vacuum owns it.
+        let paths = |entry: &FileEntry| entry.objects().map(|(path, _)| path.to_string()).collect::<Vec<_>>();
         let mut kept: HashSet<String> = manifest
             .all_files()
-            .map(|(_, f)| f.path.clone())
-            .chain(adopted.iter().map(|(_, f)| f.path.clone()))
+            .chain(adopted.iter().map(|(table, f)| (*table, f)))
+            .flat_map(|(_, f)| paths(f))
             .collect();
         for version in self.manifest_versions().await? {
             if version != manifest.version {
                 let older = self.read_manifest(version).await?;
-                kept.extend(older.all_files().map(|(_, f)| f.path.clone()));
+                kept.extend(older.all_files().flat_map(|(_, f)| paths(f)));
             }
         }
-        kept.extend(manifest.commit.iter().flat_map(|c| &c.removed).map(|f| f.path.clone()));
+        kept.extend(manifest.commit.iter().flat_map(|c| &c.removed).flat_map(paths));
         for (relative, object) in self.table_objects().await? {
             let of_dead_run = runs::run_of(file_name(&relative)).is_some_and(|run| dead.contains(run))
                 || staged.contains(relative.as_str());
@@ -505,8 +519,11 @@ impl Archive {
         latest: u64,
     ) -> Result<Vec<String>, ArchiveError> {
         let recorded = runs::recorded(self).await?;
-        let staged: HashSet<String> =
-            recorded.iter().flat_map(|run| &run.staged).map(|staged| staged.entry.path.clone()).collect();
+        let staged: HashSet<String> = recorded
+            .iter()
+            .flat_map(|run| &run.staged)
+            .flat_map(|staged| staged.entry.objects().map(|(path, _)| path.to_string()))
+            .collect();
         let leftovers_of: HashSet<String> =
             recorded.into_iter().filter(|run| run.committed_version.unwrap_or(0) <= latest).map(|run| run.id).collect();
         let mut unknown: Vec<String> = objects
@@ -674,11 +691,21 @@ impl ArchiveWriter {
         if paths.is_empty() {
             return Ok(());
         }
+        let mut objects: Vec<String> = self
+            .state
+            .staged
+            .iter()
+            .filter(|staged| paths.contains(&staged.entry.path))
+            .flat_map(|staged| staged.entry.objects().map(|(path, _)| path.to_string()))
+            .collect();
+        objects.extend(paths.iter().cloned());
+        objects.sort();
+        objects.dedup();
         self.state.staged.retain(|staged| !paths.contains(&staged.entry.path));
         self.adopted.retain(|(_, entry)| !paths.contains(&entry.path));
         runs::update(&self.archive, &self.run_id, &self.state).await?;
-        for path in paths {
-            self.archive.delete_object(&self.archive.object(path)).await?;
+        for path in objects {
+            self.archive.delete_object(&self.archive.object(&path)).await?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Writing one chunk file: zstd Parquet streamed to the object store, with row groups sized by
-//! their encoded bytes so that a writer's memory stays within its share of the budget.
+//! their encoded bytes so that a writer's memory stays within its share of the budget; a
+//! `segments` chunk also writes its phrase index when it finishes.
 //!
 //! A [`ChunkWriter`] is synchronous (it is driven from parsing threads) and blocks on the tokio
 //! runtime only for uploads, through a buffered multipart writer.
@@ -16,7 +17,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use tokio_util::io::SyncIoBridge;
 
-use crate::{ArchiveError, FileEntry, Table};
+use crate::phrase_index::{self, PositionsBuilder};
+use crate::{ArchiveError, FileEntry, IndexFile, Table};
 
 /// How chunk files are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct ChunkSettings {
     pub row_group_rows: usize,
     /// Bytes buffered before an upload part is sent (also the part size).
     pub upload_buffer_bytes: usize,
+    /// Write a phrase index beside each `segments` chunk.
+    pub phrase_index: bool,
 }
 
 impl Default for ChunkSettings {
@@ -38,6 +42,7 @@ impl Default for ChunkSettings {
             row_group_bytes: 64 << 20,
             row_group_rows: 1 << 20,
             upload_buffer_bytes: 8 << 20,
+            phrase_index: true,
         }
     }
 }
@@ -51,6 +56,8 @@ impl ChunkSettings {
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
             .set_statistics_enabled(EnabledStatistics::Page)
+            // Small pages: a search reads a few rows of the text, and decodes only their pages.
+            .set_data_page_row_count_limit(DATA_PAGE_ROWS)
             .set_created_by(format!("verbatim {}", env!("CARGO_PKG_VERSION")));
         for column in free_text_columns(table) {
             // Free text rarely repeats and its min/max prune nothing: dictionary pages and statistics
@@ -63,6 +70,9 @@ impl ChunkSettings {
     }
 }
 
+/// Rows per data page at most: a search reading a hit's captions decodes about this many texts.
+const DATA_PAGE_ROWS: usize = 4096;
+
 fn free_text_columns(table: Table) -> &'static [&'static str] {
     match table {
         Table::Segments => &["text"],
@@ -74,12 +84,37 @@ fn free_text_columns(table: Table) -> &'static [&'static str] {
 
 type Sink = SyncIoBridge<BufWriter>;
 
-/// Writes one Parquet chunk of a table to the object store.
+/// Writes one Parquet chunk of a table to the object store (and, for `segments`, its phrase index).
 pub struct ChunkWriter {
     table: Table,
     relative_path: String,
     writer: ArrowWriter<Sink>,
     rows: u64,
+    phrases: Option<PhraseIndexWriter>,
+}
+
+/// What a `segments` chunk needs to write its phrase index when it finishes.
+struct PhraseIndexWriter {
+    positions: PositionsBuilder,
+    store: Arc<dyn ObjectStore>,
+    object: Path,
+    relative_path: String,
+    upload_buffer_bytes: usize,
+    runtime: tokio::runtime::Handle,
+}
+
+impl PhraseIndexWriter {
+    /// Uploads the index; returns its entry.
+    fn finish(self) -> Result<IndexFile, ArchiveError> {
+        let PhraseIndexWriter { positions, store, object, relative_path, upload_buffer_bytes, runtime } = self;
+        let upload = BufWriter::with_capacity(store, object, upload_buffer_bytes).with_max_concurrency(2);
+        let mut sink = std::io::BufWriter::with_capacity(1 << 20, SyncIoBridge::new_with_handle(upload, runtime));
+        let io = |e: std::io::Error| ArchiveError::Parquet { path: relative_path.clone(), source: Box::new(e.into()) };
+        let bytes = positions.write_to(&mut sink).map_err(io)?;
+        let mut bridge = sink.into_inner().map_err(|e| io(e.into_error()))?;
+        bridge.shutdown().map_err(io)?;
+        Ok(IndexFile { path: relative_path, bytes })
+    }
 }
 
 impl std::fmt::Debug for ChunkWriter {
@@ -97,12 +132,24 @@ impl ChunkWriter {
         settings: &ChunkSettings,
         runtime: tokio::runtime::Handle,
     ) -> Result<ChunkWriter, ArchiveError> {
-        let upload = BufWriter::with_capacity(store, object, settings.upload_buffer_bytes).with_max_concurrency(2);
-        let sink = SyncIoBridge::new_with_handle(upload, runtime);
+        let upload = BufWriter::with_capacity(store.clone(), object.clone(), settings.upload_buffer_bytes)
+            .with_max_concurrency(2);
+        let sink = SyncIoBridge::new_with_handle(upload, runtime.clone());
         let properties = settings.writer_properties(table)?;
         let writer = ArrowWriter::try_new(sink, table.schema(), Some(properties))
             .map_err(ArchiveError::parquet(&relative_path))?;
-        Ok(ChunkWriter { table, relative_path, writer, rows: 0 })
+        let phrases = (table == Table::Segments && settings.phrase_index).then(|| {
+            let index_relative = phrase_index::index_path(&relative_path);
+            PhraseIndexWriter {
+                positions: PositionsBuilder::new(),
+                store,
+                object: Path::from(phrase_index::index_path(object.as_ref())),
+                relative_path: index_relative,
+                upload_buffer_bytes: settings.upload_buffer_bytes,
+                runtime,
+            }
+        });
+        Ok(ChunkWriter { table, relative_path, writer, rows: 0, phrases })
     }
 
     /// The table this chunk belongs to.
@@ -113,6 +160,9 @@ impl ChunkWriter {
     /// Appends a batch (closing row groups as they reach their size).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
         self.writer.write(batch).map_err(ArchiveError::parquet(&self.relative_path))?;
+        if let Some(phrases) = &mut self.phrases {
+            phrases.positions.add_batch(batch)?;
+        }
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -132,6 +182,11 @@ impl ChunkWriter {
         self.writer.memory_size()
     }
 
+    /// Memory held by the phrase index being built (it grows with the chunk, until it finishes).
+    pub fn index_memory(&self) -> usize {
+        self.phrases.as_ref().map_or(0, |p| p.positions.memory())
+    }
+
     /// Writes the footer and completes the upload; the file is then complete but not yet committed.
     pub fn finish(mut self) -> Result<FileEntry, ArchiveError> {
         let path = self.relative_path;
@@ -140,6 +195,7 @@ impl ChunkWriter {
         let io = |e: std::io::Error| ArchiveError::Parquet { path: path.clone(), source: Box::new(e.into()) };
         self.writer.sync().map_err(io)?;
         self.writer.inner_mut().shutdown().map_err(io)?;
-        Ok(FileEntry { path, rows: self.rows, bytes, doc_range: None })
+        let phrase_index = self.phrases.map(PhraseIndexWriter::finish).transpose()?;
+        Ok(FileEntry { path, rows: self.rows, bytes, doc_range: None, phrase_index })
     }
 }

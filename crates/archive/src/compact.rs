@@ -36,6 +36,8 @@ pub struct CompactOptions {
     pub target_bytes: u64,
     /// The memory budget: bounds how many chains are merged at once.
     pub memory_limit: u64,
+    /// Write a phrase index beside each output `segments` chunk.
+    pub phrase_index: bool,
 }
 
 /// How fragmented an archive is, and whether compaction would help.
@@ -164,6 +166,7 @@ impl ArchiveWriter {
         let fan_in = self.fan_in(&inputs, options).await?;
         let settings = crate::ChunkSettings {
             row_group_bytes: output_row_group_bytes(options.memory_limit) as usize,
+            phrase_index: options.phrase_index,
             ..crate::ChunkSettings::default()
         };
         let factory = self.chunk_factory(settings, tokio::runtime::Handle::current());
@@ -176,7 +179,7 @@ impl ArchiveWriter {
             chains.sort_by_key(|chain| std::cmp::Reverse(chain.iter().map(Chunk::bytes).sum::<u64>()));
             let take = chains.len().min(fan_in);
             let merging: Vec<Vec<Chunk>> = chains.split_off(chains.len() - take);
-            let (factory, target) = (factory.clone(), options.target_bytes);
+            let (factory, target) = (factory.clone(), ChunkLimits::of(options));
             let (merged, rows) =
                 tokio::task::spawn_blocking(move || merge(&factory, merging, target, &format!("compact-{pass:02}")))
                     .await
@@ -185,7 +188,9 @@ impl ArchiveWriter {
             if chains.is_empty() {
                 break merged;
             }
-            intermediate.extend(merged.iter().flat_map(|c| c.files.iter().map(|(_, f)| f.path.clone())));
+            intermediate.extend(
+                merged.iter().flat_map(|c| c.files.iter().flat_map(|(_, f)| f.objects().map(|(p, _)| p.to_string()))),
+            );
             chains.push(merged);
         };
         report.passes = pass;
@@ -232,7 +237,7 @@ impl ArchiveWriter {
         // A stream holds its row group's compressed column chunks and the batch being decoded.
         let per_chain: u64 = largest.values().map(|bytes| 2 * bytes + (1 << 20)).sum::<u64>().max(1);
         // The output holds one open row group per table, the `segments` one by far the largest.
-        let output = 2 * output_row_group_bytes(options.memory_limit);
+        let output = 2 * output_row_group_bytes(options.memory_limit) + index_bytes(options.memory_limit);
         let available = (options.memory_limit / 5 * 3).saturating_sub(output);
         Ok(((available / per_chain) as usize).max(2))
     }
@@ -246,6 +251,27 @@ impl ArchiveWriter {
     }
 }
 
+/// The most memory the phrase index of an output chunk may take under `memory_limit` (the chunk
+/// is cut at the next document boundary past it).
+fn index_bytes(memory_limit: u64) -> u64 {
+    memory_limit / 8
+}
+
+/// When an output chunk is cut.
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimits {
+    /// Size of the `segments` file.
+    bytes: u64,
+    /// Memory of its phrase index being built.
+    index_bytes: u64,
+}
+
+impl ChunkLimits {
+    fn of(options: &CompactOptions) -> ChunkLimits {
+        ChunkLimits { bytes: options.target_bytes, index_bytes: index_bytes(options.memory_limit) }
+    }
+}
+
 /// The row group size of compaction's output under `memory_limit`.
 fn output_row_group_bytes(memory_limit: u64) -> u64 {
     (memory_limit / 16).clamp(1 << 20, 64 << 20)
@@ -256,11 +282,11 @@ fn output_row_group_bytes(memory_limit: u64) -> u64 {
 fn merge(
     factory: &ChunkFactory,
     chains: Vec<Vec<Chunk>>,
-    target_bytes: u64,
+    limits: ChunkLimits,
     prefix: &str,
 ) -> Result<(Vec<Chunk>, u64), ArchiveError> {
     let mut heads: Vec<ChainReader> = chains.into_iter().map(|chain| ChainReader::new(factory, chain)).collect();
-    let mut output = OutputChunks::new(factory, target_bytes, prefix);
+    let mut output = OutputChunks::new(factory, limits, prefix);
     loop {
         let mut smallest: Option<(usize, String)> = None;
         for (index, head) in heads.iter_mut().enumerate() {
@@ -378,7 +404,7 @@ impl Cursor {
 /// boundary once the `segments` file passes the target size.
 struct OutputChunks<'a> {
     factory: &'a ChunkFactory,
-    target_bytes: u64,
+    limits: ChunkLimits,
     prefix: String,
     writers: Vec<(Table, Option<ChunkWriter>, Vec<RecordBatch>, usize)>,
     range: Option<DocRange>,
@@ -390,17 +416,9 @@ struct OutputChunks<'a> {
 const BUFFERED_ROWS: usize = 8192;
 
 impl<'a> OutputChunks<'a> {
-    fn new(factory: &'a ChunkFactory, target_bytes: u64, prefix: &str) -> OutputChunks<'a> {
+    fn new(factory: &'a ChunkFactory, limits: ChunkLimits, prefix: &str) -> OutputChunks<'a> {
         let writers = CHUNK_TABLES.into_iter().map(|t| (t, None, Vec::new(), 0)).collect();
-        OutputChunks {
-            factory,
-            target_bytes,
-            prefix: prefix.to_string(),
-            writers,
-            range: None,
-            done: Vec::new(),
-            rows: 0,
-        }
+        OutputChunks { factory, limits, prefix: prefix.to_string(), writers, range: None, done: Vec::new(), rows: 0 }
     }
 
     fn name(&self) -> String {
@@ -426,13 +444,9 @@ impl<'a> OutputChunks<'a> {
             None => self.range = Some(DocRange { first: doc_id.to_string(), last: doc_id.to_string() }),
             Some(range) => range.last = doc_id.to_string(),
         }
-        let segments_bytes = self
-            .writers
-            .iter()
-            .find(|(t, ..)| *t == Table::Segments)
-            .and_then(|(_, writer, ..)| writer.as_ref().map(ChunkWriter::bytes))
-            .unwrap_or(0);
-        if segments_bytes >= self.target_bytes {
+        let segments = self.writers.iter().find(|(t, ..)| *t == Table::Segments).and_then(|(_, w, ..)| w.as_ref());
+        let (bytes, index_bytes) = segments.map_or((0, 0), |w| (w.bytes(), w.index_memory() as u64));
+        if bytes >= self.limits.bytes || index_bytes >= self.limits.index_bytes {
             self.close_chunk()?;
         }
         Ok(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::manifest::Manifest;
-use crate::{Archive, ArchiveError, ArchiveWriter, Snapshot, Table};
+use crate::{Archive, ArchiveError, ArchiveWriter, FileEntry, Snapshot, Table};
 
 /// Default retention of superseded snapshots.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -122,17 +122,18 @@ impl ArchiveWriter {
         for &version in versions.iter().rev() {
             let manifest = archive.read_manifest(version).await?;
             let retained = version == newest || successor_time.is_none_or(|time| time > cutoff);
-            for (_, entry) in manifest.all_files() {
-                listed.insert(entry.path.clone(), entry.bytes);
+            for (path, bytes) in manifest.all_files().flat_map(|(_, entry)| entry.objects()) {
+                listed.insert(path.to_string(), bytes);
                 if retained {
-                    needed.insert(entry.path.clone());
+                    needed.insert(path.to_string());
                 }
                 if version == newest {
-                    newest_files.insert(entry.path.clone());
+                    newest_files.insert(path.to_string());
                 }
             }
-            for entry in manifest.commit.iter().flat_map(|commit| &commit.removed) {
-                listed.insert(entry.path.clone(), entry.bytes);
+            for (path, bytes) in manifest.commit.iter().flat_map(|commit| &commit.removed).flat_map(FileEntry::objects)
+            {
+                listed.insert(path.to_string(), bytes);
             }
             if retained {
                 report.oldest_retained = version;

@@ -98,6 +98,8 @@ pub(crate) struct FileToCheck {
     pub object: Path,
     pub shown: String,
     pub entry: FileEntry,
+    /// This is the phrase index of a chunk of `entry.rows` rows, `entry.bytes` long.
+    pub phrase_index: bool,
 }
 
 /// How many files are checked at once: metadata requests and footers are small; a deep check
@@ -140,6 +142,13 @@ async fn check_file(store: &Arc<dyn ObjectStore>, file: &FileToCheck, depth: Che
     }
     if depth == CheckDepth::Presence {
         return None;
+    }
+    if file.phrase_index {
+        let deep = depth == CheckDepth::Deep;
+        return crate::phrase_index::check_index(store, &file.object, size, file.entry.rows, deep)
+            .await
+            .err()
+            .map(FileDamage::Undecodable);
     }
     let (builder, rows) = match read_footer(store, &file.object, file.table, size).await {
         Ok(footer) => footer,
@@ -192,11 +201,19 @@ pub(crate) fn schema_difference(table: Table, found: &arrow::datatypes::SchemaRe
     (expected != found).then(|| format!("columns [{}], expected [{}]", found.join(", "), expected.join(", ")))
 }
 
-/// Reads one Parquet file of `size` bytes from an object store.
-pub(crate) struct StoreReader {
+/// Reads one Parquet file of `size` bytes from an object store (with its page index when the
+/// reader options ask for it).
+pub struct StoreReader {
     store: Arc<dyn ObjectStore>,
     object: Path,
     size: u64,
+}
+
+impl StoreReader {
+    /// Reads `object` of `size` bytes from `store`.
+    pub fn new(store: Arc<dyn ObjectStore>, object: Path, size: u64) -> StoreReader {
+        StoreReader { store, object, size }
+    }
 }
 
 impl AsyncFileReader for StoreReader {
@@ -217,11 +234,17 @@ impl AsyncFileReader for StoreReader {
 
     fn get_metadata<'a>(
         &'a mut self,
-        _options: Option<&'a ArrowReaderOptions>,
+        options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         Box::pin(async move {
             let size = self.size;
-            let metadata = ParquetMetaDataReader::new().load_and_finish(self, size).await?;
+            let mut reader = ParquetMetaDataReader::new();
+            if let Some(options) = options {
+                reader = reader
+                    .with_column_index_policy(options.column_index_policy())
+                    .with_offset_index_policy(options.offset_index_policy());
+            }
+            let metadata = reader.load_and_finish(self, size).await?;
             Ok(Arc::new(metadata))
         })
     }

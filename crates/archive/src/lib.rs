@@ -9,6 +9,7 @@
 //! _verbatim/lock                       held by the one run that writes
 //! _verbatim/runs/<run>.json            a run's record, from its start until it ends cleanly
 //! segments/<run>-<worker>-<n>.parquet  data chunks, plain zstd Parquet
+//! segments/<run>-<worker>-<n>.phrases  the chunk's phrase index (see `phrase_index`)
 //! documents/…  rejects/…
 //! ```
 //!
@@ -30,6 +31,7 @@ mod keys;
 mod location;
 mod lock;
 pub mod manifest;
+pub mod phrase_index;
 mod rewrite;
 pub mod rows;
 mod runs;
@@ -42,10 +44,11 @@ pub use chunk::{ChunkSettings, ChunkWriter};
 pub use compact::{CompactOptions, CompactReport, Fragmentation, fragmentation};
 pub use error::ArchiveError;
 pub use history::{DEFAULT_RETENTION, LogEntry, VacuumReport};
-pub use integrity::{CheckDepth, DamagedFile, FileDamage};
+pub use integrity::{CheckDepth, DamagedFile, FileDamage, StoreReader};
 pub use keys::{DocumentIndex, KnownDocument, RejectKeys, sorted_runs};
 pub use lock::LockOptions;
-pub use manifest::{Changes, Commit, DocRange, FileEntry, Manifest};
+pub use manifest::{Changes, Commit, DocRange, FileEntry, IndexFile, Manifest};
+pub use phrase_index::{IndexCache, PhraseRows};
 pub use rewrite::Rewritten;
 pub use schema::Table;
 pub use verify::{RecoverReport, VerifyReport};

@@ -26,6 +26,27 @@ pub struct FileEntry {
     /// id in the file. Readers use it to scan documents in order without sorting them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_range: Option<DocRange>,
+    /// For `segments` files: the chunk's phrase index, committed with it (absent in chunks
+    /// written without one; a search scans those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phrase_index: Option<IndexFile>,
+}
+
+impl FileEntry {
+    /// The objects this entry stands for, as (path, bytes): the file, and its phrase index if any.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, u64)> {
+        std::iter::once((self.path.as_str(), self.bytes))
+            .chain(self.phrase_index.iter().map(|index| (index.path.as_str(), index.bytes)))
+    }
+}
+
+/// A file that belongs to a chunk file, such as its phrase index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFile {
+    /// Path relative to the archive root, e.g. `segments/<run>-0-3.phrases`.
+    pub path: String,
+    /// Size of the file in bytes.
+    pub bytes: u64,
 }
 
 /// The documents of a file sorted by document id: the first and the last (inclusive).

@@ -1,7 +1,7 @@
 //! `verify` and `recover`: a whole-archive check of metadata and data, and rebuilding a manifest
 //! from the table files' own footers when every manifest was lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStoreExt;
@@ -27,7 +27,7 @@ fn age_order(name: &str) -> (&str, u8, &str) {
     };
     (run, stage, name)
 }
-use crate::{Archive, ArchiveError, FileEntry, Snapshot, Table, lock, runs};
+use crate::{Archive, ArchiveError, FileEntry, IndexFile, Snapshot, Table, lock, phrase_index, runs};
 
 /// What [`Archive::verify`] found.
 #[derive(Debug, Default, Clone)]
@@ -91,9 +91,10 @@ impl Archive {
             match self.read_manifest(version).await {
                 Ok(manifest) => {
                     report.problems.extend(self.files_listed_twice(&manifest));
-                    listed_anywhere.extend(manifest.all_files().map(|(_, f)| f.path.clone()));
+                    let listed = manifest.all_files().flat_map(|(_, f)| f.objects());
+                    listed_anywhere.extend(listed.map(|(path, _)| path.to_string()));
                     let removed = manifest.commit.iter().flat_map(|commit| &commit.removed);
-                    listed_anywhere.extend(removed.map(|f| f.path.clone()));
+                    listed_anywhere.extend(removed.flat_map(FileEntry::objects).map(|(path, _)| path.to_string()));
                     if Some(version) == latest {
                         current = Some(Snapshot { manifest });
                     }
@@ -135,8 +136,8 @@ impl Archive {
         let Some(snapshot) = current else { return Ok(report) };
         report.version = Some(snapshot.manifest.version);
         report.rows = Table::ALL.iter().map(|t| (*t, snapshot.manifest.rows(*t))).collect();
-        report.files_checked = snapshot.all_files().count();
-        report.bytes_checked = snapshot.all_files().map(|(_, f)| f.bytes).sum();
+        report.files_checked = snapshot.all_files().flat_map(|(_, f)| f.objects()).count();
+        report.bytes_checked = snapshot.all_files().flat_map(|(_, f)| f.objects()).map(|(_, bytes)| bytes).sum();
         let (done, total) = (AtomicU64::new(0), report.bytes_checked);
         let on_file = |bytes: u64| progress(done.fetch_add(bytes, Ordering::Relaxed) + bytes, total);
         let damaged = self.check_snapshot(&snapshot, depth, &on_file).await;
@@ -228,6 +229,32 @@ impl Archive {
         Ok(older.into_iter().map(|(_, f)| f).collect())
     }
 
+    /// Gives each recovered `segments` chunk its phrase index from `indexes` (path → shown) when
+    /// that reads for the chunk's rows; other index files are skipped (searches scan those chunks).
+    async fn attach_phrase_indexes(&self, report: &mut RecoverReport, mut indexes: HashMap<String, String>) {
+        let store = self.store();
+        for (table, entry) in &mut report.recovered {
+            let Some(shown) = indexes.remove(&phrase_index::index_path(&entry.path)) else { continue };
+            if *table != Table::Segments {
+                report.skipped.push(format!("{shown}: not beside a segments chunk"));
+                continue;
+            }
+            let path = phrase_index::index_path(&entry.path);
+            let object = self.object(&path);
+            let checked = match store.head(&object).await {
+                Ok(meta) => {
+                    phrase_index::check_index(&store, &object, meta.size, entry.rows, true).await.map(|()| meta.size)
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match checked {
+                Ok(bytes) => entry.phrase_index = Some(IndexFile { path, bytes }),
+                Err(reason) => report.skipped.push(format!("{shown}: {reason}")),
+            }
+        }
+        report.skipped.extend(indexes.into_values().map(|shown| format!("{shown}: a phrase index without its chunk")));
+    }
+
     async fn recover_locked(&self, run_id: &str) -> Result<RecoverReport, ArchiveError> {
         let mut report = RecoverReport::default();
         if let Some(version) = self.latest_manifest_version().await? {
@@ -237,8 +264,13 @@ impl Archive {
         let store = self.store();
         // Files of dead runs that had published something may have been committed: they are
         // candidates too. Leftovers of runs that never published stay out (and in place).
+        let mut indexes = HashMap::new();
         for relative in self.files_of_unknown_origin(&HashSet::new(), 0).await? {
             let shown = self.show(&relative);
+            if relative.starts_with("segments/") && relative.ends_with(&format!(".{}", phrase_index::EXTENSION)) {
+                indexes.insert(relative, shown);
+                continue;
+            }
             let table = Table::ALL.into_iter().find(|t| relative.starts_with(&format!("{}/", t.name())));
             let Some(table) = table.filter(|_| relative.ends_with(".parquet")) else {
                 report.skipped.push(format!("{shown}: not a table chunk"));
@@ -254,11 +286,13 @@ impl Archive {
             };
             match read_footer(&store, &object, table, size).await {
                 Ok((_, rows)) => {
-                    report.recovered.push((table, FileEntry { path: relative, rows, bytes: size, doc_range: None }))
+                    let entry = FileEntry { path: relative, rows, bytes: size, doc_range: None, phrase_index: None };
+                    report.recovered.push((table, entry))
                 }
                 Err(damage) => report.skipped.push(format!("{shown}: {damage}")),
             }
         }
+        self.attach_phrase_indexes(&mut report, indexes).await;
         let superseded = self.drop_superseded(&mut report).await?;
         if report.recovered.is_empty() {
             return Ok(report);

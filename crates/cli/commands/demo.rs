@@ -37,6 +37,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         report: None,
         retention: None,
         no_vacuum: false,
+        no_phrase_index: false,
         compact: None,
         wait: WaitArg { wait: None },
     };

@@ -57,6 +57,7 @@ pub async fn run(args: ExportArgs, config: &Config, quiet: bool) -> Result<ExitC
         target_partitions: config.threads(None),
         batch_size: 8192,
         as_of: args.as_of,
+        index_cache: Some(config.index_cache()?),
     };
     let session = ArchiveSession::open(&archive, &options).await?;
     let mut exported = BTreeSet::new();

@@ -66,6 +66,7 @@ pub async fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<
     let options = verbatim_archive::CompactOptions {
         target_bytes: config.chunk_size(&args.chunk_size)?,
         memory_limit: config.memory_limit(&args.memory.memory_limit)?,
+        phrase_index: config.file.phrase_index.unwrap_or(true),
     };
     let retention = config.retention(&args.retention)?;
     let report = archive.compact(&options).await?;

@@ -91,6 +91,7 @@ pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
     if let Some(every) = &args.commit_every {
         options.commit_every = Some(parse_duration(every).context("--commit-every")?);
     }
+    options.phrase_index = !args.no_phrase_index && config.file.phrase_index.unwrap_or(true);
     options.vacuum = if args.no_vacuum { None } else { Some(config.retention(&args.retention)?) };
     options.compact_at_runs = match args.compact.as_ref().or(config.file.compact.as_ref()).map(String::as_str) {
         None | Some("auto") => Some(config.file.compact_threshold.unwrap_or(4)),

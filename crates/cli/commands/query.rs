@@ -44,6 +44,7 @@ impl Runner {
             target_partitions: config.threads(args.threads),
             batch_size: 8192,
             as_of: args.as_of,
+            index_cache: Some(config.index_cache()?),
         };
         let session = ArchiveSession::open(&archive, &options).await?;
         Ok(Runner {

@@ -1,6 +1,6 @@
 //! Ingest settings, derived from one memory budget so that peak memory stays within it whatever
-//! the corpus size: each worker gets an equal share for its file, its row batch and its open
-//! row group.
+//! the corpus size: each worker gets an equal share for its file, its row batch, its open
+//! row group and the phrase index of its open chunk.
 
 use verbatim_archive::ChunkSettings;
 
@@ -22,6 +22,10 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Files larger than this are rejected rather than risk the budget.
     pub max_file_bytes: u64,
+    /// Write a phrase index beside each `segments` chunk.
+    pub phrase_index: bool,
+    /// A chunk is closed at the next file boundary once its phrase index takes this much memory.
+    pub phrase_index_bytes: u64,
     /// zstd level of the chunks.
     pub zstd_level: i32,
     /// Read every file as this format instead of judging by name and content.
@@ -56,6 +60,8 @@ impl IngestOptions {
             row_group_bytes: (per_worker / 4).clamp(1 << 20, 128 << 20),
             batch_bytes: (per_worker / 16).clamp(256 << 10, 8 << 20),
             max_file_bytes: (per_worker / 4).max(4 << 20),
+            phrase_index: true,
+            phrase_index_bytes: (per_worker * 3 / 16).max(4 << 20),
             zstd_level: 3,
             input_format: None,
             read: verbatim_formats::ReadOptions::default(),
@@ -73,6 +79,7 @@ impl IngestOptions {
             zstd_level: self.zstd_level,
             row_group_bytes: self.row_group_bytes as usize,
             upload_buffer_bytes: (self.row_group_bytes as usize / 4).clamp(1 << 20, 8 << 20),
+            phrase_index: self.phrase_index,
             ..ChunkSettings::default()
         }
     }
@@ -85,7 +92,8 @@ mod tests {
     #[test]
     fn shares_scale_with_the_budget_and_stay_within_it() {
         let options = IngestOptions::new(2, 512 << 20, 128 << 20);
-        let per_worker = options.max_file_bytes + options.batch_bytes + options.row_group_bytes * 2;
+        let per_worker =
+            options.max_file_bytes + options.batch_bytes + options.row_group_bytes * 2 + options.phrase_index_bytes;
         assert!(per_worker * 2 + FIXED_OVERHEAD + options.index_cache_bytes <= 512 << 20, "{options:?}");
         let big = IngestOptions::new(2, 16 << 30, 128 << 20);
         assert_eq!(big.row_group_bytes, 128 << 20);

@@ -125,8 +125,11 @@ pub async fn ingest(
     let mut writer = archive.begin_writing("ingest").await?;
     let mut result = run(&mut writer, files, options, progress, started).await;
     if let (Ok(report), Some(runs)) = (&mut result, options.compact_at_runs) {
-        let compact =
-            verbatim_archive::CompactOptions { target_bytes: options.chunk_bytes, memory_limit: options.memory_limit };
+        let compact = verbatim_archive::CompactOptions {
+            target_bytes: options.chunk_bytes,
+            memory_limit: options.memory_limit,
+            phrase_index: options.phrase_index,
+        };
         let fragmentation = verbatim_archive::fragmentation(writer.manifest(), options.chunk_bytes);
         // At most one run: whenever compaction would change anything (`--compact always`).
         let due = if runs <= 1 { fragmentation.worth_compacting() } else { fragmentation.sorted_runs >= runs };

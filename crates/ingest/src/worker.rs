@@ -175,7 +175,10 @@ impl Worker {
                     return Ok(());
                 }
                 let open_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::bytes);
-                if open_bytes + self.buffered_bytes() as u64 >= shared.options.chunk_bytes {
+                let index_bytes = self.segments_chunk.as_ref().map_or(0, ChunkWriter::index_memory) as u64;
+                if open_bytes + self.buffered_bytes() as u64 >= shared.options.chunk_bytes
+                    || index_bytes >= shared.options.phrase_index_bytes
+                {
                     self.finish_chunk()?;
                 }
             }

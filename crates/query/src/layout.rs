@@ -70,6 +70,7 @@ mod tests {
             rows: 1,
             bytes: 1,
             doc_range: Some(DocRange { first: first.into(), last: last.into() }),
+            phrase_index: None,
         }
     }
 

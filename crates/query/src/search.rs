@@ -1,48 +1,51 @@
-//! The `search` table function: `SELECT * FROM search('phrase' [, context [, limit]])` gives every
-//! place a phrase is said, also across caption breaks, at the caption where it starts, with its
-//! time, a deep link and `context` captions before and after (1 by default, at most 3), so hits
-//! join with `documents`. It is the `search` saved query's scan, planned as a view.
+//! Phrase search. `search_hits('phrase' [, context])` gives every caption where a phrase starts,
+//! also when its words run on over the next captions, with `context` captions before and after;
+//! `search('phrase' [, context [, limit]])` adds the time as `HH:MM:SS` and a deep link (joined
+//! with `documents`), ordered by document and caption.
+//!
+//! Each `segments` chunk answers from its phrase index when it has one, and by scanning its text
+//! otherwise (the same word numbering, so the same rows); then only the hits' captions and their
+//! neighbours are read from the chunk, decoding just the pages that hold them.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringBuilder, UInt64Array};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
-use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::execution::SessionState;
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::Expr;
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use verbatim_archive::phrase_index::{self, IndexCache};
+use verbatim_archive::{Archive, FileEntry, StoreReader};
 
-/// The `search` table function.
-#[derive(Debug, Default)]
-pub struct SearchFunction;
-
-/// The most captions of context each side (and of run-on for a phrase).
+/// The most captions of context each side.
 const MAX_CONTEXT: i64 = 3;
 
-impl SearchFunction {
-    /// The SQL of a search for `phrase` with `context` captions each side and at most `limit` hits.
-    pub fn sql(phrase: &str, context: i64, limit: Option<i64>) -> String {
-        let quoted = format!("'{}'", phrase.replace('\'', "''"));
-        let lags: Vec<String> = (1..=context).rev().map(|n| format!("lag(text, {n}) OVER w")).collect();
-        let leads: Vec<String> = (1..=MAX_CONTEXT).map(|n| format!("lead(text, {n}) OVER w")).collect();
-        let context_leads: Vec<String> = (1..=context).map(|n| format!("lead(text, {n}) OVER w")).collect();
-        let before = if lags.is_empty() { "''".to_string() } else { format!("concat_ws(' ', {})", lags.join(", ")) };
-        let after = if context_leads.is_empty() {
-            "''".to_string()
-        } else {
-            format!("concat_ws(' ', {})", context_leads.join(", "))
-        };
-        let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
-        format!(
-            "SELECT h.doc_id, h.seq, h.start_ms, h.end_ms, hms(h.start_ms) AS start, h.text, \
-             youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after \
-             FROM (SELECT doc_id, seq, start_ms, end_ms, text, {before} AS before, {after} AS after, \
-                   concat_ws(' ', {}) AS following \
-                   FROM segments WINDOW w AS (PARTITION BY doc_id ORDER BY seq)) h \
-             LEFT JOIN documents d ON d.doc_id = h.doc_id \
-             WHERE phrase_starts(h.text, h.following, {quoted}) \
-             ORDER BY h.doc_id, h.seq{limit}",
-            leads.join(", ")
-        )
-    }
+/// Chunks searched at once.
+const CONCURRENT_CHUNKS: usize = 2;
+
+/// What a search reads: one snapshot's `segments` chunks, through the session's store.
+#[derive(Debug, Clone)]
+pub struct SearchTarget {
+    /// The store the session reads the archive through (checked against the snapshot).
+    pub store: Arc<dyn ObjectStore>,
+    /// The archive (for object paths and its URL).
+    pub archive: Archive,
+    /// The snapshot's `segments` chunks.
+    pub chunks: Vec<FileEntry>,
+    /// Where copies of remote index files are kept; `None` reads them from the store.
+    pub cache: Option<IndexCache>,
 }
 
 fn literal(expr: &Expr) -> Option<&ScalarValue> {
@@ -52,32 +55,65 @@ fn literal(expr: &Expr) -> Option<&ScalarValue> {
     }
 }
 
+/// The arguments of `search` and `search_hits`: the phrase's words, context and limit.
+struct Arguments {
+    phrase: String,
+    context: i64,
+    limit: Option<i64>,
+}
+
+fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Arguments> {
+    let exprs = args.exprs();
+    let usage = if most == 3 { "'phrase' [, context [, limit]]" } else { "'phrase' [, context]" };
+    let phrase = match exprs.first().and_then(literal) {
+        Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => {
+            s.clone()
+        }
+        _ => return plan_err!("{name}({usage}): the phrase must be a string literal"),
+    };
+    if exprs.len() > most {
+        return plan_err!("{name} takes at most {most} arguments ({usage})");
+    }
+    let integer = |index: usize, what: &str| -> Result<Option<i64>> {
+        match exprs.get(index).map(literal) {
+            None => Ok(None),
+            Some(Some(value)) if value.data_type().is_integer() => Ok(value.cast_to(&DataType::Int64)?.try_into().ok()),
+            Some(_) => plan_err!("{name}: {what} must be an integer literal"),
+        }
+    };
+    let context = integer(1, "context")?.unwrap_or(1);
+    if !(0..=MAX_CONTEXT).contains(&context) {
+        return plan_err!("{name}: context must be 0 to {MAX_CONTEXT} captions, got {context}");
+    }
+    let limit = integer(2, "limit")?;
+    if phrase_index::phrase_words(&phrase).is_empty() {
+        return plan_err!("{name}: the phrase {phrase:?} has no words");
+    }
+    Ok(Arguments { phrase, context, limit })
+}
+
+/// The `search` table function: hits with time, link and context, ordered.
+#[derive(Debug, Default)]
+pub struct SearchFunction;
+
+impl SearchFunction {
+    /// The SQL of a search for `phrase` with `context` captions each side and at most `limit` hits.
+    pub fn sql(phrase: &str, context: i64, limit: Option<i64>) -> String {
+        let quoted = format!("'{}'", phrase.replace('\'', "''"));
+        let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+        format!(
+            "SELECT h.doc_id, h.seq, h.start_ms, h.end_ms, hms(h.start_ms) AS start, h.text, \
+             youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after \
+             FROM search_hits({quoted}, {context}) h \
+             LEFT JOIN documents d ON d.doc_id = h.doc_id \
+             ORDER BY h.doc_id, h.seq{limit}"
+        )
+    }
+}
+
 impl TableFunctionImpl for SearchFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let exprs = args.exprs();
-        let phrase = match exprs.first().and_then(literal) {
-            Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => {
-                s.clone()
-            }
-            _ => return plan_err!("search('phrase' [, context [, limit]]): the phrase must be a string literal"),
-        };
-        let integer = |index: usize, name: &str| -> Result<Option<i64>> {
-            match exprs.get(index).map(literal) {
-                None => Ok(None),
-                Some(Some(value)) if value.data_type().is_integer() => {
-                    Ok(value.cast_to(&datafusion::arrow::datatypes::DataType::Int64)?.try_into().ok())
-                }
-                Some(_) => plan_err!("search: {name} must be an integer literal"),
-            }
-        };
-        let context = integer(1, "context")?.unwrap_or(1);
-        if !(0..=MAX_CONTEXT).contains(&context) {
-            return plan_err!("search: context must be 0 to {MAX_CONTEXT} captions, got {context}");
-        }
-        let limit = integer(2, "limit")?;
-        if exprs.len() > 3 {
-            return plan_err!("search takes at most 3 arguments ('phrase', context, limit)");
-        }
+        let Arguments { phrase, context, limit } = arguments("search", &args, 3)?;
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("search: the session is not a DataFusion session state");
         };
@@ -85,5 +121,218 @@ impl TableFunctionImpl for SearchFunction {
         // Planning reads only the catalog (no I/O), so it can complete here, synchronously.
         let plan = futures::executor::block_on(state.create_logical_plan(&sql))?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))
+    }
+}
+
+/// The `search_hits` table function: every caption where a phrase starts, unordered, with
+/// `doc_id, seq, start_ms, end_ms, text, before, after`.
+#[derive(Debug)]
+pub struct SearchHitsFunction {
+    target: Arc<SearchTarget>,
+}
+
+impl SearchHitsFunction {
+    /// The function over `target`.
+    pub fn new(target: SearchTarget) -> SearchHitsFunction {
+        SearchHitsFunction { target: Arc::new(target) }
+    }
+}
+
+impl TableFunctionImpl for SearchHitsFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let Arguments { phrase, context, .. } = arguments("search_hits", &args, 2)?;
+        let hits = Hits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
+        Ok(Arc::new(StreamingTable::try_new(hits_schema(), vec![Arc::new(hits)])?))
+    }
+}
+
+fn hits_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("doc_id", DataType::Utf8, false),
+        Field::new("seq", DataType::Int32, false),
+        Field::new("start_ms", DataType::Int64, false),
+        Field::new("end_ms", DataType::Int64, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("before", DataType::Utf8, false),
+        Field::new("after", DataType::Utf8, false),
+    ]))
+}
+
+/// The hits of one search, streamed chunk by chunk.
+#[derive(Debug)]
+struct Hits {
+    target: Arc<SearchTarget>,
+    words: Vec<String>,
+    context: i64,
+}
+
+impl PartitionStream for Hits {
+    fn schema(&self) -> &SchemaRef {
+        static SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(hits_schema);
+        &SCHEMA
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (target, words, context) = (self.target.clone(), Arc::new(self.words.clone()), self.context as u64);
+        let chunks = target.chunks.clone();
+        let batches = futures::stream::iter(chunks)
+            .map(move |entry| {
+                let (target, words) = (target.clone(), words.clone());
+                async move { chunk_hits(&target, &entry, &words, context).await }
+            })
+            .buffered(CONCURRENT_CHUNKS)
+            .try_filter_map(|batch| async move { Ok(batch) });
+        Box::pin(RecordBatchStreamAdapter::new(hits_schema(), batches))
+    }
+}
+
+/// The hits in one chunk, if any.
+async fn chunk_hits(
+    target: &SearchTarget,
+    entry: &FileEntry,
+    words: &[String],
+    context: u64,
+) -> Result<Option<RecordBatch>> {
+    let archive = &target.archive;
+    let object_of = |relative: &str| archive.object(relative);
+    let found = phrase_index::phrase_rows(
+        &target.store,
+        object_of,
+        archive.url().as_str(),
+        entry,
+        words,
+        target.cache.as_ref(),
+    )
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    if found.rows.is_empty() {
+        return Ok(None);
+    }
+    let selected = with_context(&found.rows, context, entry.rows);
+    let rows = read_rows(&target.store, &object_of(&entry.path), entry, &selected).await?;
+    Ok(Some(hit_batch(&rows, &selected, &found.rows, context)?))
+}
+
+/// The rows to read: each hit and `context` rows each side, ascending and once each.
+fn with_context(hits: &[u64], context: u64, rows: u64) -> Vec<u64> {
+    let mut selected: Vec<u64> = Vec::with_capacity(hits.len() * (2 * context as usize + 1));
+    for &hit in hits {
+        let from = hit.saturating_sub(context).max(selected.last().map_or(0, |last| last + 1));
+        selected.extend(from..(hit + context + 1).min(rows));
+    }
+    selected
+}
+
+/// Reads the `selected` rows (ascending) of the chunk: `doc_id, seq, start_ms, end_ms, text`.
+async fn read_rows(
+    store: &Arc<dyn ObjectStore>,
+    object: &Path,
+    entry: &FileEntry,
+    selected: &[u64],
+) -> Result<RecordBatch> {
+    let reader = StoreReader::new(store.clone(), object.clone(), entry.bytes);
+    // The offset index lets the reader fetch and decode only the pages holding selected rows.
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
+    let columns: Vec<usize> = ["doc_id", "seq", "start_ms", "end_ms", "text"]
+        .iter()
+        .map(|name| builder.schema().index_of(name))
+        .collect::<std::result::Result<_, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for &row in selected {
+        match ranges.last_mut() {
+            Some(range) if range.end == row as usize => range.end += 1,
+            _ => ranges.push(row as usize..row as usize + 1),
+        }
+    }
+    let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), entry.rows as usize);
+    let stream = builder.with_projection(mask).with_row_selection(selection).build()?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    let schema = batches.first().map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
+    let rows = concat_batches(&schema, &batches)?;
+    if rows.num_rows() != selected.len() {
+        return Err(DataFusionError::Execution(format!(
+            "{}: {} rows read, {} selected",
+            entry.path,
+            rows.num_rows(),
+            selected.len()
+        )));
+    }
+    Ok(rows)
+}
+
+fn string_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))?;
+    Ok(cast(column, &DataType::Utf8)?)
+}
+
+/// One output row per hit: its columns, and the texts of its neighbours in the same document.
+fn hit_batch(rows: &RecordBatch, selected: &[u64], hits: &[u64], context: u64) -> Result<RecordBatch> {
+    let docs = string_column(rows, "doc_id")?;
+    let texts = string_column(rows, "text")?;
+    let (docs, texts) = (docs.as_string::<i32>(), texts.as_string::<i32>());
+    let at: Vec<usize> = hits.iter().map(|hit| selected.binary_search(hit).expect("every hit is selected")).collect();
+    let take = |name: &str| -> Result<ArrayRef> {
+        let column = rows
+            .column_by_name(name)
+            .ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))?;
+        let indices = UInt64Array::from_iter_values(at.iter().map(|&i| i as u64));
+        Ok(datafusion::arrow::compute::take(column, &indices, None)?)
+    };
+    let neighbours = |index: usize, offsets: &mut dyn Iterator<Item = i64>| -> String {
+        let mut joined = String::new();
+        for offset in offsets {
+            let Some(other) = index.checked_add_signed(offset as isize) else { continue };
+            let row = selected[index] as i64 + offset;
+            // Only rows that were read and are next to the hit in the same document.
+            if other >= selected.len() || selected[other] as i64 != row || docs.value(other) != docs.value(index) {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(texts.value(other));
+        }
+        joined
+    };
+    let (mut before, mut after) = (StringBuilder::new(), StringBuilder::new());
+    let context = context as i64;
+    for &index in &at {
+        before.append_value(neighbours(index, &mut (-context..0)));
+        after.append_value(neighbours(index, &mut (1..=context)));
+    }
+    let seq: Int32Array = take("seq")?.as_primitive::<Int32Type>().clone();
+    let start: Int64Array = take("start_ms")?.as_primitive::<Int64Type>().clone();
+    let end: Int64Array = take("end_ms")?.as_primitive::<Int64Type>().clone();
+    let columns: Vec<ArrayRef> = vec![
+        cast(&take("doc_id")?, &DataType::Utf8)?,
+        Arc::new(seq),
+        Arc::new(start),
+        Arc::new(end),
+        cast(&take("text")?, &DataType::Utf8)?,
+        Arc::new(before.finish()),
+        Arc::new(after.finish()),
+    ];
+    Ok(RecordBatch::try_new(hits_schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_rows_are_merged_and_clipped() {
+        assert_eq!(with_context(&[0, 2, 9], 1, 10), vec![0, 1, 2, 3, 8, 9]);
+        assert_eq!(with_context(&[5], 0, 10), vec![5]);
+        assert_eq!(with_context(&[1, 2], 3, 4), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn search_sql_quotes_the_phrase() {
+        let sql = SearchFunction::sql("it's here", 2, Some(5));
+        assert!(sql.contains("search_hits('it''s here', 2)") && sql.ends_with("LIMIT 5"), "{sql}");
     }
 }

@@ -17,7 +17,9 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use verbatim_archive::{Archive, ArchiveError, CheckDepth, Snapshot, Table};
+use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, Table};
+
+use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
 
 use crate::{QueryError, layout, udf};
 
@@ -42,6 +44,8 @@ pub struct SessionOptions {
     pub batch_size: usize,
     /// Read the snapshot of this version instead of the newest.
     pub as_of: Option<u64>,
+    /// Where searches keep copies of a remote archive's phrase indexes (unused for local ones).
+    pub index_cache: Option<IndexCache>,
 }
 
 impl SessionOptions {
@@ -78,7 +82,14 @@ impl ArchiveSession {
         udf::register_all(&ctx);
         ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));
         register_archive_tables(&ctx, archive, &snapshot)?;
-        ctx.register_udtf("search", Arc::new(crate::search::SearchFunction));
+        let target = SearchTarget {
+            store: archive.checked_store(&snapshot),
+            archive: archive.clone(),
+            chunks: snapshot.files(Table::Segments).to_vec(),
+            cache: options.index_cache.clone().filter(|_| !archive.is_local()),
+        };
+        ctx.register_udtf("search_hits", Arc::new(SearchHitsFunction::new(target)));
+        ctx.register_udtf("search", Arc::new(SearchFunction));
         Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })
     }
 

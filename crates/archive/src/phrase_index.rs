@@ -1,0 +1,779 @@
+//! The phrase index: for each `segments` chunk, an immutable file saying where every word of the
+//! chunk occurs, so that a phrase search reads a few posting lists instead of all the text.
+//!
+//! Words (as `tokenize` splits and lowercases them) are numbered in the order of the chunk's rows;
+//! a chunk holds whole documents, each in `seq` order, and one position is skipped between
+//! documents so that no phrase runs from one document into the next. A phrase occurs at position
+//! `p` when its `i`-th word is at `p + i` for every `i`: caption boundaries play no part. The
+//! first position of every row maps positions back to rows.
+//!
+//! File layout (`segments/<chunk>.phrases`, beside its chunk and listed with it in the manifest):
+//!
+//! ```text
+//! "VBPHRS01"
+//! postings  per word, in byte order of the words: its positions as LEB128 varint deltas
+//! words     zstd: per word, varint length, the word, varint postings bytes, varint count,
+//!           the postings' checksum (u32)
+//! rows      zstd: per row, its first position as a varint delta from the previous row's
+//! footer    10 little-endian u64: words offset, words length, rows offset, rows length,
+//!           words, rows, positions, checksums of the words and rows sections and of the
+//!           footer's first 9 values; then "VBPHRS01"
+//! ```
+//!
+//! Checksums are xxh3 (64 bits, or its low 32 for postings): a damaged byte in what a search
+//! reads fails the search naming the file, never gives a wrong answer.
+//!
+//! A chunk without an index (written before indexes existed, or with the index turned off) is
+//! scanned instead: [`PositionsBuilder`] numbers the words of both, and the same matching runs
+//! over what it records, so the two give the same rows.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use verbatim_model::words::{for_each_word, push_lowercase};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::integrity::StoreReader;
+use crate::{ArchiveError, FileEntry};
+
+/// The file name extension of phrase index files.
+pub const EXTENSION: &str = "phrases";
+const MAGIC: &[u8; 8] = b"VBPHRS01";
+const FOOTER_VALUES: usize = 10;
+const FOOTER_BYTES: u64 = FOOTER_VALUES as u64 * 8 + 8;
+const ZSTD_LEVEL: i32 = 3;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The path of the phrase index of the chunk at `chunk_path` (`….parquet` → `….phrases`).
+pub fn index_path(chunk_path: &str) -> String {
+    let stem = chunk_path.strip_suffix(".parquet").unwrap_or(chunk_path);
+    format!("{stem}.{EXTENSION}")
+}
+
+/// The positions of one word, as varint deltas.
+#[derive(Debug, Default)]
+struct Postings {
+    bytes: Vec<u8>,
+    last: u64,
+    count: u64,
+}
+
+impl Postings {
+    fn push(&mut self, position: u64) {
+        push_varint(&mut self.bytes, position - self.last);
+        self.last = position;
+        self.count += 1;
+    }
+}
+
+/// Numbers the words of a chunk's rows and records where each occurs: the whole index while a
+/// chunk is written, or only a phrase's words while a chunk without an index is scanned.
+#[derive(Debug, Default)]
+pub struct PositionsBuilder {
+    only: Option<HashSet<String>>,
+    words: FastMap<Box<str>, Postings>,
+    row_starts: Vec<u8>,
+    last_row_start: u64,
+    next_position: u64,
+    last_doc: Option<Box<str>>,
+    rows: u64,
+    postings_bytes: usize,
+    word_bytes: usize,
+}
+
+impl PositionsBuilder {
+    /// A builder recording every word.
+    pub fn new() -> PositionsBuilder {
+        PositionsBuilder::default()
+    }
+
+    /// A builder recording only `words` (lowercased), and every row's first position.
+    pub fn only(words: impl IntoIterator<Item = String>) -> PositionsBuilder {
+        PositionsBuilder { only: Some(words.into_iter().collect()), ..PositionsBuilder::default() }
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes held (an estimate that errs high: vectors grow by doubling).
+    pub fn memory(&self) -> usize {
+        self.postings_bytes * 3 / 2 + self.word_bytes + self.words.len() * 64 + self.row_starts.capacity()
+    }
+
+    /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        let docs = string_column(batch, "doc_id")?;
+        let texts = string_column(batch, "text")?;
+        let (docs, texts) = (docs.as_string::<i32>(), texts.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            let text = if texts.is_null(row) { "" } else { texts.value(row) };
+            self.add_row(docs.value(row), text);
+        }
+        Ok(())
+    }
+
+    /// Adds one row: its document and its text.
+    pub fn add_row(&mut self, doc_id: &str, text: &str) {
+        if self.last_doc.as_deref() != Some(doc_id) {
+            if self.last_doc.is_some() {
+                self.next_position += 1;
+            }
+            self.last_doc = Some(doc_id.into());
+        }
+        push_varint(&mut self.row_starts, self.next_position - self.last_row_start);
+        self.last_row_start = self.next_position;
+        self.rows += 1;
+        let PositionsBuilder { only, words, next_position, postings_bytes, word_bytes, .. } = self;
+        let mut lower = String::new();
+        for_each_word(text, |word| {
+            let position = *next_position;
+            *next_position += 1;
+            let key: &str = if word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+                word
+            } else {
+                lower.clear();
+                push_lowercase(word, &mut lower);
+                &lower
+            };
+            if only.as_ref().is_some_and(|only| !only.contains(key)) {
+                return;
+            }
+            let before = match words.get_mut(key) {
+                Some(postings) => postings.bytes.len(),
+                None => {
+                    *word_bytes += key.len();
+                    words.entry(key.into()).or_default();
+                    0
+                }
+            };
+            let postings = words.get_mut(key).expect("just inserted");
+            postings.push(position);
+            *postings_bytes += postings.bytes.len() - before;
+        });
+    }
+
+    /// Writes the index file of the rows added to `out`; returns its size in bytes.
+    pub fn write_to(self, out: &mut impl Write) -> std::io::Result<u64> {
+        let PositionsBuilder { words, row_starts, rows, next_position, .. } = self;
+        let mut words: Vec<(Box<str>, Postings)> = words.into_iter().collect();
+        words.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.write_all(MAGIC)?;
+        let mut offset = MAGIC.len() as u64;
+        let mut directory = Vec::with_capacity(words.len() * 12);
+        for (word, postings) in &words {
+            out.write_all(&postings.bytes)?;
+            offset += postings.bytes.len() as u64;
+            push_varint(&mut directory, word.len() as u64);
+            directory.extend_from_slice(word.as_bytes());
+            push_varint(&mut directory, postings.bytes.len() as u64);
+            push_varint(&mut directory, postings.count);
+            directory.extend_from_slice(&postings_checksum(&postings.bytes).to_le_bytes());
+        }
+        let count = words.len() as u64;
+        drop(words);
+        let directory = zstd::bulk::compress(&directory, ZSTD_LEVEL)?;
+        let rows_block = zstd::bulk::compress(&row_starts, ZSTD_LEVEL)?;
+        let words_offset = offset;
+        out.write_all(&directory)?;
+        let rows_offset = words_offset + directory.len() as u64;
+        out.write_all(&rows_block)?;
+        let mut footer = [
+            words_offset,
+            directory.len() as u64,
+            rows_offset,
+            rows_block.len() as u64,
+            count,
+            rows,
+            next_position,
+            xxh3_64(&directory),
+            xxh3_64(&rows_block),
+            0,
+        ];
+        footer[FOOTER_VALUES - 1] = footer_checksum(&footer);
+        for value in footer {
+            out.write_all(&value.to_le_bytes())?;
+        }
+        out.write_all(MAGIC)?;
+        Ok(rows_offset + rows_block.len() as u64 + FOOTER_BYTES)
+    }
+
+    /// The rows where `phrase` (its words, lowercased) starts, from what was recorded.
+    fn rows_of(&self, phrase: &[String]) -> Result<Vec<u64>, String> {
+        let mut lists: FastMap<&str, Vec<u64>> = FastMap::default();
+        for word in phrase {
+            let Some(postings) = self.words.get(word.as_str()) else { return Ok(Vec::new()) };
+            lists.insert(word, decode_positions(&postings.bytes, postings.count)?);
+        }
+        let ordered: Vec<&[u64]> = phrase.iter().map(|w| lists[w.as_str()].as_slice()).collect();
+        let starts = phrase_starts(&ordered);
+        if starts.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(rows_at(&decode_positions(&self.row_starts, self.rows)?, &starts))
+    }
+}
+
+fn string_column(batch: &RecordBatch, name: &str) -> Result<Arc<dyn Array>, ArchiveError> {
+    let arrow_error = |source| ArchiveError::Arrow { table: "segments", source: Box::new(source) };
+    let column = batch.column_by_name(name).ok_or_else(|| {
+        arrow_error(arrow::error::ArrowError::SchemaError(format!("no column {name} in a segments batch")))
+    })?;
+    match column.data_type() {
+        DataType::Utf8 => Ok(column.clone()),
+        _ => arrow::compute::cast(column, &DataType::Utf8).map_err(arrow_error),
+    }
+}
+
+/// The positions `p` such that `lists[i]` holds `p + i` for every `i` (each list sorted).
+pub fn phrase_starts(lists: &[&[u64]]) -> Vec<u64> {
+    let Some((driver, rarest)) = lists.iter().enumerate().min_by_key(|(_, list)| list.len()) else {
+        return Vec::new();
+    };
+    let mut cursors = vec![0usize; lists.len()];
+    let mut starts = Vec::new();
+    'candidates: for &position in rarest.iter() {
+        let Some(start) = position.checked_sub(driver as u64) else { continue };
+        for (index, list) in lists.iter().enumerate() {
+            if index == driver {
+                continue;
+            }
+            let wanted = start + index as u64;
+            let cursor = &mut cursors[index];
+            *cursor += list[*cursor..].partition_point(|&p| p < wanted);
+            match list.get(*cursor) {
+                None => break 'candidates,
+                Some(&found) if found != wanted => continue 'candidates,
+                Some(_) => {}
+            }
+        }
+        starts.push(start);
+    }
+    starts
+}
+
+/// The rows holding `positions` (sorted), once each, given each row's first position.
+fn rows_at(row_starts: &[u64], positions: &[u64]) -> Vec<u64> {
+    let mut rows: Vec<u64> = Vec::new();
+    for &position in positions {
+        // The last row starting at or before the position (rows without words share their
+        // successor's start, and the successor is the one holding the word).
+        let row = row_starts.partition_point(|&start| start <= position).saturating_sub(1) as u64;
+        if rows.last() != Some(&row) {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn postings_checksum(bytes: &[u8]) -> u32 {
+    xxh3_64(bytes) as u32
+}
+
+fn footer_checksum(values: &[u64; FOOTER_VALUES]) -> u64 {
+    let bytes: Vec<u8> = values[..FOOTER_VALUES - 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    xxh3_64(&bytes)
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Decodes `count` varint deltas into positions.
+fn decode_positions(bytes: &[u8], count: u64) -> Result<Vec<u64>, String> {
+    let mut positions = Vec::with_capacity(count.min(bytes.len() as u64) as usize);
+    let (mut value, mut shift, mut last) = (0u64, 0u32, 0u64);
+    for &byte in bytes {
+        if shift >= 64 {
+            return Err("a position does not decode".to_string());
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            last += value;
+            positions.push(last);
+            (value, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 || positions.len() as u64 != count {
+        return Err(format!("{} positions decode, the index records {count}", positions.len()));
+    }
+    Ok(positions)
+}
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let (mut value, mut shift) = (0u64, 0u32);
+    loop {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        if shift >= 64 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+        shift += 7;
+    }
+}
+
+/// The footer of an index file.
+#[derive(Debug, Clone)]
+struct Footer {
+    words: Range<u64>,
+    rows_block: Range<u64>,
+    word_count: u64,
+    rows: u64,
+    words_checksum: u64,
+    rows_checksum: u64,
+}
+
+impl Footer {
+    fn parse(bytes: &[u8], size: u64) -> Result<Footer, String> {
+        if bytes.len() as u64 != FOOTER_BYTES || &bytes[FOOTER_VALUES * 8..] != MAGIC {
+            return Err("not a phrase index (no footer marker)".to_string());
+        }
+        let value = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let values: [u64; FOOTER_VALUES] = std::array::from_fn(value);
+        if footer_checksum(&values) != values[FOOTER_VALUES - 1] {
+            return Err("the footer's checksum does not match: the file is damaged".to_string());
+        }
+        let words = value(0)..value(0).saturating_add(value(1));
+        let rows_block = value(2)..value(2).saturating_add(value(3));
+        if words.start < MAGIC.len() as u64 || words.end > rows_block.start || rows_block.end + FOOTER_BYTES != size {
+            return Err(format!("footer sections do not fit a file of {size} bytes"));
+        }
+        Ok(Footer {
+            words,
+            rows_block,
+            word_count: value(4),
+            rows: value(5),
+            words_checksum: value(7),
+            rows_checksum: value(8),
+        })
+    }
+
+    /// The word list, checked and decompressed.
+    async fn word_list(&self, source: &IndexSource<'_>) -> Result<Vec<u8>, String> {
+        let block = source.range(self.words.clone()).await?;
+        if xxh3_64(&block) != self.words_checksum {
+            return Err("the word list's checksum does not match: the file is damaged".to_string());
+        }
+        zstd::stream::decode_all(block.as_ref()).map_err(|e| format!("the word list does not decompress: {e}"))
+    }
+
+    /// Each row's first position, checked and decoded.
+    async fn row_starts(&self, source: &IndexSource<'_>) -> Result<Vec<u64>, String> {
+        let block = source.range(self.rows_block.clone()).await?;
+        if xxh3_64(&block) != self.rows_checksum {
+            return Err("the row map's checksum does not match: the file is damaged".to_string());
+        }
+        let bytes =
+            zstd::stream::decode_all(block.as_ref()).map_err(|e| format!("the row map does not decompress: {e}"))?;
+        decode_positions(&bytes, self.rows)
+    }
+}
+
+/// Where a word's postings are.
+#[derive(Debug, Clone)]
+struct WordEntry {
+    range: Range<u64>,
+    count: u64,
+    checksum: u32,
+}
+
+impl WordEntry {
+    /// The positions of the word, from its postings `bytes`.
+    fn positions(&self, bytes: &[u8]) -> Result<Vec<u64>, String> {
+        if postings_checksum(bytes) != self.checksum {
+            return Err("a posting list's checksum does not match: the file is damaged".to_string());
+        }
+        decode_positions(bytes, self.count)
+    }
+}
+
+/// Where an index file is read from: the store, or a local copy.
+enum IndexSource<'a> {
+    Store(&'a Arc<dyn ObjectStore>, &'a Path),
+    Local(std::fs::File),
+}
+
+impl IndexSource<'_> {
+    async fn range(&self, range: Range<u64>) -> Result<Bytes, String> {
+        match self {
+            IndexSource::Store(store, object) => store.get_range(object, range).await.map_err(|e| e.to_string()),
+            IndexSource::Local(file) => {
+                use std::os::unix::fs::FileExt;
+                let mut buffer = vec![0; (range.end - range.start) as usize];
+                file.read_exact_at(&mut buffer, range.start).map_err(|e| e.to_string())?;
+                Ok(Bytes::from(buffer))
+            }
+        }
+    }
+
+    async fn ranges(&self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, String> {
+        match self {
+            IndexSource::Store(store, object) => store.get_ranges(object, ranges).await.map_err(|e| e.to_string()),
+            IndexSource::Local(_) => {
+                let mut out = Vec::with_capacity(ranges.len());
+                for range in ranges {
+                    out.push(self.range(range.clone()).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// The rows of a chunk where `phrase` (lowercased words, at least one) starts, read from the
+/// chunk's index (of `size` bytes) through `source`.
+async fn rows_from_index(source: &IndexSource<'_>, size: u64, phrase: &[String]) -> Result<Vec<u64>, String> {
+    if size < MAGIC.len() as u64 + FOOTER_BYTES {
+        return Err(format!("{size} bytes is too short for a phrase index"));
+    }
+    let footer = Footer::parse(&source.range(size - FOOTER_BYTES..size).await?, size)?;
+    let directory = footer.word_list(source).await?;
+    let wanted: HashSet<&str> = phrase.iter().map(String::as_str).collect();
+    let found = find_words(&directory, &wanted, &footer, None)?;
+    if found.len() != wanted.len() {
+        return Ok(Vec::new());
+    }
+    let ranges: Vec<Range<u64>> = wanted.iter().map(|w| found[*w].range.clone()).collect();
+    let bytes = source.ranges(&ranges).await?;
+    let mut lists: FastMap<&str, Vec<u64>> = FastMap::default();
+    for (word, bytes) in wanted.iter().zip(bytes) {
+        lists.insert(word, found[*word].positions(&bytes)?);
+    }
+    let ordered: Vec<&[u64]> = phrase.iter().map(|w| lists[w.as_str()].as_slice()).collect();
+    let starts = phrase_starts(&ordered);
+    if starts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(rows_at(&footer.row_starts(source).await?, &starts))
+}
+
+/// The entries of `wanted` words in an index's word list.
+fn find_words<'w>(
+    directory: &[u8],
+    wanted: &HashSet<&'w str>,
+    footer: &Footer,
+    mut every: Option<&mut Vec<WordEntry>>,
+) -> Result<HashMap<&'w str, WordEntry>, String> {
+    let corrupt = || "the word list does not decode".to_string();
+    let (mut at, mut offset) = (0usize, MAGIC.len() as u64);
+    let mut found = HashMap::new();
+    for _ in 0..footer.word_count {
+        let length = read_varint(directory, &mut at).ok_or_else(corrupt)? as usize;
+        let word = directory.get(at..at + length).ok_or_else(corrupt)?;
+        at += length;
+        let bytes = read_varint(directory, &mut at).ok_or_else(corrupt)?;
+        let count = read_varint(directory, &mut at).ok_or_else(corrupt)?;
+        let checksum = directory.get(at..at + 4).ok_or_else(corrupt)?;
+        let checksum = u32::from_le_bytes(checksum.try_into().expect("4 bytes"));
+        at += 4;
+        let range = offset..offset + bytes;
+        offset += bytes;
+        let word = std::str::from_utf8(word).map_err(|_| corrupt())?;
+        if let Some(word) = wanted.get(word) {
+            found.insert(*word, WordEntry { range, count, checksum });
+        } else if let Some(all) = every.as_deref_mut() {
+            all.push(WordEntry { range, count, checksum });
+        }
+    }
+    if offset != footer.words.start {
+        return Err(format!("postings end at {offset}, the word list starts at {}", footer.words.start));
+    }
+    Ok(found)
+}
+
+/// Checks an index file of `size` bytes for `rows` rows: its footer, and (`deep`) its word list,
+/// row map and every posting list.
+pub(crate) async fn check_index(
+    store: &Arc<dyn ObjectStore>,
+    object: &Path,
+    size: u64,
+    rows: u64,
+    deep: bool,
+) -> Result<(), String> {
+    let source = IndexSource::Store(store, object);
+    if size < MAGIC.len() as u64 + FOOTER_BYTES {
+        return Err(format!("{size} bytes is too short for a phrase index"));
+    }
+    let footer = Footer::parse(&source.range(size - FOOTER_BYTES..size).await?, size)?;
+    if footer.rows != rows {
+        return Err(format!("indexes {} rows, its chunk has {rows}", footer.rows));
+    }
+    if deep {
+        let directory = footer.word_list(&source).await?;
+        footer.row_starts(&source).await?;
+        let mut every = Vec::new();
+        find_words(&directory, &HashSet::new(), &footer, Some(&mut every))?;
+        let postings = source.range(MAGIC.len() as u64..footer.words.start).await?;
+        for entry in every {
+            let start = (entry.range.start - MAGIC.len() as u64) as usize;
+            entry.positions(&postings[start..start + (entry.range.end - entry.range.start) as usize])?;
+        }
+    }
+    Ok(())
+}
+
+/// Words of `phrase` as the index holds them: `tokenize`d (lowercased, punctuation dropped).
+pub fn phrase_words(phrase: &str) -> Vec<String> {
+    verbatim_model::words::tokenize(phrase)
+}
+
+/// Where a phrase starts in one `segments` chunk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhraseRows {
+    /// Row numbers in the chunk (0-based, ascending), one per row where the phrase starts.
+    pub rows: Vec<u64>,
+    /// Whether they came from the chunk's phrase index (else from scanning its text).
+    pub from_index: bool,
+}
+
+/// A local folder keeping copies of index files of remote archives, at most `limit_bytes` in all
+/// (least recently used copies are removed first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexCache {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The most bytes the folder may hold.
+    pub limit_bytes: u64,
+}
+
+impl IndexCache {
+    /// The local copy of `relative` (an index file of `size` bytes of the archive at `archive_url`),
+    /// fetched whole from `store` when it is not there yet; `None` when the file is larger than the
+    /// whole cache (it is then read from the store).
+    async fn local_copy(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        object: &Path,
+        archive_url: &str,
+        relative: &str,
+        size: u64,
+    ) -> Result<Option<PathBuf>, String> {
+        let key = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(archive_url.as_bytes()));
+        let path = self.dir.join(key).join(relative.replace('/', "__"));
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+            // Mark it used: eviction removes the copies used longest ago.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            return Ok(Some(path));
+        }
+        if size > self.limit_bytes {
+            return Ok(None);
+        }
+        let bytes = store.get(object).await.map_err(|e| e.to_string())?.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() as u64 != size {
+            return Err(format!("{} bytes read, the manifest records {size}", bytes.len()));
+        }
+        let folder = path.parent().expect("a cache file has a folder");
+        let cache_error = |e: std::io::Error| format!("index cache {}: {e}", self.dir.display());
+        std::fs::create_dir_all(folder).map_err(cache_error)?;
+        let temporary = folder.join(format!(".{}.{}", std::process::id(), uuid::Uuid::now_v7()));
+        std::fs::write(&temporary, &bytes).map_err(cache_error)?;
+        std::fs::rename(&temporary, &path).map_err(cache_error)?;
+        evict(&self.dir, self.limit_bytes);
+        Ok(Some(path))
+    }
+}
+
+/// Removes the least recently used files under `dir` until at most `limit` bytes remain.
+fn evict(dir: &FsPath, limit: u64) {
+    let mut files = Vec::new();
+    for folder in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(folder.path()).into_iter().flatten().flatten() {
+            if let Ok(meta) = file.metadata() {
+                let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                files.push((used, meta.len(), file.path()));
+            }
+        }
+    }
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= limit {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
+}
+
+/// The rows of the `segments` chunk `entry` where `phrase` (from [`phrase_words`]) starts: from
+/// its phrase index when it has one (through `cache` when given), else by scanning its text.
+/// `object_of` gives the object of a path relative to the archive root. Errors name the file.
+pub async fn phrase_rows(
+    store: &Arc<dyn ObjectStore>,
+    object_of: impl Fn(&str) -> Path,
+    archive_url: &str,
+    entry: &FileEntry,
+    phrase: &[String],
+    cache: Option<&IndexCache>,
+) -> Result<PhraseRows, ArchiveError> {
+    if phrase.is_empty() {
+        return Ok(PhraseRows::default());
+    }
+    let Some(index) = &entry.phrase_index else {
+        let object = object_of(&entry.path);
+        let rows = rows_by_scanning(store, &object, entry.bytes, phrase)
+            .await
+            .map_err(|reason| ArchiveError::Corrupt { path: entry.path.clone(), reason })?;
+        return Ok(PhraseRows { rows, from_index: false });
+    };
+    let object = object_of(&index.path);
+    let corrupt = |reason: String| ArchiveError::Corrupt { path: index.path.clone(), reason };
+    let local = match cache {
+        Some(cache) => {
+            cache.local_copy(store, &object, archive_url, &index.path, index.bytes).await.map_err(corrupt)?
+        }
+        None => None,
+    };
+    let rows = match local {
+        Some(local) => {
+            let file = std::fs::File::open(&local).map_err(|e| corrupt(format!("{}: {e}", local.display())))?;
+            rows_from_index(&IndexSource::Local(file), index.bytes, phrase).await
+        }
+        None => rows_from_index(&IndexSource::Store(store, &object), index.bytes, phrase).await,
+    }
+    .map_err(corrupt)?;
+    if rows.last().is_some_and(|&row| row >= entry.rows) {
+        return Err(corrupt(format!("names row {}, its chunk has {}", rows[rows.len() - 1], entry.rows)));
+    }
+    Ok(PhraseRows { rows, from_index: true })
+}
+
+/// The rows where `phrase` starts, by reading the chunk's `doc_id` and `text` columns.
+async fn rows_by_scanning(
+    store: &Arc<dyn ObjectStore>,
+    object: &Path,
+    size: u64,
+    phrase: &[String],
+) -> Result<Vec<u64>, String> {
+    let reader = StoreReader::new(store.clone(), object.clone(), size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| e.to_string())?;
+    let schema = builder.parquet_schema();
+    let columns: Vec<usize> = ["doc_id", "text"]
+        .iter()
+        .map(|name| builder.schema().index_of(name).map_err(|_| format!("no {name} column: not a segments chunk")))
+        .collect::<Result<_, _>>()?;
+    let mask = ProjectionMask::roots(schema, columns);
+    let mut stream = builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| e.to_string())?;
+    let mut positions = PositionsBuilder::only(phrase.iter().cloned());
+    while let Some(batch) = stream.try_next().await.map_err(|e| e.to_string())? {
+        positions.add_batch(&batch).map_err(|e| e.to_string())?;
+    }
+    positions.rows_of(phrase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(rows: &[(&str, &str)]) -> (PositionsBuilder, Vec<u8>) {
+        let mut builder = PositionsBuilder::new();
+        let mut again = PositionsBuilder::new();
+        for (doc, text) in rows {
+            builder.add_row(doc, text);
+            again.add_row(doc, text);
+        }
+        let mut file = Vec::new();
+        let size = again.write_to(&mut file).expect("writes to memory");
+        assert_eq!(size, file.len() as u64);
+        (builder, file)
+    }
+
+    async fn from_file(file: &[u8], phrase: &str) -> Vec<u64> {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let object = Path::from("i.phrases");
+        store.put(&object, file.to_vec().into()).await.expect("in memory");
+        rows_from_index(&IndexSource::Store(&store, &object), file.len() as u64, &phrase_words(phrase))
+            .await
+            .expect("index reads")
+    }
+
+    const ROWS: &[(&str, &str)] = &[
+        ("a", "We build data pipelines to national"),
+        ("a", "SUPERCOMPUTING centres."),
+        ("a", ""),
+        ("a", "national... supercomputing again"),
+        ("b", "supercomputing starts doc b"),
+        ("b", "and it's national"),
+        ("c", "supercomputing, not after national in b"),
+    ];
+
+    #[tokio::test]
+    async fn phrases_are_found_across_rows_but_not_across_documents() {
+        let (builder, file) = build(ROWS);
+        for (phrase, rows) in [
+            ("national supercomputing", vec![0, 3]),
+            ("pipelines to national supercomputing centres", vec![0]),
+            ("Supercomputing", vec![1, 3, 4, 6]),
+            ("it's national", vec![5]),
+            ("again supercomputing", vec![]),
+            ("absent words", vec![]),
+        ] {
+            let words = phrase_words(phrase);
+            assert_eq!(builder.rows_of(&words).expect("decodes"), rows, "{phrase} in memory");
+            assert_eq!(from_file(&file, phrase).await, rows, "{phrase} from the file");
+            let mut only = PositionsBuilder::only(words.clone());
+            ROWS.iter().for_each(|(doc, text)| only.add_row(doc, text));
+            assert_eq!(only.rows_of(&words).expect("decodes"), rows, "{phrase} recording only its words");
+        }
+    }
+
+    #[test]
+    fn phrase_starts_handles_repeated_words_and_offsets() {
+        let very: &[u64] = &[3, 4, 5, 9];
+        assert_eq!(phrase_starts(&[very, very]), vec![3, 4]);
+        assert_eq!(phrase_starts(&[very, very, very]), vec![3]);
+        assert_eq!(phrase_starts(&[&[1, 7], &[0, 8]]), vec![7]);
+        assert!(phrase_starts(&[&[], &[1]]).is_empty());
+    }
+
+    #[test]
+    fn damaged_footers_are_refused() {
+        let (_, mut file) = build(ROWS);
+        let size = file.len() as u64;
+        assert!(Footer::parse(&file[file.len() - FOOTER_BYTES as usize..], size).is_ok());
+        let at = file.len() - 80;
+        file[at] ^= 0xff;
+        assert!(Footer::parse(&file[file.len() - FOOTER_BYTES as usize..], size).is_err());
+        assert!(Footer::parse(b"short", size).is_err());
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        let mut bytes = Vec::new();
+        let values = [0u64, 1, 127, 128, 300, u64::from(u32::MAX) + 5];
+        let mut last = 0;
+        for v in values {
+            push_varint(&mut bytes, v - last);
+            last = v;
+        }
+        assert_eq!(decode_positions(&bytes, values.len() as u64).expect("decodes"), values);
+        assert!(decode_positions(&bytes, 3).is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! Phrase search: answers from the phrase indexes equal a scan of the text, find phrases across
+//! caption breaks, survive compaction, and a lost index fails the search naming it.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// Real speech, cut into captions by `verbatim gen --speech`.
+fn speech_corpus(dir: &Path, size: &str) -> std::path::PathBuf {
+    let corpus = dir.join("speech");
+    let speech = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/corpora/oxide-and-friends");
+    run_ok(&["gen", "-q", "--speech", &speech.to_string_lossy(), "--size", size, "--out", &corpus.to_string_lossy()]);
+    corpus
+}
+
+fn files_ending(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(suffix)).count()
+    })
+}
+
+fn search_csv(archive: &Path, phrase: &str) -> String {
+    run_ok(&[
+        "run",
+        "-q",
+        "search",
+        "--archive",
+        &archive.to_string_lossy(),
+        "--format",
+        "csv",
+        "--param",
+        &format!("phrase={phrase}"),
+    ])
+}
+
+const PHRASES: [&str; 6] = ["open source", "the", "we were talking about", "Rust", "it's a", "hubris"];
+
+#[test]
+fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = speech_corpus(dir.path(), "3MB");
+    let (indexed, scanned) = (dir.path().join("indexed"), dir.path().join("scanned"));
+    run_on(&indexed, &["ingest", "-q", &corpus.to_string_lossy(), "--chunk-size", "512KiB"]);
+    run_on(
+        &scanned,
+        &[
+            "ingest",
+            "-q",
+            &corpus.to_string_lossy(),
+            "--chunk-size",
+            "512KiB",
+            "--no-phrase-index",
+            "--compact",
+            "never",
+        ],
+    );
+    let chunks = files_ending(&indexed.join("segments"), ".parquet");
+    assert!(chunks > 1, "several chunks to search");
+    assert_eq!(files_ending(&indexed.join("segments"), ".phrases"), chunks, "one index per chunk");
+    assert_eq!(files_ending(&scanned.join("segments"), ".phrases"), 0);
+
+    for phrase in PHRASES {
+        let hits = search_csv(&indexed, phrase);
+        assert_eq!(hits, search_csv(&scanned, phrase), "{phrase}: the index and the scan agree");
+        assert!(hits.lines().count() > 1, "{phrase} is found");
+    }
+    // Hits across caption breaks: the phrase starts in one caption and ends in the next.
+    let across = "SELECT count(*) FROM search('open source') WHERE NOT phrase_match(text, 'open source')";
+    let within = "SELECT count(*) FROM segments WHERE phrase_match(text, 'open source')";
+    let (across, within) = (sql_value(&indexed, across), sql_value(&indexed, within));
+    assert!(across.parse::<u64>().unwrap() > 0, "some hits run across captions ({across}, {within} within)");
+    let all = sql_value(&indexed, "SELECT count(*) FROM search('open source')").parse::<u64>().unwrap();
+    assert_eq!(all, across.parse::<u64>().unwrap() + within.parse::<u64>().unwrap());
+    // Hits join with documents, and a limit and context apply.
+    let joined =
+        "SELECT count(*) FROM search('open source', 3, 5) s JOIN documents d USING (doc_id) WHERE d.n_segments > 0";
+    assert_eq!(sql_value(&indexed, joined), "5");
+
+    // Compacting the archive without indexes writes them, and the answers stay.
+    run_on(&scanned, &["compact", "-q"]);
+    let chunks = files_ending(&scanned.join("segments"), ".parquet");
+    let indexes = files_ending(&scanned.join("segments"), ".phrases");
+    run_on(&scanned, &["vacuum", "-q", "--retention", "0s"]);
+    assert!(indexes > 0 && indexes == files_ending(&scanned.join("segments"), ".phrases"), "{indexes} of {chunks}");
+    assert_eq!(
+        files_ending(&scanned.join("segments"), ".phrases"),
+        files_ending(&scanned.join("segments"), ".parquet")
+    );
+    for phrase in PHRASES {
+        assert_eq!(search_csv(&scanned, phrase), search_csv(&indexed, phrase), "{phrase} after compaction");
+    }
+}
+
+#[test]
+fn a_lost_or_damaged_index_fails_the_search_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let a = archive.to_string_lossy().to_string();
+    let index = std::fs::read_dir(archive.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "phrases"))
+        .expect("the sample's chunk has an index");
+    let name = index.file_name().unwrap().to_string_lossy().to_string();
+
+    let bytes = std::fs::read(&index).unwrap();
+    let mut damaged = bytes.clone();
+    let at = damaged.len() - 20;
+    damaged[at] ^= 0x55;
+    std::fs::write(&index, &damaged).unwrap();
+    let output = run(&["sql", "-q", "--archive", &a, "SELECT count(*) FROM search('python')"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&name), "names the index: {stderr}");
+    let verify = run(&["verify", "-q", "--archive", &a]);
+    let shown = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(!verify.status.success() && shown.contains(&name), "verify names the index: {shown}");
+
+    std::fs::remove_file(&index).unwrap();
+    let output = run(&["sql", "-q", "--archive", &a, "SELECT count(*) FROM search('python')"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&name) && stderr.contains("missing"), "names the lost index: {stderr}");
+
+    std::fs::write(&index, &bytes).unwrap();
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM search('python')"), "67");
+}
