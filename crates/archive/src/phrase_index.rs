@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! "VBPHRS01"
-//! postings  per word, in byte order of the words: its positions as LEB128 varint deltas
+//! postings  per word, in byte order of the words: its positions, Elias–Fano coded
 //! words     zstd: per word, varint length, the word, varint postings bytes, varint count,
 //!           the postings' checksum (u32)
 //! rows      zstd: per row, its first position as a varint delta from the previous row's
@@ -62,34 +62,26 @@ pub fn index_path(chunk_path: &str) -> String {
     format!("{stem}.{EXTENSION}")
 }
 
-/// The positions of one word, as varint deltas.
-#[derive(Debug, Default)]
-struct Postings {
-    bytes: Vec<u8>,
-    last: u64,
-    count: u64,
-}
-
-impl Postings {
-    fn push(&mut self, position: u64) {
-        push_varint(&mut self.bytes, position - self.last);
-        self.last = position;
-        self.count += 1;
-    }
-}
+/// A position that holds no recorded word: the gap between documents, or (while scanning for a
+/// phrase) a word the phrase does not have.
+const NO_WORD: u32 = u32::MAX;
 
 /// Numbers the words of a chunk's rows and records where each occurs: the whole index while a
-/// chunk is written, or only a phrase's words while a chunk without an index is scanned.
+/// chunk is written (one word id per position, sorted into posting lists when it finishes), or
+/// only a phrase's words while a chunk without an index is scanned.
 #[derive(Debug, Default)]
 pub struct PositionsBuilder {
     only: Option<HashSet<String>>,
-    words: FastMap<Box<str>, Postings>,
+    ids: FastMap<Box<str>, u32>,
+    words: Vec<Box<str>>,
+    tokens: Vec<u32>,
+    /// Only-mode: the positions of each recorded word, and the next position.
+    scanned: Vec<Vec<u64>>,
+    next_position: u64,
     row_starts: Vec<u8>,
     last_row_start: u64,
-    next_position: u64,
     last_doc: Option<Box<str>>,
     rows: u64,
-    postings_bytes: usize,
     word_bytes: usize,
 }
 
@@ -109,9 +101,9 @@ impl PositionsBuilder {
         self.rows
     }
 
-    /// Bytes held (an estimate that errs high: vectors grow by doubling).
+    /// Bytes held, and (for the whole index) as many again to sort the positions when it finishes.
     pub fn memory(&self) -> usize {
-        self.postings_bytes * 3 / 2 + self.word_bytes + self.words.len() * 64 + self.row_starts.capacity()
+        2 * self.tokens.capacity() * 4 + self.word_bytes + self.words.len() * 64 + self.row_starts.capacity()
     }
 
     /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
@@ -130,18 +122,17 @@ impl PositionsBuilder {
     pub fn add_row(&mut self, doc_id: &str, text: &str) {
         if self.last_doc.as_deref() != Some(doc_id) {
             if self.last_doc.is_some() {
-                self.next_position += 1;
+                self.skip_position();
             }
             self.last_doc = Some(doc_id.into());
         }
-        push_varint(&mut self.row_starts, self.next_position - self.last_row_start);
-        self.last_row_start = self.next_position;
+        let start = self.position();
+        push_varint(&mut self.row_starts, start - self.last_row_start);
+        self.last_row_start = start;
         self.rows += 1;
-        let PositionsBuilder { only, words, next_position, postings_bytes, word_bytes, .. } = self;
+        let PositionsBuilder { only, ids, words, tokens, scanned, next_position, word_bytes, .. } = self;
         let mut lower = String::new();
         for_each_word(text, |word| {
-            let position = *next_position;
-            *next_position += 1;
             let key: &str = if word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
                 word
             } else {
@@ -149,42 +140,92 @@ impl PositionsBuilder {
                 push_lowercase(word, &mut lower);
                 &lower
             };
-            if only.as_ref().is_some_and(|only| !only.contains(key)) {
-                return;
-            }
-            let before = match words.get_mut(key) {
-                Some(postings) => postings.bytes.len(),
+            let id = match ids.get(key) {
+                Some(&id) => id,
+                None if only.as_ref().is_some_and(|only| !only.contains(key)) => NO_WORD,
                 None => {
+                    let id = words.len() as u32;
                     *word_bytes += key.len();
-                    words.entry(key.into()).or_default();
-                    0
+                    words.push(key.into());
+                    ids.insert(key.into(), id);
+                    id
                 }
             };
-            let postings = words.get_mut(key).expect("just inserted");
-            postings.push(position);
-            *postings_bytes += postings.bytes.len() - before;
+            if only.is_some() {
+                if id != NO_WORD {
+                    scanned.resize_with(words.len(), Vec::new);
+                    scanned[id as usize].push(*next_position);
+                }
+                *next_position += 1;
+            } else {
+                tokens.push(id);
+            }
         });
+    }
+
+    /// The position the next word gets.
+    fn position(&self) -> u64 {
+        if self.only.is_some() { self.next_position } else { self.tokens.len() as u64 }
+    }
+
+    /// Leaves a position empty (between documents).
+    fn skip_position(&mut self) {
+        if self.only.is_some() {
+            self.next_position += 1;
+        } else {
+            self.tokens.push(NO_WORD);
+        }
+    }
+
+    /// The positions of every word id, in id order: (offsets into the positions, positions).
+    fn posting_lists(&self) -> (Vec<usize>, Vec<u32>) {
+        let mut offsets = vec![0usize; self.words.len() + 1];
+        for &id in &self.tokens {
+            if id != NO_WORD {
+                offsets[id as usize + 1] += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut positions = vec![0u32; offsets[offsets.len() - 1]];
+        for (position, &id) in self.tokens.iter().enumerate() {
+            if id != NO_WORD {
+                positions[next[id as usize]] = position as u32;
+                next[id as usize] += 1;
+            }
+        }
+        (offsets, positions)
     }
 
     /// Writes the index file of the rows added to `out`; returns its size in bytes.
     pub fn write_to(self, out: &mut impl Write) -> std::io::Result<u64> {
-        let PositionsBuilder { words, row_starts, rows, next_position, .. } = self;
-        let mut words: Vec<(Box<str>, Postings)> = words.into_iter().collect();
-        words.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (offsets, positions) = self.posting_lists();
+        let PositionsBuilder { words, row_starts, rows, tokens, .. } = self;
+        let next_position = tokens.len() as u64;
+        drop(tokens);
+        let mut order: Vec<u32> = (0..words.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| words[a as usize].cmp(&words[b as usize]));
         out.write_all(MAGIC)?;
         let mut offset = MAGIC.len() as u64;
-        let mut directory = Vec::with_capacity(words.len() * 12);
-        for (word, postings) in &words {
-            out.write_all(&postings.bytes)?;
-            offset += postings.bytes.len() as u64;
+        let mut directory = Vec::with_capacity(words.len() * 16);
+        let mut encoded = Vec::new();
+        for id in order {
+            let (word, list) = (&words[id as usize], &positions[offsets[id as usize]..offsets[id as usize + 1]]);
+            encoded.clear();
+            elias_fano::encode(list, &mut encoded);
+            out.write_all(&encoded)?;
+            offset += encoded.len() as u64;
             push_varint(&mut directory, word.len() as u64);
             directory.extend_from_slice(word.as_bytes());
-            push_varint(&mut directory, postings.bytes.len() as u64);
-            push_varint(&mut directory, postings.count);
-            directory.extend_from_slice(&postings_checksum(&postings.bytes).to_le_bytes());
+            push_varint(&mut directory, encoded.len() as u64);
+            push_varint(&mut directory, list.len() as u64);
+            directory.extend_from_slice(&postings_checksum(&encoded).to_le_bytes());
         }
         let count = words.len() as u64;
         drop(words);
+        drop(positions);
         let directory = zstd::bulk::compress(&directory, ZSTD_LEVEL)?;
         let rows_block = zstd::bulk::compress(&row_starts, ZSTD_LEVEL)?;
         let words_offset = offset;
@@ -213,17 +254,104 @@ impl PositionsBuilder {
 
     /// The rows where `phrase` (its words, lowercased) starts, from what was recorded.
     fn rows_of(&self, phrase: &[String]) -> Result<Vec<u64>, String> {
-        let mut lists: FastMap<&str, Vec<u64>> = FastMap::default();
-        for word in phrase {
-            let Some(postings) = self.words.get(word.as_str()) else { return Ok(Vec::new()) };
-            lists.insert(word, decode_positions(&postings.bytes, postings.count)?);
+        if phrase.iter().any(|word| !self.ids.contains_key(word.as_str())) {
+            return Ok(Vec::new());
         }
-        let ordered: Vec<&[u64]> = phrase.iter().map(|w| lists[w.as_str()].as_slice()).collect();
+        let lists: Vec<Vec<u64>> = if self.only.is_some() {
+            phrase.iter().map(|word| self.scanned[self.ids[word.as_str()] as usize].clone()).collect()
+        } else {
+            let (offsets, positions) = self.posting_lists();
+            let list = |word: &String| {
+                let id = self.ids[word.as_str()] as usize;
+                positions[offsets[id]..offsets[id + 1]].iter().map(|&p| u64::from(p)).collect()
+            };
+            phrase.iter().map(list).collect()
+        };
+        let ordered: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
         let starts = phrase_starts(&ordered);
         if starts.is_empty() {
             return Ok(Vec::new());
         }
         Ok(rows_at(&decode_positions(&self.row_starts, self.rows)?, &starts))
+    }
+}
+
+/// Posting lists as Elias–Fano codes: a sorted list of `n` positions below `u` takes about
+/// `n * (2 + log2(u / n))` bits. Layout: the number of low bits `l` (one byte), the low `l` bits of
+/// every position packed little-endian, then the high parts in unary (bit `(p >> l) + i` set for
+/// the `i`-th position `p`).
+mod elias_fano {
+    /// Appends the code of `positions` (ascending) to `out`.
+    pub fn encode(positions: &[u32], out: &mut Vec<u8>) {
+        let n = positions.len() as u64;
+        let universe = positions.last().map_or(0, |&p| u64::from(p) + 1);
+        let low_bits = if n == 0 || universe <= n { 0 } else { (universe / n).ilog2() };
+        out.push(low_bits as u8);
+        let low_start = out.len();
+        out.resize(low_start + ((n * u64::from(low_bits)).div_ceil(8)) as usize, 0);
+        let mask = (1u64 << low_bits) - 1;
+        for (i, &p) in positions.iter().enumerate() {
+            let (value, mut bit) = (u64::from(p) & mask, i as u64 * u64::from(low_bits));
+            let mut left = low_bits;
+            let mut value = value;
+            while left > 0 {
+                let byte = low_start + (bit / 8) as usize;
+                let shift = (bit % 8) as u32;
+                let take = left.min(8 - shift);
+                out[byte] |= ((value & ((1 << take) - 1)) as u8) << shift;
+                value >>= take;
+                bit += u64::from(take);
+                left -= take;
+            }
+        }
+        let high_start = out.len();
+        let high_bits = n + (universe >> low_bits) + 1;
+        out.resize(high_start + high_bits.div_ceil(8) as usize, 0);
+        for (i, &p) in positions.iter().enumerate() {
+            let bit = (u64::from(p) >> low_bits) + i as u64;
+            out[high_start + (bit / 8) as usize] |= 1 << (bit % 8);
+        }
+    }
+
+    /// The `count` positions coded in `bytes`.
+    pub fn decode(bytes: &[u8], count: u64) -> Result<Vec<u64>, String> {
+        let corrupt = || "a posting list does not decode".to_string();
+        let (&low_bits, rest) = bytes.split_first().ok_or_else(corrupt)?;
+        let low_bits = u32::from(low_bits);
+        if low_bits > 32 {
+            return Err(corrupt());
+        }
+        let low_len = ((count * u64::from(low_bits)).div_ceil(8)) as usize;
+        let (low, high) = (rest.get(..low_len).ok_or_else(corrupt)?, &rest[low_len..]);
+        let mut positions = Vec::with_capacity(count as usize);
+        let mut found = 0u64;
+        'bytes: for (index, &byte) in high.iter().enumerate() {
+            let mut byte = byte;
+            while byte != 0 {
+                if found == count {
+                    break 'bytes;
+                }
+                let bit = index as u64 * 8 + u64::from(byte.trailing_zeros());
+                byte &= byte - 1;
+                let high_part = bit - found;
+                let mut value = 0u64;
+                let (mut at, mut got) = (found * u64::from(low_bits), 0u32);
+                while got < low_bits {
+                    let shift = (at % 8) as u32;
+                    let take = (low_bits - got).min(8 - shift);
+                    let piece = (u64::from(low[(at / 8) as usize]) >> shift) & ((1 << take) - 1);
+                    value |= piece << got;
+                    got += take;
+                    at += u64::from(take);
+                }
+                positions.push((high_part << low_bits) | value);
+                found += 1;
+            }
+        }
+        if found != count {
+            return Err(format!("{found} positions decode, the index records {count}"));
+        }
+        Ok(positions)
     }
 }
 
@@ -406,7 +534,7 @@ impl WordEntry {
         if postings_checksum(bytes) != self.checksum {
             return Err("a posting list's checksum does not match: the file is damaged".to_string());
         }
-        decode_positions(bytes, self.count)
+        elias_fano::decode(bytes, self.count)
     }
 }
 
@@ -762,6 +890,29 @@ mod tests {
         file[at] ^= 0xff;
         assert!(Footer::parse(&file[file.len() - FOOTER_BYTES as usize..], size).is_err());
         assert!(Footer::parse(b"short", size).is_err());
+    }
+
+    #[test]
+    fn elias_fano_codes_round_trip() {
+        let mut state = 7u64;
+        let mut next = |bound: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % bound
+        };
+        for _ in 0..200 {
+            let (count, spread) = (next(300) as usize, 1 + next(100_000));
+            let mut list: Vec<u32> = (0..count).map(|_| next(spread * count as u64 + 1) as u32).collect();
+            list.sort_unstable();
+            list.dedup();
+            let mut bytes = Vec::new();
+            elias_fano::encode(&list, &mut bytes);
+            let decoded = elias_fano::decode(&bytes, list.len() as u64).expect("decodes");
+            assert_eq!(decoded, list.iter().map(|&p| u64::from(p)).collect::<Vec<_>>());
+        }
+        let mut bytes = Vec::new();
+        elias_fano::encode(&[0, 1, 2, u32::MAX - 1], &mut bytes);
+        assert_eq!(elias_fano::decode(&bytes, 4).expect("decodes"), vec![0, 1, 2, u64::from(u32::MAX - 1)]);
+        assert!(elias_fano::decode(&bytes, 5).is_err());
     }
 
     #[test]

@@ -26,6 +26,19 @@ pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();
         println!("{:<10} {:>6} {:>14} {:>12}", table.name(), files.len(), manifest.rows(table), show_size(bytes));
     }
+    let segments = manifest.files(Table::Segments);
+    let indexes: Vec<_> = segments.iter().filter_map(|f| f.phrase_index.as_ref()).collect();
+    let index_bytes: u64 = indexes.iter().map(|index| index.bytes).sum();
+    let scanned = match segments.len() - indexes.len() {
+        0 => String::new(),
+        n => format!("; `search` scans the other {n}"),
+    };
+    println!(
+        "phrases   indexed: {} of {} segments chunks, {}{scanned}",
+        indexes.len(),
+        segments.len(),
+        show_size(index_bytes)
+    );
     let shape = verbatim_archive::fragmentation(manifest, config.chunk_size(&None)?);
     let order = match shape.sorted_runs {
         0 => "no ordered chunks".to_string(),
