@@ -7,7 +7,7 @@
 # alternating the engines, 3 runs each (medians). Also times the scan fallback once and checks
 # that the index and the scan give the same hits. Writes benches/results/search-<SIZE>.md.
 #
-#   benches/search.sh [SIZE=5GB] [MEMORY_LIMIT=2GiB]
+#   benches/search.sh [SIZE=5GB] [MEMORY_LIMIT=2GiB]     (KEEP_ARCHIVES=1: reuse the archives)
 #
 # Needs: a release build (built here if missing), GNU time at /usr/bin/time, python3 (DuckDB is
 # installed into VERBATIM_BENCH_VENV, default ~/.cache/verbatim-bench-venv), and about 2 x SIZE of
@@ -44,7 +44,9 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 
 # Ingest, alternating with and without the index, twice each; the faster of each pair counts.
 find "$WORK/speech" -type f -print0 | xargs -0 cat > /dev/null
+# KEEP_ARCHIVES=1 keeps the archives (and ingest times) of a previous run, to time searches again.
 for round in 1 2; do
+    [ "${KEEP_ARCHIVES:-0}" = 1 ] && [ -f "$WORK/ingest-plain-2.time" ] && break
     for kind in indexed plain; do
         rm -rf "$WORK/$kind"
         flag=(); [ "$kind" = plain ] && flag=(--no-phrase-index)

@@ -508,15 +508,62 @@ impl Footer {
         zstd::stream::decode_all(block.as_ref()).map_err(|e| format!("the word list does not decompress: {e}"))
     }
 
-    /// Each row's first position, checked and decoded.
-    async fn row_starts(&self, source: &IndexSource<'_>) -> Result<Vec<u64>, String> {
+    /// The rows holding `positions` (ascending), once each: the row map is decompressed as a
+    /// stream and read only as far as the last position (no array of every row's start).
+    /// `positions` empty: the whole map is checked.
+    async fn rows_at(&self, source: &IndexSource<'_>, positions: &[u64]) -> Result<Vec<u64>, String> {
+        use std::io::Read;
         let block = source.range(self.rows_block.clone()).await?;
         if xxh3_64(&block) != self.rows_checksum {
             return Err("the row map's checksum does not match: the file is damaged".to_string());
         }
-        let bytes =
-            zstd::stream::decode_all(block.as_ref()).map_err(|e| format!("the row map does not decompress: {e}"))?;
-        decode_positions(&bytes, self.rows)
+        if self.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let corrupt = |e: std::io::Error| format!("the row map does not decompress: {e}");
+        let mut decoder = std::io::BufReader::with_capacity(
+            64 << 10,
+            zstd::stream::read::Decoder::with_buffer(block.as_ref()).map_err(corrupt)?,
+        );
+        let mut next_varint = || -> Result<u64, String> {
+            let (mut value, mut shift, mut byte) = (0u64, 0u32, [0u8]);
+            loop {
+                decoder.read_exact(&mut byte).map_err(corrupt)?;
+                if shift >= 64 {
+                    return Err("the row map does not decode".to_string());
+                }
+                value |= u64::from(byte[0] & 0x7f) << shift;
+                if byte[0] & 0x80 == 0 {
+                    return Ok(value);
+                }
+                shift += 7;
+            }
+        };
+        // The row holding a position is the last one starting at or before it.
+        let (mut rows, mut row, mut start, mut wanted) =
+            (Vec::new(), 0u64, next_varint()?, positions.iter().peekable());
+        let mut next_start = if self.rows > 1 { Some(start + next_varint()?) } else { None };
+        while let Some(&&position) = wanted.peek() {
+            match next_start {
+                Some(next) if next <= position => {
+                    row += 1;
+                    start = next;
+                    next_start = if row + 1 < self.rows { Some(start + next_varint()?) } else { None };
+                }
+                _ => {
+                    if rows.last() != Some(&row) {
+                        rows.push(row);
+                    }
+                    wanted.next();
+                }
+            }
+        }
+        if positions.is_empty() {
+            for _ in (row + 2).min(self.rows)..self.rows {
+                next_varint()?;
+            }
+        }
+        Ok(rows)
     }
 }
 
@@ -595,7 +642,7 @@ async fn rows_from_index(source: &IndexSource<'_>, size: u64, phrase: &[String])
     if starts.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(rows_at(&footer.row_starts(source).await?, &starts))
+    footer.rows_at(source, &starts).await
 }
 
 /// The entries of `wanted` words in an index's word list.
@@ -651,7 +698,7 @@ pub(crate) async fn check_index(
     }
     if deep {
         let directory = footer.word_list(&source).await?;
-        footer.row_starts(&source).await?;
+        footer.rows_at(&source, &[]).await?;
         let mut every = Vec::new();
         find_words(&directory, &HashSet::new(), &footer, Some(&mut every))?;
         let postings = source.range(MAGIC.len() as u64..footer.words.start).await?;
