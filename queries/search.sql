@@ -14,4 +14,5 @@ SELECT doc_id,
        link,
        before,
        after
-FROM search(${phrase}, 1, ${limit});
+FROM search(${phrase}, 1, ${limit})
+ORDER BY doc_id, seq;
