@@ -48,7 +48,7 @@ pub use integrity::{CheckDepth, DamagedFile, FileDamage, StoreReader};
 pub use keys::{DocumentIndex, KnownDocument, RejectKeys, sorted_runs};
 pub use lock::LockOptions;
 pub use manifest::{Changes, Commit, DocRange, FileEntry, IndexFile, Manifest};
-pub use phrase_index::{IndexCache, PhraseRows};
+pub use phrase_index::IndexCache;
 pub use rewrite::Rewritten;
 pub use schema::Table;
 pub use verify::{RecoverReport, VerifyReport};

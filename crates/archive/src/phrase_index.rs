@@ -28,7 +28,7 @@
 //! over what it records, so the two give the same rows.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -272,7 +272,7 @@ impl PositionsBuilder {
         if starts.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(rows_at(&decode_positions(&self.row_starts, self.rows)?, &starts))
+        rows_holding(self.row_starts.as_slice(), self.rows, &starts)
     }
 }
 
@@ -393,18 +393,39 @@ pub fn phrase_starts(lists: &[&[u64]]) -> Vec<u64> {
     starts
 }
 
-/// The rows holding `positions` (sorted), once each, given each row's first position.
-fn rows_at(row_starts: &[u64], positions: &[u64]) -> Vec<u64> {
-    let mut rows: Vec<u64> = Vec::new();
+/// The rows holding `positions` (ascending), once each, from the row map `row_starts` (each of
+/// `rows` rows' first position, as varint deltas), read only as far as the last position; with no
+/// positions, the whole map is read (a check that it decodes).
+fn rows_holding(mut row_starts: impl Read, rows: u64, positions: &[u64]) -> Result<Vec<u64>, String> {
+    let corrupt = |e: std::io::Error| format!("the row map does not decode: {e}");
+    let (mut left, mut start) = (rows, 0u64);
+    let mut next_start = || -> Result<Option<u64>, String> {
+        if left == 0 {
+            return Ok(None);
+        }
+        left -= 1;
+        start += read_varint(&mut row_starts).map_err(corrupt)?;
+        Ok(Some(start))
+    };
+    // The row holding a position is the last one starting at or before it (rows without words
+    // share their successor's start, and the successor is the one holding the word).
+    let (mut started, mut upcoming, mut holding) = (0u64, next_start()?, Vec::new());
     for &position in positions {
-        // The last row starting at or before the position (rows without words share their
-        // successor's start, and the successor is the one holding the word).
-        let row = row_starts.partition_point(|&start| start <= position).saturating_sub(1) as u64;
-        if rows.last() != Some(&row) {
-            rows.push(row);
+        while upcoming.is_some_and(|start| start <= position) {
+            started += 1;
+            upcoming = next_start()?;
+        }
+        let row = started.checked_sub(1).ok_or("a position lies before the first row")?;
+        if holding.last() != Some(&row) {
+            holding.push(row);
         }
     }
-    rows
+    if positions.is_empty() {
+        while upcoming.is_some() {
+            upcoming = next_start()?;
+        }
+    }
+    Ok(holding)
 }
 
 fn postings_checksum(bytes: &[u8]) -> u32 {
@@ -424,40 +445,17 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// Decodes `count` varint deltas into positions.
-fn decode_positions(bytes: &[u8], count: u64) -> Result<Vec<u64>, String> {
-    let mut positions = Vec::with_capacity(count.min(bytes.len() as u64) as usize);
-    let (mut value, mut shift, mut last) = (0u64, 0u32, 0u64);
-    for &byte in bytes {
-        if shift >= 64 {
-            return Err("a position does not decode".to_string());
-        }
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            last += value;
-            positions.push(last);
-            (value, shift) = (0, 0);
-        } else {
-            shift += 7;
-        }
-    }
-    if shift != 0 || positions.len() as u64 != count {
-        return Err(format!("{} positions decode, the index records {count}", positions.len()));
-    }
-    Ok(positions)
-}
-
-fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let (mut value, mut shift) = (0u64, 0u32);
+/// Reads one LEB128 varint.
+fn read_varint(input: &mut impl Read) -> std::io::Result<u64> {
+    let (mut value, mut shift, mut byte) = (0u64, 0u32, [0u8]);
     loop {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
+        input.read_exact(&mut byte)?;
         if shift >= 64 {
-            return None;
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a varint runs past 64 bits"));
         }
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
+        value |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok(value);
         }
         shift += 7;
     }
@@ -475,6 +473,14 @@ struct Footer {
 }
 
 impl Footer {
+    /// Reads and checks the footer of the index file of `size` bytes at `source`.
+    async fn read(source: &IndexSource<'_>, size: u64) -> Result<Footer, String> {
+        if size < MAGIC.len() as u64 + FOOTER_BYTES {
+            return Err(format!("{size} bytes is too short for a phrase index"));
+        }
+        Footer::parse(&source.range(size - FOOTER_BYTES..size).await?, size)
+    }
+
     fn parse(bytes: &[u8], size: u64) -> Result<Footer, String> {
         if bytes.len() as u64 != FOOTER_BYTES || &bytes[FOOTER_VALUES * 8..] != MAGIC {
             return Err("not a phrase index (no footer marker)".to_string());
@@ -508,62 +514,17 @@ impl Footer {
         zstd::stream::decode_all(block.as_ref()).map_err(|e| format!("the word list does not decompress: {e}"))
     }
 
-    /// The rows holding `positions` (ascending), once each: the row map is decompressed as a
-    /// stream and read only as far as the last position (no array of every row's start).
-    /// `positions` empty: the whole map is checked.
+    /// The rows holding `positions` (ascending), once each: the row map is checked, then
+    /// decompressed as a stream and read only as far as the last position. With no positions,
+    /// the whole map is read.
     async fn rows_at(&self, source: &IndexSource<'_>, positions: &[u64]) -> Result<Vec<u64>, String> {
-        use std::io::Read;
         let block = source.range(self.rows_block.clone()).await?;
         if xxh3_64(&block) != self.rows_checksum {
             return Err("the row map's checksum does not match: the file is damaged".to_string());
         }
-        if self.rows == 0 {
-            return Ok(Vec::new());
-        }
-        let corrupt = |e: std::io::Error| format!("the row map does not decompress: {e}");
-        let mut decoder = std::io::BufReader::with_capacity(
-            64 << 10,
-            zstd::stream::read::Decoder::with_buffer(block.as_ref()).map_err(corrupt)?,
-        );
-        let mut next_varint = || -> Result<u64, String> {
-            let (mut value, mut shift, mut byte) = (0u64, 0u32, [0u8]);
-            loop {
-                decoder.read_exact(&mut byte).map_err(corrupt)?;
-                if shift >= 64 {
-                    return Err("the row map does not decode".to_string());
-                }
-                value |= u64::from(byte[0] & 0x7f) << shift;
-                if byte[0] & 0x80 == 0 {
-                    return Ok(value);
-                }
-                shift += 7;
-            }
-        };
-        // The row holding a position is the last one starting at or before it.
-        let (mut rows, mut row, mut start, mut wanted) =
-            (Vec::new(), 0u64, next_varint()?, positions.iter().peekable());
-        let mut next_start = if self.rows > 1 { Some(start + next_varint()?) } else { None };
-        while let Some(&&position) = wanted.peek() {
-            match next_start {
-                Some(next) if next <= position => {
-                    row += 1;
-                    start = next;
-                    next_start = if row + 1 < self.rows { Some(start + next_varint()?) } else { None };
-                }
-                _ => {
-                    if rows.last() != Some(&row) {
-                        rows.push(row);
-                    }
-                    wanted.next();
-                }
-            }
-        }
-        if positions.is_empty() {
-            for _ in (row + 2).min(self.rows)..self.rows {
-                next_varint()?;
-            }
-        }
-        Ok(rows)
+        let decoder = zstd::stream::read::Decoder::with_buffer(block.as_ref())
+            .map_err(|e| format!("the row map does not decompress: {e}"))?;
+        rows_holding(std::io::BufReader::with_capacity(64 << 10, decoder), self.rows, positions)
     }
 }
 
@@ -621,13 +582,15 @@ impl IndexSource<'_> {
 /// The rows of a chunk where `phrase` (lowercased words, at least one) starts, read from the
 /// chunk's index (of `size` bytes) through `source`.
 async fn rows_from_index(source: &IndexSource<'_>, size: u64, phrase: &[String]) -> Result<Vec<u64>, String> {
-    if size < MAGIC.len() as u64 + FOOTER_BYTES {
-        return Err(format!("{size} bytes is too short for a phrase index"));
-    }
-    let footer = Footer::parse(&source.range(size - FOOTER_BYTES..size).await?, size)?;
+    let footer = Footer::read(source, size).await?;
     let directory = footer.word_list(source).await?;
     let wanted: HashSet<&str> = phrase.iter().map(String::as_str).collect();
-    let found = find_words(&directory, &wanted, &footer, None)?;
+    let mut found: HashMap<&str, WordEntry> = HashMap::new();
+    for_each_word_entry(&directory, &footer, |word, entry| {
+        if let Some(word) = wanted.get(word) {
+            found.insert(*word, entry);
+        }
+    })?;
     if found.len() != wanted.len() {
         return Ok(Vec::new());
     }
@@ -645,38 +608,31 @@ async fn rows_from_index(source: &IndexSource<'_>, size: u64, phrase: &[String])
     footer.rows_at(source, &starts).await
 }
 
-/// The entries of `wanted` words in an index's word list.
-fn find_words<'w>(
+/// Calls `on_word` with every word of an index's word list and where its postings are.
+fn for_each_word_entry(
     directory: &[u8],
-    wanted: &HashSet<&'w str>,
     footer: &Footer,
-    mut every: Option<&mut Vec<WordEntry>>,
-) -> Result<HashMap<&'w str, WordEntry>, String> {
+    mut on_word: impl FnMut(&str, WordEntry),
+) -> Result<(), String> {
     let corrupt = || "the word list does not decode".to_string();
-    let (mut at, mut offset) = (0usize, MAGIC.len() as u64);
-    let mut found = HashMap::new();
+    let (mut rest, mut offset) = (directory, MAGIC.len() as u64);
     for _ in 0..footer.word_count {
-        let length = read_varint(directory, &mut at).ok_or_else(corrupt)? as usize;
-        let word = directory.get(at..at + length).ok_or_else(corrupt)?;
-        at += length;
-        let bytes = read_varint(directory, &mut at).ok_or_else(corrupt)?;
-        let count = read_varint(directory, &mut at).ok_or_else(corrupt)?;
-        let checksum = directory.get(at..at + 4).ok_or_else(corrupt)?;
-        let checksum = u32::from_le_bytes(checksum.try_into().expect("4 bytes"));
-        at += 4;
+        let length = read_varint(&mut rest).map_err(|_| corrupt())? as usize;
+        let (word, after) = rest.split_at_checked(length).ok_or_else(corrupt)?;
+        rest = after;
+        let bytes = read_varint(&mut rest).map_err(|_| corrupt())?;
+        let count = read_varint(&mut rest).map_err(|_| corrupt())?;
+        let mut checksum = [0u8; 4];
+        rest.read_exact(&mut checksum).map_err(|_| corrupt())?;
         let range = offset..offset + bytes;
         offset += bytes;
         let word = std::str::from_utf8(word).map_err(|_| corrupt())?;
-        if let Some(word) = wanted.get(word) {
-            found.insert(*word, WordEntry { range, count, checksum });
-        } else if let Some(all) = every.as_deref_mut() {
-            all.push(WordEntry { range, count, checksum });
-        }
+        on_word(word, WordEntry { range, count, checksum: u32::from_le_bytes(checksum) });
     }
     if offset != footer.words.start {
         return Err(format!("postings end at {offset}, the word list starts at {}", footer.words.start));
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Checks an index file of `size` bytes for `rows` rows: its footer, and (`deep`) its word list,
@@ -689,23 +645,23 @@ pub(crate) async fn check_index(
     deep: bool,
 ) -> Result<(), String> {
     let source = IndexSource::Store(store, object);
-    if size < MAGIC.len() as u64 + FOOTER_BYTES {
-        return Err(format!("{size} bytes is too short for a phrase index"));
-    }
-    let footer = Footer::parse(&source.range(size - FOOTER_BYTES..size).await?, size)?;
+    let footer = Footer::read(&source, size).await?;
     if footer.rows != rows {
         return Err(format!("indexes {} rows, its chunk has {rows}", footer.rows));
     }
     if deep {
         let directory = footer.word_list(&source).await?;
         footer.rows_at(&source, &[]).await?;
-        let mut every = Vec::new();
-        find_words(&directory, &HashSet::new(), &footer, Some(&mut every))?;
         let postings = source.range(MAGIC.len() as u64..footer.words.start).await?;
-        for entry in every {
-            let start = (entry.range.start - MAGIC.len() as u64) as usize;
-            entry.positions(&postings[start..start + (entry.range.end - entry.range.start) as usize])?;
-        }
+        let mut damaged = Ok(());
+        for_each_word_entry(&directory, &footer, |_, entry| {
+            let range =
+                (entry.range.start - MAGIC.len() as u64) as usize..(entry.range.end - MAGIC.len() as u64) as usize;
+            if damaged.is_ok() {
+                damaged = entry.positions(&postings[range]).map(drop);
+            }
+        })?;
+        damaged?;
     }
     Ok(())
 }
@@ -713,15 +669,6 @@ pub(crate) async fn check_index(
 /// Words of `phrase` as the index holds them: `tokenize`d (lowercased, punctuation dropped).
 pub fn phrase_words(phrase: &str) -> Vec<String> {
     verbatim_model::words::tokenize(phrase)
-}
-
-/// Where a phrase starts in one `segments` chunk.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PhraseRows {
-    /// Row numbers in the chunk (0-based, ascending), one per row where the phrase starts.
-    pub rows: Vec<u64>,
-    /// Whether they came from the chunk's phrase index (else from scanning its text).
-    pub from_index: bool,
 }
 
 /// A local folder keeping copies of index files of remote archives, at most `limit_bytes` in all
@@ -807,16 +754,15 @@ pub async fn phrase_rows(
     entry: &FileEntry,
     phrase: &[String],
     cache: Option<&IndexCache>,
-) -> Result<PhraseRows, ArchiveError> {
+) -> Result<Vec<u64>, ArchiveError> {
     if phrase.is_empty() {
-        return Ok(PhraseRows::default());
+        return Ok(Vec::new());
     }
     let Some(index) = &entry.phrase_index else {
         let object = object_of(&entry.path);
-        let rows = rows_by_scanning(store, &object, entry.bytes, phrase)
+        return rows_by_scanning(store, &object, entry.bytes, phrase)
             .await
-            .map_err(|reason| ArchiveError::Corrupt { path: entry.path.clone(), reason })?;
-        return Ok(PhraseRows { rows, from_index: false });
+            .map_err(|reason| ArchiveError::Corrupt { path: entry.path.clone(), reason });
     };
     let object = object_of(&index.path);
     let corrupt = |reason: String| ArchiveError::Corrupt { path: index.path.clone(), reason };
@@ -837,7 +783,7 @@ pub async fn phrase_rows(
     if rows.last().is_some_and(|&row| row >= entry.rows) {
         return Err(corrupt(format!("names row {}, its chunk has {}", rows[rows.len() - 1], entry.rows)));
     }
-    Ok(PhraseRows { rows, from_index: true })
+    Ok(rows)
 }
 
 /// The rows where `phrase` starts, by reading the chunk's `doc_id` and `text` columns.
@@ -971,7 +917,23 @@ mod tests {
             push_varint(&mut bytes, v - last);
             last = v;
         }
-        assert_eq!(decode_positions(&bytes, values.len() as u64).expect("decodes"), values);
-        assert!(decode_positions(&bytes, 3).is_err());
+        let mut input = bytes.as_slice();
+        let decoded: Vec<u64> = values.iter().map(|_| read_varint(&mut input).expect("decodes")).collect();
+        let sums: Vec<u64> = decoded.iter().scan(0, |sum, d| Some(*sum + d).inspect(|s| *sum = *s)).collect();
+        assert_eq!(sums, values);
+        assert!(read_varint(&mut input).is_err(), "nothing is left");
+    }
+
+    #[test]
+    fn the_row_map_names_the_rows_holding_positions() {
+        // Rows start at 0, 3, 3 (no words), 5 and 9.
+        let mut map = Vec::new();
+        for delta in [0, 3, 0, 2, 4] {
+            push_varint(&mut map, delta);
+        }
+        assert_eq!(rows_holding(map.as_slice(), 5, &[0, 2, 3, 4, 8, 9, 20]).expect("decodes"), vec![0, 2, 3, 4]);
+        assert!(rows_holding(map.as_slice(), 5, &[]).expect("the whole map reads").is_empty());
+        assert!(rows_holding(map.as_slice(), 6, &[]).is_err(), "a map shorter than its rows is damaged");
+        assert!(rows_holding(&map[1..], 5, &[0]).is_err());
     }
 }

@@ -234,12 +234,12 @@ impl Archive {
     async fn attach_phrase_indexes(&self, report: &mut RecoverReport, mut indexes: HashMap<String, String>) {
         let store = self.store();
         for (table, entry) in &mut report.recovered {
-            let Some(shown) = indexes.remove(&phrase_index::index_path(&entry.path)) else { continue };
+            let path = phrase_index::index_path(&entry.path);
+            let Some(shown) = indexes.remove(&path) else { continue };
             if *table != Table::Segments {
                 report.skipped.push(format!("{shown}: not beside a segments chunk"));
                 continue;
             }
-            let path = phrase_index::index_path(&entry.path);
             let object = self.object(&path);
             let checked = match store.head(&object).await {
                 Ok(meta) => {

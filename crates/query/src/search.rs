@@ -7,7 +7,7 @@
 //! otherwise (the same word numbering, so the same rows); then only the hits' captions and their
 //! neighbours are read from the chunk, decoding just the pages that hold them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringBuilder, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches};
@@ -142,11 +142,12 @@ impl TableFunctionImpl for SearchHitsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let Arguments { phrase, context, .. } = arguments("search_hits", &args, 2)?;
         let hits = Hits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
-        Ok(Arc::new(StreamingTable::try_new(hits_schema(), vec![Arc::new(hits)])?))
+        Ok(Arc::new(StreamingTable::try_new(HITS_SCHEMA.clone(), vec![Arc::new(hits)])?))
     }
 }
 
-fn hits_schema() -> SchemaRef {
+/// The columns of `search_hits`.
+static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("doc_id", DataType::Utf8, false),
         Field::new("seq", DataType::Int32, false),
@@ -156,7 +157,7 @@ fn hits_schema() -> SchemaRef {
         Field::new("before", DataType::Utf8, false),
         Field::new("after", DataType::Utf8, false),
     ]))
-}
+});
 
 /// The hits of one search, streamed chunk by chunk.
 #[derive(Debug)]
@@ -168,8 +169,7 @@ struct Hits {
 
 impl PartitionStream for Hits {
     fn schema(&self) -> &SchemaRef {
-        static SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(hits_schema);
-        &SCHEMA
+        &HITS_SCHEMA
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
@@ -182,7 +182,7 @@ impl PartitionStream for Hits {
             })
             .buffered(CONCURRENT_CHUNKS)
             .try_filter_map(|batch| async move { Ok(batch) });
-        Box::pin(RecordBatchStreamAdapter::new(hits_schema(), batches))
+        Box::pin(RecordBatchStreamAdapter::new(HITS_SCHEMA.clone(), batches))
     }
 }
 
@@ -195,7 +195,7 @@ async fn chunk_hits(
 ) -> Result<Option<RecordBatch>> {
     let archive = &target.archive;
     let object_of = |relative: &str| archive.object(relative);
-    let found = phrase_index::phrase_rows(
+    let hits = phrase_index::phrase_rows(
         &target.store,
         object_of,
         archive.url().as_str(),
@@ -205,12 +205,12 @@ async fn chunk_hits(
     )
     .await
     .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    if found.rows.is_empty() {
+    if hits.is_empty() {
         return Ok(None);
     }
-    let selected = with_context(&found.rows, context, entry.rows);
+    let selected = with_context(&hits, context, entry.rows);
     let rows = read_rows(&target.store, &object_of(&entry.path), entry, &selected).await?;
-    Ok(Some(hit_batch(&rows, &selected, &found.rows, context)?))
+    Ok(Some(hit_batch(&rows, &selected, &hits, context)?))
 }
 
 /// The rows to read: each hit and `context` rows each side, ascending and once each.
@@ -316,7 +316,7 @@ fn hit_batch(rows: &RecordBatch, selected: &[u64], hits: &[u64], context: u64) -
         Arc::new(before.finish()),
         Arc::new(after.finish()),
     ];
-    Ok(RecordBatch::try_new(hits_schema(), columns)?)
+    Ok(RecordBatch::try_new(HITS_SCHEMA.clone(), columns)?)
 }
 
 #[cfg(test)]
