@@ -12,6 +12,7 @@
 # 3 x SIZE of free disk in $WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 SIZE="${1:-2GB}"
 LIMIT="${2:-512MiB}"
@@ -49,9 +50,6 @@ PY
 fi
 find "$WORK/corpus" -type f -print0 | xargs -0 cat > /dev/null
 
-peak_rss_mib() { grep "Maximum resident set size" "$1" | awk '{printf "%.0f", $NF / 1024}'; }
-wall_seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
-timed() { local name="$1"; shift; /usr/bin/time -v -o "$WORK/$name.time" "$@"; }
 
 rm -rf "$WORK/single" "$WORK/nightly" "$WORK/spill"
 echo "== one run over the corpus"

@@ -9,6 +9,7 @@
 # GNU time at /usr/bin/time, and about 1.3 x SIZE of free disk in $WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 SIZE="${1:-5GB}"
 LIMIT="${2:-512MiB}"
@@ -21,8 +22,7 @@ OUT="benches/results/scale-$SIZE.md"
 
 cargo build --release --quiet
 V="$CARGO_TARGET_DIR/release/verbatim"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
+ensure_duckdb "$VENV"
 
 mkdir -p "$WORK"
 if [ ! -f "$WORK/corpus.done" ]; then
@@ -36,7 +36,6 @@ rm -rf "$WORK/archive"
 find "$WORK/corpus" -type f -print0 | xargs -0 cat > /dev/null
 
 peak_rss_kib() { grep "Maximum resident set size" "$1" | awk '{print $NF}'; }
-wall_seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
 
 echo "== ingest $SIZE under --memory-limit $LIMIT"
 /usr/bin/time -v -o "$WORK/ingest.time" "$V" ingest "$WORK/corpus" --archive "$WORK/archive" --memory-limit "$LIMIT" 2> "$WORK/ingest.log" || {

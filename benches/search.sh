@@ -14,6 +14,7 @@
 # free disk in $WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 SIZE="${1:-5GB}"
 LIMIT="${2:-2GiB}"
@@ -26,8 +27,7 @@ SCANNED_PHRASE="memory safety"
 
 cargo build --release --quiet
 V="$CARGO_TARGET_DIR/release/verbatim"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet duckdb
+ensure_duckdb "$VENV"
 mkdir -p "$WORK"
 if [ ! -f "$WORK/speech.done" ]; then
     rm -rf "$WORK/speech"
@@ -37,10 +37,6 @@ fi
 CORPUS_BYTES=$(du -sb "$WORK/speech" | cut -f1)
 CORPUS_FILES=$(find "$WORK/speech" -type f | wc -l)
 
-peak_rss_mib() { grep "Maximum resident set size" "$1" | awk '{printf "%.0f", $NF / 1024}'; }
-wall_seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
-timed() { local name="$1"; shift; /usr/bin/time -v -o "$WORK/$name.time" "$@"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Ingest, alternating with and without the index, twice each; the faster of each pair counts.
 find "$WORK/speech" -type f -print0 | xargs -0 cat > /dev/null
@@ -64,8 +60,7 @@ INDEX_BYTES=$(find "$WORK/indexed/segments" -name '*.phrases' -printf '%s\n' | a
 CHUNKS=$(find "$WORK/indexed/segments" -name '*.parquet' | wc -l)
 SEGMENTS_ROWS=$("$V" sql -q --archive "$WORK/indexed" --format csv "SELECT count(*) FROM segments" | tail -1)
 
-# The same Parquet files for DuckDB: the indexed archive's committed segments chunks.
-"$V" sql -q --archive "$WORK/indexed" --format csv "SELECT 1" > /dev/null
+# DuckDB reads the same Parquet files: the indexed archive's committed segments chunks.
 cat > "$WORK/duck.py" <<'PY'
 import glob, json, os, sys, time
 import duckdb

@@ -1,0 +1,16 @@
+# Helpers the benchmark scripts source: timing with GNU time, reading what it recorded, medians,
+# and a Python venv with DuckDB. `timed` writes $WORK/<name>.time.
+
+# Peak RSS in MiB from a GNU time -v file.
+peak_rss_mib() { grep "Maximum resident set size" "$1" | awk '{printf "%.0f", $NF / 1024}'; }
+# Wall-clock seconds from a GNU time -v file.
+wall_seconds() { grep "Elapsed (wall clock)" "$1" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
+# Runs a command under GNU time, recording into $WORK/NAME.time: timed NAME COMMAND...
+timed() { local name="$1"; shift; /usr/bin/time -v -o "$WORK/$name.time" "$@"; }
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Creates the venv VENV if needed and installs DuckDB into it.
+ensure_duckdb() {
+    [ -x "$1/bin/python" ] || python3 -m venv "$1"
+    "$1/bin/python" -c "import duckdb" 2>/dev/null || "$1/bin/pip" install --quiet duckdb
+}
