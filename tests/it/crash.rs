@@ -179,15 +179,11 @@ fn a_run_killed_while_replacing_changed_documents_is_redone_without_duplicates()
     let corpus = dir.path().join("corpus");
     generate(&corpus, "3MB", 44);
     let crashed = dir.path().join("crashed");
-    run_ok(&[
-        "ingest",
-        "-q",
-        "--chunk-size",
-        "48KiB",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &crashed.to_string_lossy(),
-    ]);
+    let ingest = |archive: &std::path::Path| {
+        let (corpus, archive) = (corpus.to_string_lossy(), archive.to_string_lossy());
+        run_ok(&["ingest", "-q", "--chunk-size", "48KiB", &corpus, "--archive", &archive]);
+    };
+    ingest(&crashed);
     // Every other file changes (a model re-run), so chunks mix new versions and new-looking copies.
     let mut files: Vec<_> = std::fs::read_dir(&corpus)
         .unwrap()
@@ -200,15 +196,7 @@ fn a_run_killed_while_replacing_changed_documents_is_redone_without_duplicates()
         std::fs::write(file, text).unwrap();
     }
     let clean = dir.path().join("clean");
-    run_ok(&[
-        "ingest",
-        "-q",
-        "--chunk-size",
-        "48KiB",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &clean.to_string_lossy(),
-    ]);
+    ingest(&clean);
     let expected = archive_contents(&clean);
 
     let mut kills = 0;
@@ -222,15 +210,7 @@ fn a_run_killed_while_replacing_changed_documents_is_redone_without_duplicates()
         assert_consistent(&crashed);
     }
     assert!(kills >= 1, "the replacing run was interrupted");
-    run_ok(&[
-        "ingest",
-        "-q",
-        "--chunk-size",
-        "48KiB",
-        &corpus.to_string_lossy(),
-        "--archive",
-        &crashed.to_string_lossy(),
-    ]);
+    ingest(&crashed);
     assert_consistent(&crashed);
     assert_eq!(archive_contents(&crashed), expected, "exactly the new versions, once each");
     run_ok(&["verify", "-q", "--archive", &crashed.to_string_lossy()]);
