@@ -14,6 +14,7 @@ use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::Expr;
@@ -31,9 +32,6 @@ use verbatim_archive::{Archive, FileEntry, StoreReader};
 
 /// The most captions of context each side.
 const MAX_CONTEXT: i64 = 3;
-
-/// Chunks searched at once.
-const CONCURRENT_CHUNKS: usize = 2;
 
 /// What a search reads: one snapshot's `segments` chunks, through the session's store.
 #[derive(Debug, Clone)]
@@ -172,15 +170,17 @@ impl PartitionStream for Hits {
         &HITS_SCHEMA
     }
 
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+    /// Chunks are searched on as many threads as the session has partitions, in order.
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (target, words, context) = (self.target.clone(), Arc::new(self.words.clone()), self.context as u64);
         let chunks = target.chunks.clone();
         let batches = futures::stream::iter(chunks)
             .map(move |entry| {
                 let (target, words) = (target.clone(), words.clone());
-                async move { chunk_hits(&target, &entry, &words, context).await }
+                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context).await }).join()
             })
-            .buffered(CONCURRENT_CHUNKS)
+            .buffered(ctx.session_config().target_partitions().max(1))
+            .map(|joined| joined.map_err(|e| DataFusionError::External(Box::new(e)))?)
             .try_filter_map(|batch| async move { Ok(batch) });
         Box::pin(RecordBatchStreamAdapter::new(HITS_SCHEMA.clone(), batches))
     }
