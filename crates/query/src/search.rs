@@ -177,7 +177,7 @@ impl PartitionStream for Hits {
         let batches = futures::stream::iter(chunks)
             .map(move |entry| {
                 let (target, words) = (target.clone(), words.clone());
-                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context).await }).join()
+                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context).await }).join_unwind()
             })
             .buffered(ctx.session_config().target_partitions().max(1))
             .map(|joined| joined.map_err(|e| DataFusionError::External(Box::new(e)))?)

@@ -353,7 +353,8 @@ impl Directory {
         let (mut input, mut start) = (raw.as_slice(), entry.first_position);
         let mut starts = Vec::with_capacity(rows as usize);
         for _ in 0..rows {
-            start += read_varint(&mut input).map_err(|e| format!("a row group does not decode: {e}"))?;
+            let delta = read_varint(&mut input).map_err(|e| format!("a row group does not decode: {e}"))?;
+            start = start.checked_add(delta).ok_or("a row group does not decode")?;
             starts.push(start);
         }
         if !input.is_empty() {
@@ -442,7 +443,8 @@ impl LoadedWordGroup<'_> {
                 let mut positions = Vec::with_capacity(count as usize);
                 let mut position = 0u64;
                 for _ in 0..count {
-                    position += read_varint(&mut input).map_err(corrupt)?;
+                    let delta = read_varint(&mut input).map_err(corrupt)?;
+                    position = position.checked_add(delta).ok_or("a word list does not decode")?;
                     positions.push(position);
                 }
                 Postings::Inline(positions)
@@ -487,8 +489,12 @@ impl Footer {
             return Err("the footer's checksum does not match: the file is damaged".to_string());
         }
         let directory = value(0)..value(0).saturating_add(value(1));
-        if directory.start < MAGIC.len() as u64 || directory.end + FOOTER_BYTES != size {
+        if directory.start < MAGIC.len() as u64 || directory.end.saturating_add(FOOTER_BYTES) != size {
             return Err(format!("footer sections do not fit a file of {size} bytes"));
+        }
+        // Positions are numbered with u32 (a chunk is cut long before): more is a forged footer.
+        if value(6) > 1 << 32 {
+            return Err(format!("{} positions is more than an index holds", value(6)));
         }
         Ok(Footer {
             directory,

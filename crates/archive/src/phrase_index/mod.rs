@@ -161,8 +161,9 @@ pub struct IndexCache {
 
 impl IndexCache {
     /// The local copy of `relative` (an index file of `size` bytes of the archive at `archive_url`),
-    /// fetched whole from `store` when it is not there yet; `None` when the file is larger than the
-    /// whole cache (it is then read from the store).
+    /// opened, and fetched whole from `store` when it is not there yet; `None` when the file is
+    /// larger than the whole cache (it is then read from the store). Searches of other chunks may
+    /// evict the copy at any time; the open file stays readable until it is closed.
     async fn local_copy(
         &self,
         store: &Arc<dyn ObjectStore>,
@@ -170,16 +171,18 @@ impl IndexCache {
         archive_url: &str,
         relative: &str,
         size: u64,
-    ) -> Result<Option<PathBuf>, String> {
+    ) -> Result<Option<std::fs::File>, String> {
         let key = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(archive_url.as_bytes()));
         let path = self.dir.join(key).join(relative.replace('/', "__"));
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        if let Ok(file) = std::fs::File::open(&path)
+            && file.metadata().is_ok_and(|m| m.len() == size)
+        {
             // Mark it used: eviction removes the copies used longest ago.
             let _ = std::fs::File::options()
                 .append(true)
                 .open(&path)
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-            return Ok(Some(path));
+            return Ok(Some(file));
         }
         if size > self.limit_bytes {
             return Ok(None);
@@ -191,11 +194,14 @@ impl IndexCache {
         let folder = path.parent().expect("a cache file has a folder");
         let cache_error = |e: std::io::Error| format!("index cache {}: {e}", self.dir.display());
         std::fs::create_dir_all(folder).map_err(cache_error)?;
+        // Written under a hidden name (which eviction leaves alone), then renamed into place.
         let temporary = folder.join(format!(".{}.{}", std::process::id(), uuid::Uuid::now_v7()));
-        std::fs::write(&temporary, &bytes).map_err(cache_error)?;
+        let mut file =
+            std::fs::File::options().read(true).write(true).create_new(true).open(&temporary).map_err(cache_error)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(cache_error)?;
         std::fs::rename(&temporary, &path).map_err(cache_error)?;
         evict(&self.dir, self.limit_bytes);
-        Ok(Some(path))
+        Ok(Some(file))
     }
 }
 
@@ -204,6 +210,9 @@ fn evict(dir: &FsPath, limit: u64) {
     let mut files = Vec::new();
     for folder in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         for file in std::fs::read_dir(folder.path()).into_iter().flatten().flatten() {
+            if file.file_name().to_string_lossy().starts_with('.') {
+                continue; // being written by a search
+            }
             if let Ok(meta) = file.metadata() {
                 let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
                 files.push((used, meta.len(), file.path()));
@@ -251,10 +260,7 @@ pub async fn phrase_rows(
         None => None,
     };
     let rows = match local {
-        Some(local) => {
-            let file = std::fs::File::open(&local).map_err(|e| corrupt(format!("{}: {e}", local.display())))?;
-            rows_from_index(&IndexSource::Local(file), index.bytes, phrase).await
-        }
+        Some(file) => rows_from_index(&IndexSource::Local(file), index.bytes, phrase).await,
         None => rows_from_index(&IndexSource::Store(store, &object), index.bytes, phrase).await,
     }
     .map_err(corrupt)?;
