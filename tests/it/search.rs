@@ -58,6 +58,13 @@ fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
     assert!(chunks > 1, "several chunks to search");
     assert_eq!(files_ending(&indexed.join("segments"), ".phrases"), chunks, "one index per chunk");
     assert_eq!(files_ending(&scanned.join("segments"), ".phrases"), 0);
+    // With an index, documents' word counts come from the index builder; without, from counting
+    // each caption: the same numbers, equal to the words of their segments.
+    let counts = "SELECT string_agg(doc_id || ':' || n_words, ',' ORDER BY doc_id) FROM documents";
+    assert_eq!(sql_value(&indexed, counts), sql_value(&scanned, counts), "n_words with and without the index");
+    let mismatched = "SELECT count(*) FROM documents d LEFT JOIN (SELECT doc_id, sum(word_count(text)) AS w \
+                      FROM segments GROUP BY doc_id) s USING (doc_id) WHERE d.n_words <> coalesce(s.w, 0)";
+    assert_eq!(sql_value(&indexed, mismatched), "0", "n_words is the words of the segments");
 
     for phrase in PHRASES {
         let hits = search_csv(&indexed, phrase);

@@ -182,6 +182,12 @@ impl ChunkWriter {
         self.writer.memory_size()
     }
 
+    /// Each document's id and number of words, in order, when the chunk builds a phrase index
+    /// (which numbers every word anyway).
+    pub fn document_words(&self) -> Option<&[(Box<str>, u64)]> {
+        self.phrases.as_ref().map(|p| p.positions.document_words())
+    }
+
     /// Memory held by the phrase index being built (it grows with the chunk, until it finishes).
     pub fn index_memory(&self) -> usize {
         self.phrases.as_ref().map_or(0, |p| p.positions.memory())

@@ -299,8 +299,12 @@ impl Worker {
             let mut duration_ms = 0i64;
             let mut n_segments = 0i64;
             self.chunk_docs.add(doc_id);
+            // With a phrase index, the index numbers every word and counts them (finish_chunk).
+            let count_words = !self.shared.options.phrase_index;
             let repairs = normalise(&transcript.snippets, |segment| {
-                n_words += words::count_words(segment.text);
+                if count_words {
+                    n_words += words::count_words(segment.text);
+                }
                 duration_ms = duration_ms.max(segment.end_ms);
                 n_segments += 1;
                 self.segment_rows.push(doc_id, &segment);
@@ -379,6 +383,9 @@ impl Worker {
         if self.documents.is_empty() {
             return Ok(());
         }
+        if let Some(counts) = self.segments_chunk.as_ref().and_then(ChunkWriter::document_words) {
+            fill_word_counts(&mut self.documents, counts);
+        }
         let suffix = self.chunk_suffix();
         self.chunks_in_shard += 1;
         // The three tables' files of a chunk hold the same documents in the same order.
@@ -408,6 +415,17 @@ impl Worker {
         self.chunk_segments = 0;
         self.send(event);
         Ok(())
+    }
+}
+
+/// Sets each document's `n_words` from `counts` (document ids and word counts, in the documents'
+/// order; documents without segments are not in it and keep 0).
+fn fill_word_counts(documents: &mut [DocumentRow], counts: &[(Box<str>, u64)]) {
+    let mut counts = counts.iter().peekable();
+    for document in documents {
+        if let Some((_, words)) = counts.next_if(|(doc_id, _)| **doc_id == *document.doc_id) {
+            document.n_words = *words as i64;
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub struct PositionsBuilder {
     next_position: u64,
     row_starts: Vec<u64>,
     last_doc: Option<Box<str>>,
+    /// Each document's id and number of words, in the order added.
+    document_words: Vec<(Box<str>, u64)>,
     word_bytes: usize,
     lowercased: String,
 }
@@ -65,7 +67,11 @@ impl PositionsBuilder {
 
     /// Bytes held, and (for the whole index) as many again to sort the positions when it finishes.
     pub fn memory(&self) -> usize {
-        2 * self.tokens.capacity() * 4 + self.word_bytes + self.words.len() * 64 + self.row_starts.capacity() * 8
+        2 * self.tokens.capacity() * 4
+            + self.word_bytes
+            + self.words.len() * 64
+            + self.row_starts.capacity() * 8
+            + self.document_words.len() * 64
     }
 
     /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
@@ -87,8 +93,10 @@ impl PositionsBuilder {
                 self.record(NO_WORD);
             }
             self.last_doc = Some(doc_id.into());
+            self.document_words.push((doc_id.into(), 0));
         }
-        self.row_starts.push(self.position());
+        let start = self.position();
+        self.row_starts.push(start);
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
         for_each_word(text, |word| {
@@ -99,6 +107,15 @@ impl PositionsBuilder {
             };
             self.record(id);
         });
+        let words = self.position() - start;
+        if let Some((_, count)) = self.document_words.last_mut() {
+            *count += words;
+        }
+    }
+
+    /// Each document's id and number of words (as `tokenize` counts them), in the order added.
+    pub fn document_words(&self) -> &[(Box<str>, u64)] {
+        &self.document_words
     }
 
     /// The position the next word gets.
