@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Phrase search on real speech: builds a corpus of SIZE from the podcast transcripts in
-# benches/corpora/oxide-and-friends (`verbatim gen --speech`), ingests it twice (with phrase
-# indexes, and with --no-phrase-index) to measure what the index costs in time and bytes, then
+# benches/corpora/oxide-and-friends (`verbatim gen --speech`), ingests it with phrase indexes and
+# with --no-phrase-index, alternating, 3 times each (medians), to measure what the index costs in
+# time and bytes, then
 # times `verbatim run search` (every hit, ordered, with context and links, as CSV) against DuckDB's
 # `lower(text) LIKE '%phrase%'` over the same Parquet files, for phrases from common to rare,
 # alternating the engines, 3 runs each (medians). Also times the scan fallback once and checks
@@ -38,11 +39,12 @@ CORPUS_BYTES=$(du -sb "$WORK/speech" | cut -f1)
 CORPUS_FILES=$(find "$WORK/speech" -type f | wc -l)
 
 
-# Ingest, alternating with and without the index, twice each; the faster of each pair counts.
+# Ingest, alternating with and without the index, three times each; medians count (single runs on
+# a small shared machine vary by a quarter).
 find "$WORK/speech" -type f -print0 | xargs -0 cat > /dev/null
 # KEEP_ARCHIVES=1 keeps the archives (and ingest times) of a previous run, to time searches again.
-for round in 1 2; do
-    [ "${KEEP_ARCHIVES:-0}" = 1 ] && [ -f "$WORK/ingest-plain-2.time" ] && break
+for round in 1 2 3; do
+    [ "${KEEP_ARCHIVES:-0}" = 1 ] && [ -f "$WORK/ingest-plain-3.time" ] && break
     for kind in indexed plain; do
         rm -rf "$WORK/$kind"
         flag=(); [ "$kind" = plain ] && flag=(--no-phrase-index)
@@ -51,10 +53,13 @@ for round in 1 2; do
             --threads 2 "${flag[@]}"
     done
 done
-INGEST_INDEXED=$(printf '%s\n' "$(wall_seconds "$WORK/ingest-indexed-1.time")" "$(wall_seconds "$WORK/ingest-indexed-2.time")" | sort -g | head -1)
-INGEST_PLAIN=$(printf '%s\n' "$(wall_seconds "$WORK/ingest-plain-1.time")" "$(wall_seconds "$WORK/ingest-plain-2.time")" | sort -g | head -1)
-RSS_INDEXED=$(peak_rss_mib "$WORK/ingest-indexed-2.time")
-RSS_PLAIN=$(peak_rss_mib "$WORK/ingest-plain-2.time")
+ingest_times() { for round in 1 2 3; do wall_seconds "$WORK/ingest-$1-$round.time"; done; }
+INGEST_INDEXED=$(median $(ingest_times indexed))
+INGEST_PLAIN=$(median $(ingest_times plain))
+INGEST_INDEXED_ALL=$(ingest_times indexed | paste -sd/)
+INGEST_PLAIN_ALL=$(ingest_times plain | paste -sd/)
+RSS_INDEXED=$(peak_rss_mib "$WORK/ingest-indexed-3.time")
+RSS_PLAIN=$(peak_rss_mib "$WORK/ingest-plain-3.time")
 SEGMENTS_BYTES=$(find "$WORK/indexed/segments" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
 INDEX_BYTES=$(find "$WORK/indexed/segments" -name '*.phrases' -printf '%s\n' | awk '{s+=$1} END {print s}')
 CHUNKS=$(find "$WORK/indexed/segments" -name '*.parquet' | wc -l)
@@ -122,7 +127,7 @@ Both engines with 2 threads, warm page cache; search times are medians of 3 alte
 
 | | without index | with index | |
 |---|---|---|---|
-| ingest (best of 2) | $INGEST_PLAIN s, $RSS_PLAIN MiB | $INGEST_INDEXED s, $RSS_INDEXED MiB | +$INGEST_ADDED% time |
+| ingest (median of 3; all runs) | $INGEST_PLAIN s, $RSS_PLAIN MiB ($INGEST_PLAIN_ALL s) | $INGEST_INDEXED s, $RSS_INDEXED MiB ($INGEST_INDEXED_ALL s) | +$INGEST_ADDED% time |
 | bytes | segments $(mib "$SEGMENTS_BYTES") MiB | phrase indexes $(mib "$INDEX_BYTES") MiB | $INDEX_SHARE% of segments |
 
 ## Every hit of a phrase
