@@ -9,9 +9,10 @@ pub mod saved;
 pub mod search;
 mod session;
 pub mod shell;
-pub mod udf;
 
 pub use documents::{DocumentRows, Selection};
 pub use error::QueryError;
 pub use saved::{Param, SavedQuery};
 pub use session::{ArchiveSession, SessionOptions, open_session};
+/// The transcript functions (crate `verbatim-functions`), registered in every session.
+pub use verbatim_functions as udf;

@@ -1,4 +1,6 @@
-//! verbatim's SQL functions for transcripts.
+//! verbatim's SQL functions for transcripts, as DataFusion UDFs. This crate depends only on the
+//! model and DataFusion, so that everything that plans or runs verbatim's SQL (a local session, a
+//! cluster's scheduler and executors) can register them without the ingest pipeline.
 //!
 //! | function | returns |
 //! |---|---|
