@@ -13,6 +13,9 @@ use crate::ArchiveError;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Positions per block of [`PositionsBuilder::tokens`] (4 MiB).
+const TOKEN_BLOCK: usize = 1 << 20;
+
 /// Slots of [`PositionsBuilder::recent`] (a power of two).
 const RECENT_SLOTS: usize = 4096;
 
@@ -37,9 +40,12 @@ pub struct PositionsBuilder {
     medium_ids: FastMap<u128, u32>,
     long_ids: FastMap<Box<str>, u32>,
     words: Vec<Box<str>>,
-    tokens: Vec<u32>,
-    /// Only-mode: the positions of each recorded word, and the next position.
+    /// Whole-index mode: the word id at each position, in blocks of [`TOKEN_BLOCK`] (a growing
+    /// chunk never copies what it holds).
+    tokens: Vec<Vec<u32>>,
+    /// Only-mode: the positions of each recorded word.
     scanned: Vec<Vec<u64>>,
+    /// The position the next word gets.
     next_position: u64,
     row_starts: Vec<u64>,
     last_doc: Option<Box<str>>,
@@ -67,7 +73,8 @@ impl PositionsBuilder {
 
     /// Bytes held, and (for the whole index) as many again to sort the positions when it finishes.
     pub fn memory(&self) -> usize {
-        2 * self.tokens.capacity() * 4
+        // Blocks are touched as they fill: what is resident is what was pushed.
+        2 * self.tokens.iter().map(Vec::len).sum::<usize>() * 4
             + self.word_bytes
             + self.words.len() * 64
             + self.row_starts.capacity() * 8
@@ -120,19 +127,26 @@ impl PositionsBuilder {
 
     /// The position the next word gets.
     fn position(&self) -> u64 {
-        if self.only.is_some() { self.next_position } else { self.tokens.len() as u64 }
+        self.next_position
     }
 
     /// Takes the next position for word `id` (or leaves it empty: [`NO_WORD`]).
     fn record(&mut self, id: u32) {
-        if self.only.is_none() {
-            self.tokens.push(id);
+        self.next_position += 1;
+        if self.only.is_some() {
+            if id != NO_WORD {
+                self.scanned[id as usize].push(self.next_position - 1);
+            }
             return;
         }
-        if id != NO_WORD {
-            self.scanned[id as usize].push(self.next_position);
+        match self.tokens.last_mut() {
+            Some(block) if block.len() < TOKEN_BLOCK => block.push(id),
+            _ => {
+                let mut block = Vec::with_capacity(TOKEN_BLOCK);
+                block.push(id);
+                self.tokens.push(block);
+            }
         }
-        self.next_position += 1;
     }
 
     /// The id of `word` (as written), numbered on first sight; [`NO_WORD`] for a word that is
@@ -225,7 +239,7 @@ impl PositionsBuilder {
     /// The positions of every word id, in id order: (offsets into the positions, positions).
     fn posting_lists(&self) -> (Vec<usize>, Vec<u32>) {
         let mut offsets = vec![0usize; self.words.len() + 1];
-        for &id in &self.tokens {
+        for &id in self.tokens.iter().flatten() {
             if id != NO_WORD {
                 offsets[id as usize + 1] += 1;
             }
@@ -235,7 +249,7 @@ impl PositionsBuilder {
         }
         let mut next = offsets.clone();
         let mut positions = vec![0u32; offsets[offsets.len() - 1]];
-        for (position, &id) in self.tokens.iter().enumerate() {
+        for (position, &id) in self.tokens.iter().flatten().enumerate() {
             if id != NO_WORD {
                 positions[next[id as usize]] = position as u32;
                 next[id as usize] += 1;
@@ -247,8 +261,7 @@ impl PositionsBuilder {
     /// Writes the index file of the rows added to `out`; returns its size in bytes.
     pub fn write_to(self, out: &mut impl Write) -> std::io::Result<u64> {
         let (offsets, positions) = self.posting_lists();
-        let PositionsBuilder { words, row_starts, tokens, .. } = self;
-        let next_position = tokens.len() as u64;
+        let PositionsBuilder { words, row_starts, tokens, next_position, .. } = self;
         drop(tokens);
         let lists = file::PostingLists { words: &words, offsets: &offsets, positions: &positions };
         file::write(out, &lists, &row_starts, next_position)
