@@ -16,9 +16,6 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Positions per block of [`PositionsBuilder::tokens`] (4 MiB).
 const TOKEN_BLOCK: usize = 1 << 20;
 
-/// Slots of [`PositionsBuilder::recent`] (a power of two).
-const RECENT_SLOTS: usize = 4096;
-
 /// A position that holds no recorded word: the gap between documents, or (while scanning for a
 /// phrase) a word the phrase does not have.
 const NO_WORD: u32 = u32::MAX;
@@ -27,17 +24,12 @@ const NO_WORD: u32 = u32::MAX;
 /// chunk is written (one word id per position, sorted into posting lists when it finishes), or
 /// only a phrase's words while a chunk without an index is scanned.
 ///
-/// Words of at most 16 ASCII bytes, nearly all of them, are keyed by their bytes packed into an
-/// integer, so that numbering them neither allocates nor compares strings; words of at most 8
-/// bytes, most of them, in a table half the size, which stays in the processor's cache.
+/// Words of at most 16 ASCII bytes, nearly all of them, are keyed by their bytes packed into a
+/// `u128`, so that numbering them neither allocates nor compares strings.
 #[derive(Debug, Default)]
 pub struct PositionsBuilder {
     only: Option<HashSet<String>>,
-    short_ids: FastMap<u64, u32>,
-    /// The last id found for each slot of words of up to 8 bytes: most words are frequent, and
-    /// this small table answers for them from the processor's nearest cache.
-    recent: Vec<(u64, u32)>,
-    medium_ids: FastMap<u128, u32>,
+    packed_ids: FastMap<u128, u32>,
     long_ids: FastMap<Box<str>, u32>,
     words: Vec<Box<str>>,
     /// Whole-index mode: the word id at each position, in blocks of [`TOKEN_BLOCK`] (a growing
@@ -167,37 +159,14 @@ impl PositionsBuilder {
     }
 
     fn packed_id(&mut self, key: u128) -> u32 {
-        if let Ok(short) = u64::try_from(key) {
-            if self.recent.is_empty() {
-                self.recent = vec![(0, NO_WORD); RECENT_SLOTS];
-            }
-            let slot = (short.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT_SLOTS.ilog2())) as usize;
-            if self.recent[slot].0 == short {
-                return self.recent[slot].1;
-            }
-            let id = self.packed_id_from_tables(key);
-            self.recent[slot] = (short, id);
-            return id;
-        }
-        self.packed_id_from_tables(key)
-    }
-
-    fn packed_id_from_tables(&mut self, key: u128) -> u32 {
-        let found = match u64::try_from(key) {
-            Ok(short) => self.short_ids.get(&short),
-            Err(_) => self.medium_ids.get(&key),
-        };
-        if let Some(&id) = found {
+        if let Some(&id) = self.packed_ids.get(&key) {
             return id;
         }
         let bytes = key.to_le_bytes();
         let length = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         let word = std::str::from_utf8(&bytes[..length]).expect("packed words are ASCII");
         let id = self.new_id(word);
-        match u64::try_from(key) {
-            Ok(short) => self.short_ids.insert(short, id),
-            Err(_) => self.medium_ids.insert(key, id),
-        };
+        self.packed_ids.insert(key, id);
         id
     }
 
@@ -227,10 +196,7 @@ impl PositionsBuilder {
     /// The id of a recorded word (lowercased), if it occurred.
     fn id_of(&self, lowercased: &str) -> Option<u32> {
         let id = match packed(lowercased, false) {
-            Some(key) => match u64::try_from(key) {
-                Ok(short) => self.short_ids.get(&short),
-                Err(_) => self.medium_ids.get(&key),
-            },
+            Some(key) => self.packed_ids.get(&key),
             None => self.long_ids.get(lowercased),
         };
         id.copied().filter(|&id| id != NO_WORD)
