@@ -287,12 +287,17 @@ impl Directory {
         distinct.dedup();
         let ranges: Vec<Range<u64>> = distinct.iter().map(|&g| self.word_groups[g].range.clone()).collect();
         let read = source.ranges(&ranges).await?;
+        // Each group is checked and decompressed once, however many of the words it holds.
+        let loaded: Vec<LoadedWordGroup<'_>> = distinct
+            .iter()
+            .zip(read)
+            .map(|(&group, bytes)| self.word_groups[group].load(bytes, self.positions))
+            .collect::<Result<_, _>>()?;
         let mut lists = Vec::with_capacity(words.len());
         for (word, group) in words.iter().zip(&groups) {
             let at = distinct.binary_search(group).expect("every group was read");
-            let loaded = self.word_groups[*group].load(read[at].clone(), self.positions)?;
             let mut found = None;
-            loaded.for_each_word(|entry_word, postings| {
+            loaded[at].for_each_word(|entry_word, postings| {
                 if entry_word == word.as_bytes() {
                     found = Some(postings.positions());
                 }
@@ -314,30 +319,24 @@ impl Directory {
                 .checked_sub(1)
                 .ok_or("a position lies before the first row")
         };
-        let mut groups: Vec<usize> = Vec::new();
-        for &position in positions {
-            let group = group_of(position)?;
-            if groups.last() != Some(&group) {
-                groups.push(group);
-            }
-        }
+        let position_groups: Vec<usize> = positions.iter().map(|&p| group_of(p)).collect::<Result<_, _>>()?;
+        // Positions ascend, so their groups do: each group once, in order.
+        let mut groups = position_groups.clone();
+        groups.dedup();
         let ranges: Vec<Range<u64>> = groups.iter().map(|&g| self.row_groups[g].range.clone()).collect();
         let read = source.ranges(&ranges).await?;
-        let mut rows: Vec<u64> = Vec::new();
-        let mut loaded = groups.iter().zip(read);
-        let mut current: Option<(usize, Vec<u64>)> = None;
-        for &position in positions {
-            let group = group_of(position)?;
-            if current.as_ref().is_none_or(|(g, _)| *g != group) {
-                let (&g, bytes) = loaded.next().expect("a group per change of group");
-                current = Some((g, self.row_starts(g, &bytes)?));
+        let (mut rows, mut at): (Vec<u64>, usize) = (Vec::new(), 0);
+        for (&group, bytes) in groups.iter().zip(read) {
+            let starts = self.row_starts(group, &bytes)?;
+            let in_group = position_groups[at..].iter().take_while(|&&g| g == group).count();
+            for &position in &positions[at..at + in_group] {
+                let within = holding_row(&starts, position).ok_or("a row group starts after its hit")?;
+                let row = (group * ROWS_PER_GROUP + within) as u64;
+                if rows.last() != Some(&row) {
+                    rows.push(row);
+                }
             }
-            let Some((_, starts)) = &current else { unreachable!("a group was just loaded") };
-            let within = holding_row(starts, position).ok_or("a row group starts after its hit")?;
-            let row = (group * ROWS_PER_GROUP + within) as u64;
-            if rows.last() != Some(&row) {
-                rows.push(row);
-            }
+            at += in_group;
         }
         Ok(rows)
     }
