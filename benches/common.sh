@@ -1,5 +1,5 @@
 # Helpers the benchmark scripts source: timing with GNU time, reading what it recorded, medians,
-# and a Python venv with DuckDB. `timed` writes $WORK/<name>.time.
+# a Python venv with DuckDB, and inputs built once. `timed` writes $WORK/<name>.time.
 
 # Peak RSS in MiB from a GNU time -v file.
 peak_rss_mib() { grep "Maximum resident set size" "$1" | awk '{printf "%.0f", $NF / 1024}'; }
@@ -13,4 +13,13 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 ensure_duckdb() {
     [ -x "$1/bin/python" ] || python3 -m venv "$1"
     "$1/bin/python" -c "import duckdb" 2>/dev/null || "$1/bin/pip" install --quiet duckdb
+}
+# Runs COMMAND to build the folder DIR unless DIR.done says a previous run finished it (a folder
+# left by an interrupted run is removed first): once DIR COMMAND...
+once() {
+    local dir="$1"; shift
+    [ -f "$dir.done" ] && return
+    rm -rf "$dir"
+    "$@"
+    touch "$dir.done"
 }

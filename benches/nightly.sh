@@ -25,18 +25,12 @@ OUT="benches/results/nightly-$SIZE.md"
 cargo build --release --quiet
 V="$CARGO_TARGET_DIR/release/verbatim"
 mkdir -p "$WORK"
-if [ ! -f "$WORK/corpus.done" ]; then
-    rm -rf "$WORK/corpus"
-    "$V" gen --out "$WORK/corpus" --size "$SIZE" --seed 7
-    touch "$WORK/corpus.done"
-fi
+once "$WORK/corpus" "$V" gen --out "$WORK/corpus" --size "$SIZE" --seed 7
 CORPUS_BYTES=$(du -sb "$WORK/corpus" | cut -f1)
 
 # Night n gets every 7th file, as hard links under nights/n with the corpus's folder layout, so
 # that its document ids are the ones a single run over the corpus gives.
-if [ ! -f "$WORK/nights.done" ]; then
-    rm -rf "$WORK/nights"
-    python3 - "$WORK" "$NIGHTS" <<'PY'
+once "$WORK/nights" python3 - "$WORK" "$NIGHTS" <<'PY'
 import os, sys
 work, nights = sys.argv[1], int(sys.argv[2])
 corpus = os.path.join(work, "corpus")
@@ -46,8 +40,6 @@ for n, file in enumerate(files):
     os.makedirs(os.path.dirname(link), exist_ok=True)
     os.link(os.path.join(corpus, file), link)
 PY
-    touch "$WORK/nights.done"
-fi
 find "$WORK/corpus" -type f -print0 | xargs -0 cat > /dev/null
 
 
@@ -103,11 +95,10 @@ done
 
 echo "== an archive of $DOCUMENTS small documents from JSON Lines bundles"
 BUNDLES="$WORK/bundles"
-if [ ! -f "$BUNDLES.done" ]; then
-    rm -rf "$BUNDLES"; mkdir -p "$BUNDLES"
-    python3 - "$BUNDLES" "$DOCUMENTS" <<'PY'
-import json, sys
+once "$BUNDLES" python3 - "$BUNDLES" "$DOCUMENTS" <<'PY'
+import json, os, sys
 folder, documents = sys.argv[1], int(sys.argv[2])
+os.makedirs(folder)
 per_bundle = 100_000
 words = "the archive keeps every transcript small and the index finds each one".split()
 for bundle in range(0, documents, per_bundle):
@@ -116,8 +107,6 @@ for bundle in range(0, documents, per_bundle):
             snippets = [{"text": " ".join(words[(n + i) % 7:(n + i) % 7 + 5]), "start": 2.0 * i, "duration": 2.0} for i in range(3)]
             out.write(json.dumps({"video_id": f"v{n:09}", "language_code": "en", "snippets": snippets}) + "\n")
 PY
-    touch "$BUNDLES.done"
-fi
 rm -rf "$WORK/many"
 timed ingest-bundles "$V" ingest -q "$BUNDLES" --archive "$WORK/many" --memory-limit 4GiB
 MANY_DOCS=$("$V" sql -q --archive "$WORK/many" --format csv "SELECT count(*) FROM documents" | tail -n 1)

@@ -25,11 +25,7 @@ V="$CARGO_TARGET_DIR/release/verbatim"
 ensure_duckdb "$VENV"
 
 mkdir -p "$WORK"
-if [ ! -f "$WORK/corpus.done" ]; then
-    rm -rf "$WORK/corpus"
-    "$V" gen --out "$WORK/corpus" --size "$SIZE" --seed "$SEED"
-    touch "$WORK/corpus.done"
-fi
+once "$WORK/corpus" "$V" gen --out "$WORK/corpus" --size "$SIZE" --seed "$SEED"
 CORPUS_BYTES=$(du -sb "$WORK/corpus" | cut -f1)
 rm -rf "$WORK/archive"
 # Timed runs start with the corpus in the page cache, so that runs compare code, not disk state.

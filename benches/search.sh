@@ -30,11 +30,7 @@ cargo build --release --quiet
 V="$CARGO_TARGET_DIR/release/verbatim"
 ensure_duckdb "$VENV"
 mkdir -p "$WORK"
-if [ ! -f "$WORK/speech.done" ]; then
-    rm -rf "$WORK/speech"
-    "$V" gen --speech benches/corpora/oxide-and-friends --size "$SIZE" --out "$WORK/speech"
-    touch "$WORK/speech.done"
-fi
+once "$WORK/speech" "$V" gen --speech benches/corpora/oxide-and-friends --size "$SIZE" --out "$WORK/speech"
 CORPUS_BYTES=$(du -sb "$WORK/speech" | cut -f1)
 CORPUS_FILES=$(find "$WORK/speech" -type f | wc -l)
 
