@@ -9,9 +9,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringBuilder, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringBuilder, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::runtime::SpawnedTask;
@@ -262,26 +262,18 @@ async fn read_rows(
     Ok(rows)
 }
 
-fn string_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))?;
-    Ok(cast(column, &DataType::Utf8)?)
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))
 }
 
 /// One output row per hit: its columns, and the texts of its neighbours in the same document.
 fn hit_batch(rows: &RecordBatch, selected: &[u64], hits: &[u64], context: u64) -> Result<RecordBatch> {
-    let docs = string_column(rows, "doc_id")?;
-    let texts = string_column(rows, "text")?;
-    let (docs, texts) = (docs.as_string::<i32>(), texts.as_string::<i32>());
+    let docs_array = cast(column(rows, "doc_id")?, &DataType::Utf8)?;
+    let texts_array = cast(column(rows, "text")?, &DataType::Utf8)?;
+    let (docs, texts) = (docs_array.as_string::<i32>(), texts_array.as_string::<i32>());
     let at: Vec<usize> = hits.iter().map(|hit| selected.binary_search(hit).expect("every hit is selected")).collect();
-    let take = |name: &str| -> Result<ArrayRef> {
-        let column = rows
-            .column_by_name(name)
-            .ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))?;
-        let indices = UInt64Array::from_iter_values(at.iter().map(|&i| i as u64));
-        Ok(datafusion::arrow::compute::take(column, &indices, None)?)
-    };
+    let indices = UInt64Array::from_iter_values(at.iter().map(|&i| i as u64));
+    let take = |array: &ArrayRef| -> Result<ArrayRef> { Ok(datafusion::arrow::compute::take(array, &indices, None)?) };
     let neighbours = |index: usize, offsets: &mut dyn Iterator<Item = i64>| -> String {
         let mut joined = String::new();
         for offset in offsets {
@@ -304,15 +296,13 @@ fn hit_batch(rows: &RecordBatch, selected: &[u64], hits: &[u64], context: u64) -
         before.append_value(neighbours(index, &mut (-context..0)));
         after.append_value(neighbours(index, &mut (1..=context)));
     }
-    let seq: Int32Array = take("seq")?.as_primitive::<Int32Type>().clone();
-    let start: Int64Array = take("start_ms")?.as_primitive::<Int64Type>().clone();
-    let end: Int64Array = take("end_ms")?.as_primitive::<Int64Type>().clone();
+    // The hit schema's types are checked by `try_new`.
     let columns: Vec<ArrayRef> = vec![
-        cast(&take("doc_id")?, &DataType::Utf8)?,
-        Arc::new(seq),
-        Arc::new(start),
-        Arc::new(end),
-        cast(&take("text")?, &DataType::Utf8)?,
+        take(&docs_array)?,
+        take(column(rows, "seq")?)?,
+        take(column(rows, "start_ms")?)?,
+        take(column(rows, "end_ms")?)?,
+        take(&texts_array)?,
         Arc::new(before.finish()),
         Arc::new(after.finish()),
     ];
