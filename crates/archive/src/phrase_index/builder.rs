@@ -40,7 +40,6 @@ pub struct PositionsBuilder {
     /// The position the next word gets.
     next_position: u64,
     row_starts: Vec<u64>,
-    last_doc: Option<Box<str>>,
     /// Each document's id and number of words, in the order added.
     document_words: Vec<(Box<str>, u64)>,
     word_bytes: usize,
@@ -87,14 +86,14 @@ impl PositionsBuilder {
 
     /// Adds one row: its document and its text.
     pub fn add_row(&mut self, doc_id: &str, text: &str) {
-        if self.last_doc.as_deref() != Some(doc_id) {
-            if self.last_doc.is_some() {
+        let last_doc = self.document_words.last().map(|(doc, _)| &**doc);
+        if last_doc != Some(doc_id) {
+            if last_doc.is_some() {
                 self.record(NO_WORD);
             }
-            self.last_doc = Some(doc_id.into());
             self.document_words.push((doc_id.into(), 0));
         }
-        let start = self.position();
+        let start = self.next_position;
         self.row_starts.push(start);
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
@@ -106,7 +105,7 @@ impl PositionsBuilder {
             };
             self.record(id);
         });
-        let words = self.position() - start;
+        let words = self.next_position - start;
         if let Some((_, count)) = self.document_words.last_mut() {
             *count += words;
         }
@@ -115,11 +114,6 @@ impl PositionsBuilder {
     /// Each document's id and number of words (as `tokenize` counts them), in the order added.
     pub fn document_words(&self) -> &[(Box<str>, u64)] {
         &self.document_words
-    }
-
-    /// The position the next word gets.
-    fn position(&self) -> u64 {
-        self.next_position
     }
 
     /// Takes the next position for word `id` (or leaves it empty: [`NO_WORD`]).
