@@ -13,6 +13,8 @@ pub mod shell;
 pub use documents::{DocumentRows, Selection};
 pub use error::QueryError;
 pub use saved::{Param, SavedQuery};
-pub use session::{ArchiveSession, SessionOptions, open_session};
+pub use session::{
+    ArchiveSession, POOL_SHARE, SessionOptions, configure, context_with_runtime, open_session, runtime_env,
+};
 /// The transcript functions (crate `verbatim-functions`), registered in every session.
 pub use verbatim_functions as udf;

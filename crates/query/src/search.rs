@@ -12,18 +12,23 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringBuilder, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
 use datafusion::common::runtime::SpawnedTask;
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result, ScalarValue, internal_err, plan_err};
+use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
 use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -139,13 +144,13 @@ impl SearchHitsFunction {
 impl TableFunctionImpl for SearchHitsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let Arguments { phrase, context, .. } = arguments("search_hits", &args, 2)?;
-        let hits = Hits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
-        Ok(Arc::new(StreamingTable::try_new(HITS_SCHEMA.clone(), vec![Arc::new(hits)])?))
+        let hits = SearchHits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
+        Ok(Arc::new(SearchHitsTable { hits }))
     }
 }
 
 /// The columns of `search_hits`.
-static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+pub static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("doc_id", DataType::Utf8, false),
         Field::new("seq", DataType::Int32, false),
@@ -157,32 +162,169 @@ static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// The hits of one search, streamed chunk by chunk.
-#[derive(Debug)]
-struct Hits {
-    target: Arc<SearchTarget>,
-    words: Vec<String>,
-    context: i64,
+/// One search: where it looks, the phrase's words and the captions of context each side.
+#[derive(Debug, Clone)]
+pub struct SearchHits {
+    /// The snapshot's chunks and how to read them.
+    pub target: Arc<SearchTarget>,
+    /// The phrase's words, as `tokenize` gives them.
+    pub words: Vec<String>,
+    /// Captions of context each side.
+    pub context: i64,
 }
 
-impl PartitionStream for Hits {
-    fn schema(&self) -> &SchemaRef {
-        &HITS_SCHEMA
+/// The table `search_hits(...)` returns: the hits of one search.
+#[derive(Debug)]
+pub struct SearchHitsTable {
+    hits: SearchHits,
+}
+
+impl SearchHitsTable {
+    /// The table of `hits`.
+    pub fn new(hits: SearchHits) -> SearchHitsTable {
+        SearchHitsTable { hits }
     }
 
-    /// Chunks are searched on as many threads as the session has partitions, in order.
-    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (target, words, context) = (self.target.clone(), Arc::new(self.words.clone()), self.context as u64);
-        let chunks = target.chunks.clone();
-        let batches = futures::stream::iter(chunks)
+    /// The search it stands for.
+    pub fn hits(&self) -> &SearchHits {
+        &self.hits
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for SearchHitsTable {
+    fn schema(&self) -> SchemaRef {
+        HITS_SCHEMA.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partitions = state.config().target_partitions();
+        Ok(Arc::new(SearchHitsExec::try_new(self.hits.clone(), projection.cloned(), partitions)?))
+    }
+}
+
+/// Searches a snapshot's chunks: partition `p` of `n` searches the `p`-th of `n` consecutive runs of
+/// chunks, one chunk after another, so a cluster's executors share the chunks between them.
+#[derive(Debug)]
+pub struct SearchHitsExec {
+    hits: SearchHits,
+    projection: Option<Vec<usize>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl SearchHitsExec {
+    /// The plan for `hits` with the columns `projection` picks (all when `None`), in at most
+    /// `partitions` partitions (at least one, at most one per chunk).
+    pub fn try_new(hits: SearchHits, projection: Option<Vec<usize>>, partitions: usize) -> Result<SearchHitsExec> {
+        let schema = match &projection {
+            Some(columns) => Arc::new(HITS_SCHEMA.project(columns)?),
+            None => HITS_SCHEMA.clone(),
+        };
+        let partitions = partitions.min(hits.target.chunks.len()).max(1);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(SearchHitsExec { hits, projection, properties: Arc::new(properties) })
+    }
+
+    /// The search it runs.
+    pub fn hits(&self) -> &SearchHits {
+        &self.hits
+    }
+
+    /// The columns it gives, as indexes into [`HITS_SCHEMA`] (all when `None`).
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+
+    /// The chunks partition `partition` searches.
+    fn chunks_of(&self, partition: usize) -> &[FileEntry] {
+        let chunks = &self.hits.target.chunks;
+        let per_partition = chunks.len().div_ceil(self.properties.output_partitioning().partition_count()).max(1);
+        let from = (partition * per_partition).min(chunks.len());
+        &chunks[from..(from + per_partition).min(chunks.len())]
+    }
+}
+
+impl DisplayAs for SearchHitsExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "SearchHitsExec: words={:?}, context={}, chunks={}",
+            self.hits.words,
+            self.hits.context,
+            self.hits.target.chunks.len()
+        )
+    }
+}
+
+impl ExecutionPlan for SearchHitsExec {
+    fn name(&self) -> &str {
+        "SearchHitsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() { Ok(self) } else { internal_err!("SearchHitsExec has no children") }
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    /// Searches the partition's chunks in order, the next chunk's search running while the
+    /// previous chunk's hits are taken.
+    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let (target, words, context) = (self.hits.target.clone(), Arc::new(self.hits.words.clone()), self.hits.context);
+        let projection = self.projection.clone();
+        let batches = futures::stream::iter(self.chunks_of(partition).to_vec())
             .map(move |entry| {
                 let (target, words) = (target.clone(), words.clone());
-                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context).await }).join_unwind()
+                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context as u64).await })
+                    .join_unwind()
             })
-            .buffered(ctx.session_config().target_partitions().max(1))
+            .buffered(2)
             .map(|joined| joined.map_err(|e| DataFusionError::External(Box::new(e)))?)
-            .try_filter_map(|batch| async move { Ok(batch) });
-        Box::pin(RecordBatchStreamAdapter::new(HITS_SCHEMA.clone(), batches))
+            .try_filter_map(move |batch| {
+                let projected = match (&projection, batch) {
+                    (Some(columns), Some(batch)) => batch.project(columns).map(Some).map_err(DataFusionError::from),
+                    (None, batch) => Ok(batch),
+                    (_, None) => Ok(None),
+                };
+                async move { projected }
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches)))
     }
 }
 

@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, Table};
@@ -25,7 +25,7 @@ use crate::{QueryError, layout, udf};
 
 /// Share of the memory limit given to DataFusion's pool. The rest covers what the pool does not
 /// track: scan buffers, batches in flight between operators, and allocator overhead.
-const POOL_SHARE: f64 = 0.6;
+pub const POOL_SHARE: f64 = 0.6;
 
 /// When a query fails inside a Parquet file and no footer is damaged, snapshots up to this size are
 /// decoded whole to name the damaged file; larger ones are left to `verbatim verify --deep`.
@@ -74,11 +74,22 @@ pub struct ArchiveSession {
 impl ArchiveSession {
     /// Opens a session over the archive's current snapshot (or the one `options.as_of` names).
     pub async fn open(archive: &Archive, options: &SessionOptions) -> Result<ArchiveSession, QueryError> {
+        let ctx = session_context(options)?;
+        ArchiveSession::open_in(ctx, archive, options).await
+    }
+
+    /// A session over the archive's snapshot in `ctx`, a context made elsewhere (a cluster
+    /// client's): verbatim's functions, the snapshot's tables and the search functions are
+    /// registered in it.
+    pub async fn open_in(
+        ctx: SessionContext,
+        archive: &Archive,
+        options: &SessionOptions,
+    ) -> Result<ArchiveSession, QueryError> {
         let snapshot = match options.as_of {
             Some(version) => archive.snapshot_at(version).await?,
             None => archive.snapshot().await?,
         };
-        let ctx = session_context(options)?;
         udf::register_all(&ctx);
         ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));
         register_archive_tables(&ctx, archive, &snapshot)?;
@@ -91,6 +102,16 @@ impl ArchiveSession {
         ctx.register_udtf("search_hits", Arc::new(SearchHitsFunction::new(target)));
         ctx.register_udtf("search", Arc::new(SearchFunction));
         Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })
+    }
+
+    /// The archive the session reads.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// The snapshot the session reads.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
     }
 
     /// The error to show for `error`, raised while planning or running a query; `limit` is the memory
@@ -122,6 +143,13 @@ impl ArchiveSession {
 }
 
 fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryError> {
+    context_with_runtime(runtime_env(options)?, options)
+}
+
+/// The runtime of a query session: a spilling pool of the budget's pool share, tracking its top
+/// consumers, and the spill folder. A long-running process (a server) shares one between its
+/// sessions, so that all its queries together stay within the budget.
+pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>, QueryError> {
     let pool_bytes = options.pool_bytes().max(1 << 20);
     let top_consumers = NonZeroUsize::new(5).expect("5 is not zero");
     let pool = TrackConsumersPool::new(FairSpillPool::new(pool_bytes), top_consumers);
@@ -133,16 +161,29 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
         }
         None => DiskManagerMode::OsTmpDirectory,
     };
-    let runtime = RuntimeEnvBuilder::new()
+    RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(pool))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(disk))
         .build_arc()
-        .map_err(|e| QueryError::DataFusion(e.to_string()))?;
+        .map_err(|e| QueryError::DataFusion(e.to_string()))
+}
 
+/// A session context on `runtime` with verbatim's settings (and any `DATAFUSION_*` variables).
+pub fn context_with_runtime(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<SessionContext, QueryError> {
     // Any DataFusion option can be set from the environment (DATAFUSION_EXECUTION_BATCH_SIZE=4096, …),
     // as in datafusion-cli; verbatim's own settings below take precedence.
-    let mut config = SessionConfig::from_env()
-        .map_err(|e| QueryError::DataFusion(e.to_string()))?
+    let config = SessionConfig::from_env().map_err(|e| QueryError::DataFusion(e.to_string()))?;
+    let config = configure(config, options);
+    let state =
+        SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// `config` with verbatim's query settings: partitions, batch size, spill compression, filters
+/// evaluated while decoding Parquet, and a sort reservation that fits the pool.
+pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConfig {
+    let pool_bytes = options.pool_bytes().max(1 << 20);
+    let mut config = config
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1))
         .with_information_schema(true);
@@ -154,9 +195,7 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
     execution.parquet.reorder_filters = true;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
     execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
-    let state =
-        SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
-    Ok(SessionContext::new_with_state(state))
+    config
 }
 
 /// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables included).
