@@ -61,6 +61,14 @@ pub enum Command {
     Gen(GenArgs),
     /// Ingest the bundled sample transcript into an archive and run the saved queries on it.
     Demo(DemoArgs),
+    /// Run a cluster scheduler (Apache DataFusion Ballista): `sql`/`run --cluster df://HOST:PORT` send it work.
+    Scheduler(SchedulerArgs),
+    /// Run a cluster executor: it asks the scheduler at --scheduler for tasks and runs them.
+    Executor(ExecutorArgs),
+    /// Watch a cluster's executors, jobs and stages, refreshed in the terminal.
+    Top(TopArgs),
+    /// Answer SQL over an archive for notebooks and other clients, over Arrow Flight SQL (read-only).
+    Serve(ServeArgs),
 }
 
 /// Where the archive is.
@@ -181,6 +189,11 @@ pub struct QueryArgs {
     /// Read the snapshot of this version instead of the newest (`verbatim log` lists them).
     #[arg(long, value_name = "VERSION")]
     pub as_of: Option<u64>,
+    /// Run on the cluster whose scheduler is at this address, e.g. df://node1:50050 (`verbatim
+    /// scheduler` and `verbatim executor` start one) [env: VERBATIM_CLUSTER] [config: cluster]
+    /// [default: run in this process].
+    #[arg(long, env = "VERBATIM_CLUSTER", value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// Arguments of `sql`.
@@ -375,4 +388,80 @@ pub struct GenArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+}
+
+/// Arguments of `scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The address to listen on (gRPC for executors and clients, and the REST API `top` reads).
+    #[arg(long, default_value = "0.0.0.0:50050", value_name = "HOST:PORT")]
+    pub bind: String,
+    /// The host name executors and clients reach the scheduler by [default: this machine's host
+    /// name when binding to all interfaces, else the bound address].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+}
+
+/// Arguments of `executor`.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address.
+    #[arg(long, env = "VERBATIM_SCHEDULER", default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// The address to serve results and shuffle data on (an IP address; port 0 picks a free one).
+    #[arg(long, default_value = "0.0.0.0:50051", value_name = "IP:PORT")]
+    pub bind: String,
+    /// The host name the scheduler, other executors and clients reach this executor by [default:
+    /// this machine's host name when binding to all interfaces, else the bound address].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Tasks run at once [config: threads] [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub slots: Option<usize>,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// Folder for shuffle files and spills, on node-local disk [default: a folder under the OS temp folder].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// How long to keep trying to reach the scheduler at start, e.g. 30s, 2m.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub connect_timeout: String,
+}
+
+/// Arguments of `top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The cluster's scheduler [env: VERBATIM_CLUSTER] [config: cluster].
+    #[arg(long, env = "VERBATIM_CLUSTER", value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+    /// Time between refreshes, e.g. 1s, 500ms.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
+    /// Print the state once and exit (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub once: bool,
+    /// Jobs to show, newest first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub jobs: usize,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// The address to listen on (clients connect to grpc://HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:50060", value_name = "HOST:PORT")]
+    pub bind: String,
+    /// Require clients to send `authorization: Bearer TOKEN` [env: VERBATIM_SERVE_TOKEN].
+    #[arg(long, env = "VERBATIM_SERVE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Folder for spill files [env: VERBATIM_SPILL_DIR] [config: spill_dir] [default: the OS temp folder].
+    #[arg(long, env = "VERBATIM_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Query parallelism [config: threads] [default: number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
 }

@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub compact_threshold: Option<usize>,
     /// Whether ingest and compaction write phrase indexes (default true).
     pub phrase_index: Option<bool>,
+    /// The cluster `sql` and `run` send work to, e.g. "df://node1:50050".
+    pub cluster: Option<String>,
     /// Folder keeping local copies of remote archives' phrase indexes.
     pub index_cache: Option<PathBuf>,
     /// The most bytes that folder may hold, e.g. "1GiB".

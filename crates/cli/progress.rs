@@ -17,6 +17,7 @@ pub struct IngestProgress {
     files: AtomicU64,
     total_files: AtomicU64,
     segments: AtomicU64,
+    memory_limit: u64,
     started: Instant,
     last_line: Mutex<Instant>,
 }
@@ -31,8 +32,8 @@ pub fn byte_bar() -> ProgressBar {
 }
 
 impl IngestProgress {
-    /// Progress for a run; `quiet` shows none.
-    pub fn new(quiet: bool) -> IngestProgress {
+    /// Progress for a run within `memory_limit` bytes; `quiet` shows none.
+    pub fn new(quiet: bool, memory_limit: u64) -> IngestProgress {
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = (!quiet && terminal).then(byte_bar);
         IngestProgress {
@@ -41,6 +42,7 @@ impl IngestProgress {
             files: AtomicU64::new(0),
             total_files: AtomicU64::new(0),
             segments: AtomicU64::new(0),
+            memory_limit,
             started: Instant::now(),
             last_line: Mutex::new(Instant::now()),
         }
@@ -56,8 +58,10 @@ impl IngestProgress {
     fn message(&self) -> String {
         let segments = self.segments.load(Ordering::Relaxed);
         let rate = segments as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        let memory = current_rss_bytes()
+            .map_or(String::new(), |rss| format!(", memory {} of {}", show_size(rss), show_size(self.memory_limit)));
         format!(
-            "files {}/{}, segments {} ({}/s)",
+            "files {}/{}, segments {} ({}/s){memory}",
             self.files.load(Ordering::Relaxed),
             self.total_files.load(Ordering::Relaxed),
             human_count(segments),
@@ -138,6 +142,15 @@ pub fn rate(bytes: u64, elapsed: Duration) -> String {
     format!("{}/s", show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64))
 }
 
+/// The process's resident memory now, in bytes (`/proc/self/statm`), where the OS says.
+pub fn current_rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (page_size > 0).then(|| pages * page_size as u64)
+}
+
 /// The process's peak resident memory so far, in bytes (`getrusage`), if the OS says.
 pub fn peak_rss_bytes() -> Option<u64> {
     // SAFETY: getrusage writes into the zeroed struct it is given.
@@ -145,4 +158,93 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let result = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     // Linux reports kibibytes.
     (result == 0).then(|| usage.ru_maxrss.max(0) as u64 * 1024)
+}
+
+/// Progress of one long step on stderr while it runs: after a second, a live line on a terminal,
+/// or a line every 10 seconds otherwise (for logs). Stops and clears when dropped.
+pub struct Ticker {
+    task: tokio::task::JoinHandle<()>,
+    bar: Option<ProgressBar>,
+}
+
+impl Ticker {
+    /// Starts showing `describe()` for the step called `what` (e.g. "query").
+    pub fn start(what: &'static str, describe: impl Fn() -> String + Send + 'static) -> Ticker {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+            bar
+        });
+        let shown = bar.clone();
+        let started = Instant::now();
+        let task = tokio::spawn(async move {
+            let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(10) };
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), every);
+            loop {
+                ticks.tick().await;
+                match &shown {
+                    Some(bar) => {
+                        bar.set_message(format!("{what}: {}", describe()));
+                        bar.tick();
+                    }
+                    None if started.elapsed() >= Duration::from_secs(10) => {
+                        eprintln!("verbatim: {what} {:.0}s: {}", started.elapsed().as_secs_f64(), describe());
+                    }
+                    None => {}
+                }
+            }
+        });
+        Ticker { task, bar }
+    }
+
+    /// A query's progress: rows and bytes its scans read, scan partitions done, the memory pool's
+    /// use against its size, spills.
+    pub fn query(
+        plan: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        pool: std::sync::Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
+        pool_bytes: u64,
+    ) -> Ticker {
+        Ticker::start("query", move || describe_query(&verbatim_query::progress::sample(&plan, &pool), pool_bytes))
+    }
+
+    /// A compaction's progress: rows written against rows in, the merge pass, memory against the budget.
+    pub fn compaction(progress: std::sync::Arc<verbatim_archive::CompactProgress>, memory_limit: u64) -> Ticker {
+        Ticker::start("compact", move || {
+            let memory = current_rss_bytes()
+                .map_or(String::new(), |rss| format!(", memory {} of {}", show_size(rss), show_size(memory_limit)));
+            format!(
+                "{} of {} rows written (pass {}){memory}",
+                human_count(progress.rows_written.load(Ordering::Relaxed)),
+                human_count(progress.rows_in.load(Ordering::Relaxed)),
+                progress.pass.load(Ordering::Relaxed).max(1)
+            )
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// "1.20M rows, 45.0 MiB read, partitions 3/8, memory 120.0 MiB of 1.2 GiB, 2 spills (300.0 MiB)".
+pub fn describe_query(progress: &verbatim_query::progress::QueryProgress, pool_bytes: u64) -> String {
+    let mut line = format!(
+        "{} rows, {} read, partitions {}/{}, memory {} of {}",
+        human_count(progress.rows_read),
+        show_size(progress.bytes_read),
+        progress.partitions_done,
+        progress.partitions,
+        show_size(progress.memory_used),
+        show_size(pool_bytes)
+    );
+    if progress.spills > 0 {
+        line.push_str(&format!(", {} spills ({})", progress.spills, show_size(progress.spilled_bytes)));
+    }
+    line
 }

@@ -11,11 +11,21 @@ pub fn sample() -> PathBuf {
 
 /// A `verbatim` command that ignores any config file and environment settings of the machine.
 pub fn verbatim() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    isolated(Command::new(env!("CARGO_BIN_EXE_verbatim")))
+}
+
+/// `command` (verbatim, or a script that runs it) without the machine's config file and
+/// `VERBATIM_*` settings.
+pub fn isolated(mut command: Command) -> Command {
     command.env("VERBATIM_CONFIG", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/empty-config.toml"));
-    for var in
-        ["VERBATIM_ARCHIVE", "VERBATIM_MEMORY_LIMIT", "VERBATIM_FORMAT", "VERBATIM_SPILL_DIR", "VERBATIM_QUERIES"]
-    {
+    for var in [
+        "VERBATIM_ARCHIVE",
+        "VERBATIM_MEMORY_LIMIT",
+        "VERBATIM_FORMAT",
+        "VERBATIM_SPILL_DIR",
+        "VERBATIM_QUERIES",
+        "VERBATIM_CLUSTER",
+    ] {
         command.env_remove(var);
     }
     command

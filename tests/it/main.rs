@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod cluster;
 mod crash;
 mod export;
 mod fmt;
@@ -12,5 +13,6 @@ mod integrity;
 mod nightly;
 mod s3;
 mod search;
+mod serve;
 mod shell;
 mod spill;

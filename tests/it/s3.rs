@@ -52,6 +52,24 @@ fn curl(args: &[&str]) -> String {
 }
 
 #[test]
+fn a_cluster_reads_an_s3_archive_with_the_same_settings_as_local_mode() {
+    let Some(archive) = s3_archive("cluster") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    ingest_sample(&archive);
+    // Executors and scheduler inherit the AWS_* settings tests/run exports, as a user's would.
+    let cluster = crate::cluster::Cluster::start(dir.path(), 2);
+    for args in [
+        &["run", "top-words", "-p", "limit=10", "-q", "--format", "csv"][..],
+        &["run", "search", "-p", "phrase=national supercomputing", "-q", "--format", "csv"][..],
+    ] {
+        let local = run_on(&archive, args);
+        let remote = crate::cluster::stdout_of(&cluster.run(&archive, args), &format!("{args:?} on the cluster"));
+        assert!(local.lines().count() > 1, "{args:?} finds nothing");
+        assert_eq!(remote, local, "{args:?}");
+    }
+}
+
+#[test]
 fn an_s3_archive_ingests_queries_verifies_and_reruns_add_nothing() {
     let Some(archive) = s3_archive("roundtrip") else { return };
     let dir = tempfile::tempdir().unwrap();

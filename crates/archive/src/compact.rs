@@ -13,6 +13,8 @@
 //! manifest; readers of the previous snapshot keep its files until vacuum.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
@@ -30,7 +32,7 @@ use crate::{Archive, ArchiveError, ArchiveWriter, ChunkFactory, ChunkWriter, Doc
 const CHUNK_TABLES: [Table; 3] = [Table::Documents, Table::Segments, Table::Words];
 
 /// How a compaction runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CompactOptions {
     /// Target size of an output chunk's `segments` file, in bytes.
     pub target_bytes: u64,
@@ -38,6 +40,19 @@ pub struct CompactOptions {
     pub memory_limit: u64,
     /// Write a phrase index beside each output `segments` chunk.
     pub phrase_index: bool,
+    /// Where the compaction counts its work as it goes, for a progress display.
+    pub progress: Option<Arc<CompactProgress>>,
+}
+
+/// A running compaction's work so far.
+#[derive(Debug, Default)]
+pub struct CompactProgress {
+    /// Rows of the chunks being compacted, over all tables.
+    pub rows_in: AtomicU64,
+    /// Rows written so far, over all tables and merge passes.
+    pub rows_written: AtomicU64,
+    /// The merge pass running (from 1).
+    pub pass: AtomicU64,
 }
 
 /// How fragmented an archive is, and whether compaction would help.
@@ -163,6 +178,9 @@ impl ArchiveWriter {
         let inputs: Vec<(Table, FileEntry)> = chunks.iter().flat_map(|c| c.files.clone()).collect();
         report.files_in = inputs.len() as u64;
         report.bytes_in = inputs.iter().map(|(_, f)| f.bytes).sum();
+        if let Some(progress) = &options.progress {
+            progress.rows_in.store(inputs.iter().map(|(_, f)| f.rows).sum(), Ordering::Relaxed);
+        }
         let fan_in = self.fan_in(&inputs, options).await?;
         let settings = crate::ChunkSettings {
             row_group_bytes: output_row_group_bytes(options.memory_limit) as usize,
@@ -179,11 +197,15 @@ impl ArchiveWriter {
             chains.sort_by_key(|chain| std::cmp::Reverse(chain.iter().map(Chunk::bytes).sum::<u64>()));
             let take = chains.len().min(fan_in);
             let merging: Vec<Vec<Chunk>> = chains.split_off(chains.len() - take);
-            let (factory, target) = (factory.clone(), ChunkLimits::of(options));
-            let (merged, rows) =
-                tokio::task::spawn_blocking(move || merge(&factory, merging, target, &format!("compact-{pass:02}")))
-                    .await
-                    .map_err(|e| ArchiveError::Location { location: "compaction".into(), reason: e.to_string() })??;
+            let (factory, target, progress) = (factory.clone(), ChunkLimits::of(options), options.progress.clone());
+            if let Some(progress) = &progress {
+                progress.pass.store(pass, Ordering::Relaxed);
+            }
+            let (merged, rows) = tokio::task::spawn_blocking(move || {
+                merge(&factory, merging, target, &format!("compact-{pass:02}"), progress)
+            })
+            .await
+            .map_err(|e| ArchiveError::Location { location: "compaction".into(), reason: e.to_string() })??;
             report.rows = rows;
             if chains.is_empty() {
                 break merged;
@@ -284,9 +306,10 @@ fn merge(
     chains: Vec<Vec<Chunk>>,
     limits: ChunkLimits,
     prefix: &str,
+    progress: Option<Arc<CompactProgress>>,
 ) -> Result<(Vec<Chunk>, u64), ArchiveError> {
     let mut heads: Vec<ChainReader> = chains.into_iter().map(|chain| ChainReader::new(factory, chain)).collect();
-    let mut output = OutputChunks::new(factory, limits, prefix);
+    let mut output = OutputChunks::new(factory, limits, prefix, progress);
     loop {
         let mut smallest: Option<(usize, String)> = None;
         for (index, head) in heads.iter_mut().enumerate() {
@@ -410,15 +433,22 @@ struct OutputChunks<'a> {
     range: Option<DocRange>,
     done: Vec<Chunk>,
     rows: u64,
+    progress: Option<Arc<CompactProgress>>,
 }
 
 /// Rows buffered per table before they are handed to the writer.
 const BUFFERED_ROWS: usize = 8192;
 
 impl<'a> OutputChunks<'a> {
-    fn new(factory: &'a ChunkFactory, limits: ChunkLimits, prefix: &str) -> OutputChunks<'a> {
+    fn new(
+        factory: &'a ChunkFactory,
+        limits: ChunkLimits,
+        prefix: &str,
+        progress: Option<Arc<CompactProgress>>,
+    ) -> OutputChunks<'a> {
         let writers = CHUNK_TABLES.into_iter().map(|t| (t, None, Vec::new(), 0)).collect();
-        OutputChunks { factory, limits, prefix: prefix.to_string(), writers, range: None, done: Vec::new(), rows: 0 }
+        let prefix = prefix.to_string();
+        OutputChunks { factory, limits, prefix, writers, range: None, done: Vec::new(), rows: 0, progress }
     }
 
     fn name(&self) -> String {
@@ -431,6 +461,9 @@ impl<'a> OutputChunks<'a> {
         for batch in rows {
             *buffered += batch.num_rows();
             self.rows += batch.num_rows() as u64;
+            if let Some(progress) = &self.progress {
+                progress.rows_written.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            }
             buffer.push(batch);
         }
         if *buffered >= BUFFERED_ROWS {

@@ -41,7 +41,7 @@ mod verify;
 pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
 pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter};
-pub use compact::{CompactOptions, CompactReport, Fragmentation, fragmentation};
+pub use compact::{CompactOptions, CompactProgress, CompactReport, Fragmentation, fragmentation};
 pub use error::ArchiveError;
 pub use history::{DEFAULT_RETENTION, LogEntry, VacuumReport};
 pub use integrity::{CheckDepth, DamagedFile, FileDamage, StoreReader};

@@ -53,6 +53,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         spill_dir: None,
         threads: None,
         as_of: None,
+        cluster: None,
     };
     let runner = Runner::open(&query_args, config, quiet).await?;
     let catalog = saved::builtin();

@@ -63,13 +63,18 @@ pub async fn vacuum(args: VacuumArgs, config: &Config, quiet: bool) -> Result<Ex
 /// Compacts the archive, then vacuums with the retention.
 pub async fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
     let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
+    let progress = std::sync::Arc::new(verbatim_archive::CompactProgress::default());
     let options = verbatim_archive::CompactOptions {
         target_bytes: config.chunk_size(&args.chunk_size)?,
         memory_limit: config.memory_limit(&args.memory.memory_limit)?,
         phrase_index: config.file.phrase_index.unwrap_or(true),
+        progress: Some(progress.clone()),
     };
     let retention = config.retention(&args.retention)?;
-    let report = archive.compact(&options).await?;
+    let ticker = (!quiet).then(|| crate::progress::Ticker::compaction(progress, options.memory_limit));
+    let report = archive.compact(&options).await;
+    drop(ticker);
+    let report = report?;
     let vacuum = archive.vacuum(retention).await?;
     if quiet {
         return Ok(ExitCode::SUCCESS);

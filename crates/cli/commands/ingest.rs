@@ -31,7 +31,7 @@ pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitC
         );
         options.prune_under.clear();
     }
-    let progress = Arc::new(IngestProgress::new(quiet));
+    let progress = Arc::new(IngestProgress::new(quiet, options.memory_limit));
     let report = ingest(&archive, expansion.files, &options, progress.clone()).await;
     progress.clear();
     let report = report.with_context(|| format!("ingesting into {}", archive.display()))?;

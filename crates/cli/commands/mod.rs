@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod cluster;
 mod demo;
 mod export;
 mod fmt;
@@ -34,5 +35,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fmt(args) => fmt::run(args, &config, cli.quiet),
         Command::Gen(args) => generate::run(args, &config, cli.quiet),
         Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
+        Command::Scheduler(args) => cluster::scheduler(args, &config, cli.quiet).await,
+        Command::Executor(args) => cluster::executor(args, &config, cli.quiet).await,
+        Command::Top(args) => cluster::top(args, &config).await,
+        Command::Serve(args) => cluster::serve(args, &config, cli.quiet).await,
     }
 }

@@ -14,6 +14,7 @@ use verbatim_query::{ArchiveSession, SessionOptions};
 
 use crate::args::{QueryArgs, RunArgs, SqlArgs};
 use crate::config::{Config, show_size};
+use crate::progress::Ticker;
 
 /// An open query session and where its results go.
 pub struct Runner {
@@ -22,6 +23,8 @@ pub struct Runner {
     format: Format,
     output: Option<PathBuf>,
     limit: String,
+    pool_bytes: u64,
+    on_cluster: bool,
     quiet: bool,
 }
 
@@ -46,13 +49,22 @@ impl Runner {
             as_of: args.as_of,
             index_cache: Some(config.index_cache()?),
         };
-        let session = ArchiveSession::open(&archive, &options).await?;
+        let cluster = args.cluster.as_ref().or(config.file.cluster.as_ref());
+        let session = match cluster {
+            Some(cluster) => {
+                let address = verbatim_cluster::ClusterAddress::parse(cluster)?;
+                verbatim_cluster::open_cluster_session(&address, &archive, &options).await?
+            }
+            None => ArchiveSession::open(&archive, &options).await?,
+        };
         Ok(Runner {
             archive_shown: archive.display().to_string(),
             session,
             format,
             output: args.output.clone(),
             limit: show_size(memory_limit),
+            pool_bytes: options.pool_bytes() as u64,
+            on_cluster: cluster.is_some(),
             quiet,
         })
     }
@@ -92,7 +104,14 @@ impl Runner {
                 Err(e) => return Err(self.error(e).await),
             };
             let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
-            let mut stream = match frame.execute_stream().await {
+            let plan = match frame.create_physical_plan().await {
+                Ok(plan) => plan,
+                Err(e) => return Err(self.error(e).await),
+            };
+            // A cluster's work is watched with `verbatim top`; the client's plan only waits for it.
+            let mut ticker = (!self.quiet && !self.on_cluster)
+                .then(|| Ticker::query(plan.clone(), ctx.runtime_env().memory_pool.clone(), self.pool_bytes));
+            let mut stream = match datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()) {
                 Ok(stream) => stream,
                 Err(e) => return Err(self.error(e).await),
             };
@@ -111,6 +130,8 @@ impl Runner {
                     Ok(batch) => batch,
                     Err(e) => return Err(self.error(e).await),
                 };
+                // Results are on their way: the progress line would mix with them on a terminal.
+                drop(ticker.take());
                 if let Err(e) = sink.write(&batch) {
                     if e.is_broken_pipe() {
                         closed = true;

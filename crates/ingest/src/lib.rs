@@ -129,6 +129,7 @@ pub async fn ingest(
             target_bytes: options.chunk_bytes,
             memory_limit: options.memory_limit,
             phrase_index: options.phrase_index,
+            progress: None,
         };
         let fragmentation = verbatim_archive::fragmentation(writer.manifest(), options.chunk_bytes);
         // At most one run: whenever compaction would change anything (`--compact always`).

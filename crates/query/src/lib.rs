@@ -5,6 +5,7 @@
 pub mod documents;
 mod error;
 pub mod layout;
+pub mod progress;
 pub mod saved;
 pub mod search;
 mod session;

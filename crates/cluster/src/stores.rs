@@ -1,0 +1,79 @@
+//! The object stores a scheduler and its executors read archives through: `file://` paths (an
+//! archive on a shared file system) and object store URLs opened with verbatim's settings (the
+//! config file's `[storage]` table, then `AWS_*`, `GOOGLE_*`, `AZURE_*` variables), one client per
+//! bucket, made when first asked for, as in local mode.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use url::Url;
+
+/// Opens the store of any URL a plan names, with the process's store settings.
+#[derive(Debug)]
+pub struct StoreRegistry {
+    options: Vec<(String, String)>,
+    stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl StoreRegistry {
+    /// A registry opening stores with `options` (object_store's setting names).
+    pub fn new(options: Vec<(String, String)>) -> StoreRegistry {
+        StoreRegistry { options, stores: RwLock::new(HashMap::new()) }
+    }
+
+    /// The key of the store holding `url`: scheme and bucket (or host).
+    fn key(url: &Url) -> String {
+        format!("{}://{}", url.scheme(), url.authority())
+    }
+}
+
+impl ObjectStoreRegistry for StoreRegistry {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.stores.write().unwrap_or_else(|e| e.into_inner()).insert(StoreRegistry::key(url), store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let removed = self.stores.write().unwrap_or_else(|e| e.into_inner()).remove(&StoreRegistry::key(url));
+        removed.ok_or_else(|| DataFusionError::Execution(format!("no object store registered for {url}")))
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let key = StoreRegistry::key(url);
+        if let Some(store) = self.stores.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn ObjectStore> = if url.scheme() == "file" {
+            Arc::new(LocalFileSystem::new())
+        } else {
+            verbatim_sources::stores::open(url, &self.options)
+                .map_err(|reason| DataFusionError::Execution(format!("cannot open the store of {url}: {reason}")))?
+                .0
+        };
+        let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
+        Ok(stores.entry(key).or_insert(store).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_store_per_bucket() {
+        let registry = StoreRegistry::new(vec![
+            ("aws_region".into(), "us-east-1".into()),
+            ("aws_access_key_id".into(), "test".into()),
+            ("aws_secret_access_key".into(), "test".into()),
+        ]);
+        let a = registry.get_store(&Url::parse("s3://bucket/a/x.parquet").unwrap()).unwrap();
+        let b = registry.get_store(&Url::parse("s3://bucket/b/y.parquet").unwrap()).unwrap();
+        let other = registry.get_store(&Url::parse("s3://other/y.parquet").unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert!(registry.get_store(&Url::parse("file:///tmp/x").unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,330 @@
+//! A real cluster on loopback: a `verbatim scheduler` process and two `verbatim executor`
+//! processes, started by each test on free ports and killed when it ends. Every saved query must
+//! give the same output on the cluster as in one process; an executor killed in the middle of a
+//! long aggregation must not change the answer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Scheduler and executors, stopped (killed) on drop.
+pub(crate) struct Cluster {
+    scheduler_port: u16,
+    scheduler: Child,
+    executors: Vec<Child>,
+    logs: PathBuf,
+}
+
+impl Cluster {
+    /// Starts a scheduler and `executors` executors with two task slots each; returns once all
+    /// executors have registered.
+    pub(crate) fn start(dir: &Path, executors: usize) -> Cluster {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let scheduler_port = free_port();
+        let scheduler =
+            Cluster::spawn(&logs, "scheduler", &["scheduler", "--bind", &format!("127.0.0.1:{scheduler_port}")]);
+        let mut cluster = Cluster { scheduler_port, scheduler, executors: Vec::new(), logs };
+        for n in 0..executors {
+            let work = dir.join(format!("work-{n}"));
+            let child = Cluster::spawn(
+                &cluster.logs,
+                &format!("executor-{n}"),
+                &[
+                    "executor",
+                    "--scheduler",
+                    &format!("127.0.0.1:{scheduler_port}"),
+                    "--bind",
+                    &format!("127.0.0.1:{}", free_port()),
+                    "--slots",
+                    "2",
+                    "--memory-limit",
+                    "1GiB",
+                    "--work-dir",
+                    &work.to_string_lossy(),
+                ],
+            );
+            cluster.executors.push(child);
+        }
+        cluster.wait_for_executors(executors);
+        cluster
+    }
+
+    fn spawn(logs: &Path, name: &str, args: &[&str]) -> Child {
+        let log = std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
+        verbatim()
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"))
+    }
+
+    fn address(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// The scheduler's REST API answer at `path`.
+    fn api(&self, path: &str) -> String {
+        let url = format!("http://127.0.0.1:{}{path}", self.scheduler_port);
+        let output = Command::new("curl").args(["-s", "-f", &url]).output().expect("curl runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn wait_for_executors(&mut self, count: usize) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if self.api("/api/executors").matches("\"id\"").count() >= count {
+                return;
+            }
+            if let Ok(Some(status)) = self.scheduler.try_wait() {
+                panic!("the scheduler exited with {status}:\n{}", self.log("scheduler"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "{count} executors did not register within 60s:\n{}\n{}",
+            self.log("scheduler"),
+            (0..self.executors.len()).map(|n| self.log(&format!("executor-{n}"))).collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    fn log(&self, name: &str) -> String {
+        format!("--- {name}:\n{}", std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default())
+    }
+
+    /// `verbatim ARGS --archive ARCHIVE --cluster ADDRESS`; `archive` is a path or a URL.
+    pub(crate) fn run(&self, archive: &(impl AsRef<std::ffi::OsStr> + ?Sized), args: &[&str]) -> Output {
+        verbatim()
+            .args(args)
+            .arg("--archive")
+            .arg(archive)
+            .args(["--cluster", &self.address()])
+            .output()
+            .expect("verbatim runs")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().chain(std::iter::once(&mut self.scheduler)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The saved queries with parameters that find something in the sample and the generated corpus.
+fn saved_query_runs() -> Vec<Vec<&'static str>> {
+    vec![
+        vec!["run", "top-words", "-p", "limit=30", "-p", "stopwords=english"],
+        vec!["run", "ngrams", "-p", "n=3", "-p", "limit=25"],
+        vec!["run", "doc-stats"],
+        vec!["run", "channel-stats"],
+        vec!["run", "pauses", "-p", "limit=15"],
+        vec!["run", "speakers"],
+        vec!["run", "search", "-p", "phrase=the data"],
+        vec!["run", "kwic", "-p", "phrase=python", "-p", "limit=50"],
+        vec!["run", "term-trend", "-p", "term=data"],
+        vec!["run", "cooccurrence", "-p", "term=python"],
+    ]
+}
+
+pub(crate) fn stdout_of(output: &Output, what: &str) -> String {
+    assert!(output.status.success(), "{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+#[test]
+fn every_saved_query_and_search_gives_the_same_output_on_a_cluster_as_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample_archive = dir.path().join("sample");
+    ingest_sample(&sample_archive);
+    let (_, generated) = generated_archive(&dir.path().join("gen"), "3MB", 5);
+    let cluster = Cluster::start(dir.path(), 2);
+    for archive in [&sample_archive, &generated] {
+        let mut runs = saved_query_runs();
+        runs.push(vec![
+            "sql",
+            "SELECT h.doc_id, h.seq, h.before, d.title FROM search_hits('data', 2) h JOIN documents d USING (doc_id) ORDER BY 1, 2",
+        ]);
+        runs.push(vec!["sql", "SELECT count(*), sum(n_words) FROM documents"]);
+        for args in runs {
+            let mut args = args.clone();
+            args.extend(["-q", "--format", "csv"]);
+            let local = run_on(archive, &args);
+            let remote = stdout_of(&cluster.run(archive, &args), &format!("{args:?} on the cluster"));
+            assert!(local.lines().count() > 1, "{args:?} finds nothing in {}", archive.display());
+            assert_eq!(remote, local, "{args:?} on {}", archive.display());
+        }
+    }
+    // The jobs ran on the cluster: the scheduler lists them.
+    assert!(cluster.api("/api/jobs").matches("\"job_id\"").count() >= 20, "{}", cluster.api("/api/jobs"));
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|entry| if entry.path().is_dir() { files_under(&entry.path()) } else { 1 }).sum()
+}
+
+#[test]
+fn an_executor_killed_during_a_long_aggregation_does_not_change_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = generated_archive(dir.path(), "30MB", 9);
+    // Eight partitions: every stage has more tasks than one executor's two slots.
+    let args = ["run", "ngrams", "-p", "n=3", "-p", "stopwords=", "-p", "limit=40", "-q", "--format", "csv", "-j", "8"];
+    let local = run_on(&archive, &args);
+    let mut cluster = Cluster::start(dir.path(), 2);
+    let started = Instant::now();
+    let mut query = verbatim()
+        .args(args)
+        .arg("--archive")
+        .arg(&archive)
+        .args(["--cluster", &cluster.address()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the first executor seen holding shuffle output of the running job: its tasks and the
+    // output others would read from it are lost, and must be run again on the other executor.
+    let victim = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no executor wrote shuffle output: {}",
+            cluster.api("/api/jobs")
+        );
+        assert!(query.try_wait().unwrap().is_none(), "the query finished before an executor could be killed");
+        if let Some(n) = (0..2).find(|n| files_under(&dir.path().join(format!("work-{n}"))) > 0) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    cluster.executors[victim].kill().unwrap();
+    cluster.executors[victim].wait().unwrap();
+    let killed_at = started.elapsed();
+    let output = query.wait_with_output().unwrap();
+    let remote = stdout_of(&output, "ngrams on the cluster with an executor killed");
+    assert_eq!(remote, local, "the answer changed when executor {victim} was killed at {killed_at:?}");
+    eprintln!("executor {victim} killed at {killed_at:?}; the query finished at {:?}", started.elapsed());
+    // The scheduler has dropped the dead executor.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.api("/api/executors").matches("\"id\"").count() != 1 {
+        assert!(Instant::now() < deadline, "the killed executor is still listed: {}", cluster.api("/api/executors"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_unreachable_scheduler_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let port = free_port();
+    let output = verbatim()
+        .args(["sql", "SELECT 1", "--archive"])
+        .arg(&archive)
+        .args(["--cluster", &format!("df://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach the scheduler at 127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn a_file_missing_from_the_archive_fails_a_cluster_query_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let cluster = Cluster::start(dir.path(), 1);
+    let segments: Vec<PathBuf> = std::fs::read_dir(archive.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    std::fs::remove_file(&segments[0]).unwrap();
+    let output = cluster.run(&archive, &["sql", "SELECT count(*) FROM segments"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a query over a missing file succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let name = segments[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(stderr.contains(&name), "{stderr}");
+}
+
+/// The Slurm batch script run with `srun` and `scontrol` replaced by shims that run each task on
+/// this machine, two "nodes" being the loopback addresses 127.0.0.1 and 127.0.0.2.
+fn slurm_job(dir: &Path, archive: &Path, query: &[&str]) -> (Output, u16, u16) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}:{}", root.join("tests/support/slurm").display(), std::env::var("PATH").unwrap_or_default());
+    let (scheduler_port, executor_port) = (free_port(), free_port());
+    let output = isolated(Command::new("bash"))
+        .arg(root.join("deploy/slurm/verbatim-cluster.sbatch"))
+        .arg(archive)
+        .args(query)
+        .env("PATH", path)
+        .env("SLURM_JOB_ID", "4242")
+        .env("SLURM_JOB_NODELIST", "127.0.0.1,127.0.0.2")
+        .env("VERBATIM", env!("CARGO_BIN_EXE_verbatim"))
+        .env("VERBATIM_SCHEDULER_PORT", scheduler_port.to_string())
+        .env("VERBATIM_EXECUTOR_PORT", executor_port.to_string())
+        .env("VERBATIM_WORK_ROOT", dir.join("node-local"))
+        .env("VERBATIM_BIND_NODENAME", "1")
+        .env("VERBATIM_EXECUTOR_MEMORY", "512MiB")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs the batch script");
+    (output, scheduler_port, executor_port)
+}
+
+/// Whether something still listens on `address`.
+fn listening(address: &str) -> bool {
+    std::net::TcpStream::connect(address).is_ok()
+}
+
+#[test]
+fn the_slurm_script_starts_a_cluster_runs_the_query_and_stops_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let expected = run_on(&archive, &["run", "top-words", "-p", "limit=5", "-q", "--format", "csv"]);
+    let (output, scheduler_port, executor_port) =
+        slurm_job(dir.path(), &archive, &["run", "top-words", "-p", "limit=5", "-q", "--format", "csv"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected, "{stderr}");
+    assert!(stderr.contains("2 executors ready"), "{stderr}");
+    assert!(!dir.path().join("node-local/verbatim-4242").exists(), "the executors' work folders were left behind");
+    for address in [
+        format!("127.0.0.1:{scheduler_port}"),
+        format!("127.0.0.1:{executor_port}"),
+        format!("127.0.0.2:{executor_port}"),
+    ] {
+        assert!(!listening(&address), "{address} still listens after the job");
+    }
+}
+
+#[test]
+fn the_slurm_script_stops_the_cluster_when_the_query_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let (output, scheduler_port, executor_port) =
+        slurm_job(dir.path(), &archive, &["sql", "SELECT no_such_column FROM segments"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no_such_column"), "{stderr}");
+    assert!(!listening(&format!("127.0.0.1:{scheduler_port}")), "the scheduler still runs");
+    assert!(!listening(&format!("127.0.0.2:{executor_port}")), "an executor still runs");
+}
