@@ -408,7 +408,7 @@ pub struct ExecutorArgs {
     /// The scheduler's address.
     #[arg(long, env = "VERBATIM_SCHEDULER", default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
     pub scheduler: String,
-    /// The address to serve results and shuffle data on (an IP address; port 0 picks a free one).
+    /// The address to serve results and shuffle data on (a host name or IP address; port 0 picks a free one).
     #[arg(long, default_value = "0.0.0.0:50051", value_name = "IP:PORT")]
     pub bind: String,
     /// The host name the scheduler, other executors and clients reach this executor by [default:

@@ -41,8 +41,10 @@ impl Cluster {
                     "executor",
                     "--scheduler",
                     &format!("127.0.0.1:{scheduler_port}"),
+                    // Port 0: the executor takes a free port itself, leaving no gap for another
+                    // process to take it between choosing and binding.
                     "--bind",
-                    &format!("127.0.0.1:{}", free_port()),
+                    "127.0.0.1:0",
                     "--slots",
                     "2",
                     "--memory-limit",

@@ -23,7 +23,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use serde::{Deserialize, Serialize};
 use verbatim_archive::phrase_index::IndexCache;
 use verbatim_archive::{Archive, FileEntry};
-use verbatim_query::search::{SearchHits, SearchHitsExec, SearchHitsTable, SearchTarget};
+use verbatim_query::search::{MAX_CONTEXT, SearchHits, SearchHitsExec, SearchHitsTable, SearchTarget};
 
 /// The tag in front of an encoded search (never the start of a protobuf message Ballista writes).
 const SEARCH_TAG: &[u8] = b"verbatim-search-hits/1\n";
@@ -64,10 +64,21 @@ impl SearchSpec {
         serde_json::to_writer(buf, self).map_err(|e| DataFusionError::Internal(format!("encoding a search: {e}")))
     }
 
-    /// The search in `buf`, or `None` when `buf` holds something else.
+    /// The search in `buf`, or `None` when `buf` holds something else. A search that could not
+    /// have been planned (no words, context out of range) is refused.
     fn decode(buf: &[u8]) -> Option<Result<SearchSpec>> {
         let json = buf.strip_prefix(SEARCH_TAG)?;
-        Some(serde_json::from_slice(json).map_err(|e| DataFusionError::Internal(format!("decoding a search: {e}"))))
+        let spec: Result<SearchSpec> =
+            serde_json::from_slice(json).map_err(|e| DataFusionError::Internal(format!("decoding a search: {e}")));
+        Some(spec.and_then(|spec| {
+            if spec.words.is_empty() || !(0..=MAX_CONTEXT).contains(&spec.context) {
+                return Err(DataFusionError::Internal(format!(
+                    "a search of {:?} with {} captions of context cannot be run",
+                    spec.words, spec.context
+                )));
+            }
+            Ok(spec)
+        }))
     }
 }
 
@@ -240,5 +251,10 @@ mod tests {
         assert_eq!(SearchSpec::decode(&buf).unwrap().unwrap(), spec);
         assert!(SearchSpec::decode(b"\x0a\x03abc").is_none());
         assert!(SearchSpec::decode(&buf[..buf.len() - 3]).unwrap().is_err());
+        for bad in [SearchSpec { context: -1, ..spec.clone() }, SearchSpec { words: Vec::new(), ..spec.clone() }] {
+            let mut buf = Vec::new();
+            bad.encode(&mut buf).unwrap();
+            assert!(SearchSpec::decode(&buf).unwrap().is_err(), "{bad:?}");
+        }
     }
 }

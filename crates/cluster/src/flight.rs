@@ -66,8 +66,8 @@ pub async fn serve(archive: Archive, options: ServeOptions) -> Result<(), Cluste
     let check_token = move |request: Request<()>| -> Result<Request<()>, Status> {
         match &expected {
             Some(expected) => {
-                let given = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
-                if given == Some(expected.as_str()) {
+                let given = request.metadata().get("authorization").map(|value| value.as_bytes());
+                if given.is_some_and(|given| same_secret(given, expected.as_bytes())) {
                     Ok(request)
                 } else {
                     Err(Status::unauthenticated("a valid `authorization: Bearer TOKEN` header is required"))
@@ -83,6 +83,11 @@ pub async fn serve(archive: Archive, options: ServeOptions) -> Result<(), Cluste
         .serve_with_incoming_shutdown(incoming, crate::scheduler::stop_signal())
         .await
         .map_err(|e| failed(e.to_string()))
+}
+
+/// Whether `given` equals `expected`, in time that does not depend on where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 /// The connections `listener` accepts, as tonic takes them.
@@ -286,6 +291,13 @@ impl FlightSqlService for ArchiveService {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{ArrayRef, StringViewArray};
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_secret(b"Bearer abc", b"Bearer abc"));
+        assert!(!same_secret(b"Bearer abd", b"Bearer abc"));
+        assert!(!same_secret(b"Bearer ab", b"Bearer abc"));
+    }
 
     #[test]
     fn views_are_served_as_plain_strings() {

@@ -2,14 +2,28 @@
 //! archive on a shared file system) and object store URLs opened with verbatim's settings (the
 //! config file's `[storage]` table, then `AWS_*`, `GOOGLE_*`, `AZURE_*` variables), one client per
 //! bucket, made when first asked for, as in local mode.
+//!
+//! Every store handed out reports a file that is not there as an error naming it. DataFusion takes
+//! "not found" for a table file as a sign that the path is a folder, lists it, finds nothing and
+//! reads an empty table: on a scheduler that cannot see a file (a folder not mounted on its node, a
+//! chunk deleted by `vacuum` after the client checked) the query would succeed with rows missing.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use object_store::ObjectStore;
+use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions,
+};
 use url::Url;
 
 /// Opens the store of any URL a plan names, with the process's store settings.
@@ -46,15 +60,107 @@ impl ObjectStoreRegistry for StoreRegistry {
         if let Some(store) = self.stores.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn ObjectStore> = if url.scheme() == "file" {
+        let inner: Arc<dyn ObjectStore> = if url.scheme() == "file" {
             Arc::new(LocalFileSystem::new())
         } else {
             verbatim_sources::stores::open(url, &self.options)
                 .map_err(|reason| DataFusionError::Execution(format!("cannot open the store of {url}: {reason}")))?
                 .0
         };
+        let store: Arc<dyn ObjectStore> = Arc::new(MissingIsAnError { inner, root: key.clone() });
         let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
         Ok(stores.entry(key).or_insert(store).clone())
+    }
+}
+
+/// A store on which reading a file that is not there fails naming it, instead of answering "not
+/// found" (which DataFusion would take for an empty folder).
+#[derive(Debug)]
+struct MissingIsAnError {
+    inner: Arc<dyn ObjectStore>,
+    /// `scheme://bucket`, for messages.
+    root: String,
+}
+
+/// The error a missing file becomes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is missing (a table file the plan names is not there; a folder needs a trailing /)")]
+struct MissingFile(String);
+
+impl MissingIsAnError {
+    fn name_missing(&self, location: &Path, error: object_store::Error) -> object_store::Error {
+        match error {
+            object_store::Error::NotFound { .. } => object_store::Error::Generic {
+                store: "verbatim cluster",
+                source: Box::new(MissingFile(format!("{}/{location}", self.root))),
+            },
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for MissingIsAnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MissingIsAnError({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MissingIsAnError {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await.map_err(|e| self.name_missing(location, e))
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await.map_err(|e| self.name_missing(location, e))
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
     }
 }
 
@@ -75,5 +181,19 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &other));
         assert!(registry.get_store(&Url::parse("file:///tmp/x").unwrap()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_an_error_naming_it_not_an_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = StoreRegistry::new(Vec::new());
+        let url = Url::from_file_path(dir.path().join("gone.parquet")).unwrap();
+        let store = registry.get_store(&url).unwrap();
+        let error = store.head(&Path::from_url_path(url.path()).unwrap()).await.unwrap_err();
+        assert!(!matches!(error, object_store::Error::NotFound { .. }), "{error:?}");
+        assert!(error.to_string().contains("gone.parquet is missing"), "{error}");
+        std::fs::write(dir.path().join("here.parquet"), b"x").unwrap();
+        let here = Path::from_url_path(Url::from_file_path(dir.path().join("here.parquet")).unwrap().path()).unwrap();
+        assert_eq!(store.head(&here).await.unwrap().size, 1);
     }
 }

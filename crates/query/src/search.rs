@@ -36,7 +36,7 @@ use verbatim_archive::phrase_index::{self, IndexCache};
 use verbatim_archive::{Archive, FileEntry, StoreReader};
 
 /// The most captions of context each side.
-const MAX_CONTEXT: i64 = 3;
+pub const MAX_CONTEXT: i64 = 3;
 
 /// What a search reads: one snapshot's `segments` chunks, through the session's store.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::object_store::DefaultObjectStoreRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -143,7 +144,7 @@ impl ArchiveSession {
 }
 
 fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryError> {
-    context_with_runtime(runtime_env(options)?, options)
+    context_on(runtime_env(options)?, options)
 }
 
 /// The runtime of a query session: a spilling pool of the budget's pool share, tracking its top
@@ -168,8 +169,20 @@ pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>, QueryErr
         .map_err(|e| QueryError::DataFusion(e.to_string()))
 }
 
-/// A session context on `runtime` with verbatim's settings (and any `DATAFUSION_*` variables).
+/// A session context sharing `runtime`'s memory pool, spill files and caches, with verbatim's
+/// settings (and any `DATAFUSION_*` variables). Its object stores are its own: each session reads
+/// its snapshot through a store checked against that snapshot, which another session on the same
+/// runtime must not replace.
 pub fn context_with_runtime(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<SessionContext, QueryError> {
+    let runtime = RuntimeEnvBuilder::from_runtime_env(&runtime)
+        .with_object_store_registry(Arc::new(DefaultObjectStoreRegistry::new()))
+        .build_arc()
+        .map_err(|e| QueryError::DataFusion(e.to_string()))?;
+    context_on(runtime, options)
+}
+
+/// A session context on exactly `runtime`, with verbatim's settings.
+fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<SessionContext, QueryError> {
     // Any DataFusion option can be set from the environment (DATAFUSION_EXECUTION_BATCH_SIZE=4096, …),
     // as in datafusion-cli; verbatim's own settings below take precedence.
     let config = SessionConfig::from_env().map_err(|e| QueryError::DataFusion(e.to_string()))?;
