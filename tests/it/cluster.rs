@@ -150,13 +150,35 @@ fn every_saved_query_and_search_gives_the_same_output_on_a_cluster_as_locally() 
     let dir = tempfile::tempdir().unwrap();
     let sample_archive = dir.path().join("sample");
     ingest_sample(&sample_archive);
-    let (_, generated) = generated_archive(&dir.path().join("gen"), "3MB", 5);
+    // Small chunks: searches and scans span many files, split among tasks and executors.
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "3MB", 5);
+    let generated = dir.path().join("gen");
+    run_ok(&[
+        "ingest",
+        "-q",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &generated.to_string_lossy(),
+        "--chunk-size",
+        "200KiB",
+    ]);
+    let chunks = std::fs::read_dir(generated.join("segments"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "parquet"));
+    assert!(chunks.count() >= 4, "the generated archive should have several chunks");
     let cluster = Cluster::start(dir.path(), 2);
     for archive in [&sample_archive, &generated] {
         let mut runs = saved_query_runs();
         runs.push(vec![
             "sql",
             "SELECT h.doc_id, h.seq, h.before, d.title FROM search_hits('data', 2) h JOIN documents d USING (doc_id) ORDER BY 1, 2",
+        ]);
+        runs.push(vec![
+            "sql",
+            "SELECT count(*), count(DISTINCT doc_id || ':' || seq) FROM search_hits('the', 0)",
+            "-j",
+            "4",
         ]);
         runs.push(vec!["sql", "SELECT count(*), sum(n_words) FROM documents"]);
         for args in runs {

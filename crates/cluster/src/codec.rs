@@ -150,7 +150,8 @@ impl LogicalExtensionCodec for LogicalCodec {
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
         match SearchSpec::decode(buf) {
-            Some(spec) => Ok(Arc::new(SearchHitsTable::new(self.opener.hits(spec?)?))),
+            // Decoded on a scheduler: Ballista 55 cannot split a scan it does not know among tasks.
+            Some(spec) => Ok(Arc::new(SearchHitsTable::single_partition(self.opener.hits(spec?)?))),
             None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
         }
     }
@@ -201,6 +202,14 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         match SearchSpec::decode(buf) {
             Some(spec) => {
                 let spec = spec?;
+                if spec.partitions != 1 {
+                    // A task runs partitions 0..k of a leaf Ballista cannot restrict: more than one
+                    // would read some chunks twice and others never.
+                    return Err(DataFusionError::Internal(format!(
+                        "a search plan in {} partitions cannot run on a cluster",
+                        spec.partitions
+                    )));
+                }
                 let (projection, partitions) = (spec.projection.clone(), spec.partitions);
                 Ok(Arc::new(SearchHitsExec::try_new(self.opener.hits(spec)?, projection, partitions)?))
             }

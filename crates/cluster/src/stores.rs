@@ -167,6 +167,7 @@ impl ObjectStore for MissingIsAnError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::ObjectStoreExt;
 
     #[test]
     fn one_store_per_bucket() {

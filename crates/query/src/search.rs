@@ -145,7 +145,7 @@ impl TableFunctionImpl for SearchHitsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let Arguments { phrase, context, .. } = arguments("search_hits", &args, 2)?;
         let hits = SearchHits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
-        Ok(Arc::new(SearchHitsTable { hits }))
+        Ok(Arc::new(SearchHitsTable::new(hits)))
     }
 }
 
@@ -177,12 +177,21 @@ pub struct SearchHits {
 #[derive(Debug)]
 pub struct SearchHitsTable {
     hits: SearchHits,
+    single_partition: bool,
 }
 
 impl SearchHitsTable {
     /// The table of `hits`.
     pub fn new(hits: SearchHits) -> SearchHitsTable {
-        SearchHitsTable { hits }
+        SearchHitsTable { hits, single_partition: false }
+    }
+
+    /// The table of `hits`, scanned as one partition whatever the session's parallelism. For
+    /// engines that split a plan's partitions among tasks only for scans they know: Ballista 55
+    /// hands a task partitions `0..k` of a leaf it cannot restrict, so a search split in
+    /// partitions would be read twice in part and not at all in part.
+    pub fn single_partition(hits: SearchHits) -> SearchHitsTable {
+        SearchHitsTable { hits, single_partition: true }
     }
 
     /// The search it stands for.
@@ -208,7 +217,7 @@ impl TableProvider for SearchHitsTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let partitions = state.config().target_partitions();
+        let partitions = if self.single_partition { 1 } else { state.config().target_partitions() };
         Ok(Arc::new(SearchHitsExec::try_new(self.hits.clone(), projection.cloned(), partitions)?))
     }
 }
