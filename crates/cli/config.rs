@@ -171,6 +171,25 @@ impl Config {
         Ok(verbatim_archive::IndexCache { dir, limit_bytes })
     }
 
+    /// The settings of a query session within `memory_limit`: spill folder and parallelism from
+    /// the flags given, else the config file, reading the snapshot `as_of` (the newest if `None`).
+    pub fn session_options(
+        &self,
+        memory_limit: u64,
+        spill_dir: &Option<PathBuf>,
+        threads: Option<usize>,
+        as_of: Option<u64>,
+    ) -> Result<verbatim_query::SessionOptions> {
+        Ok(verbatim_query::SessionOptions {
+            memory_limit,
+            spill_dir: spill_dir.clone().or_else(|| self.file.spill_dir.clone()),
+            target_partitions: self.threads(threads),
+            batch_size: 8192,
+            as_of,
+            index_cache: Some(self.index_cache()?),
+        })
+    }
+
     /// Threads to use.
     pub fn threads(&self, given: Option<usize>) -> usize {
         given

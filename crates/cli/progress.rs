@@ -58,8 +58,7 @@ impl IngestProgress {
     fn message(&self) -> String {
         let segments = self.segments.load(Ordering::Relaxed);
         let rate = segments as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        let memory = current_rss_bytes()
-            .map_or(String::new(), |rss| format!(", memory {} of {}", show_size(rss), show_size(self.memory_limit)));
+        let memory = memory_against(self.memory_limit);
         format!(
             "files {}/{}, segments {} ({}/s){memory}",
             self.files.load(Ordering::Relaxed),
@@ -142,6 +141,11 @@ pub fn rate(bytes: u64, elapsed: Duration) -> String {
     format!("{}/s", show_size((bytes as f64 / elapsed.as_secs_f64().max(1e-3)) as u64))
 }
 
+/// ", memory RSS of LIMIT" for a progress line, or nothing where the OS does not say.
+fn memory_against(limit: u64) -> String {
+    current_rss_bytes().map_or(String::new(), |rss| format!(", memory {} of {}", show_size(rss), show_size(limit)))
+}
+
 /// The process's resident memory now, in bytes (`/proc/self/statm`), where the OS says.
 pub fn current_rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -211,8 +215,7 @@ impl Ticker {
     /// A compaction's progress: rows written against rows in, the merge pass, memory against the budget.
     pub fn compaction(progress: std::sync::Arc<verbatim_archive::CompactProgress>, memory_limit: u64) -> Ticker {
         Ticker::start("compact", move || {
-            let memory = current_rss_bytes()
-                .map_or(String::new(), |rss| format!(", memory {} of {}", show_size(rss), show_size(memory_limit)));
+            let memory = memory_against(memory_limit);
             format!(
                 "{} of {} rows written (pass {}){memory}",
                 human_count(progress.rows_written.load(Ordering::Relaxed)),

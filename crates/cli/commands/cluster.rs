@@ -103,14 +103,7 @@ pub async fn serve(args: ServeArgs, config: &Config, quiet: bool) -> Result<Exit
     let archive = config.open_archive(&args.archive.archive)?;
     let bind = socket_address(&args.bind, 50060).context("--bind")?;
     let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
-    let session = verbatim_query::SessionOptions {
-        memory_limit,
-        spill_dir: args.spill_dir.clone().or_else(|| config.file.spill_dir.clone()),
-        target_partitions: config.threads(args.threads),
-        batch_size: 8192,
-        as_of: None,
-        index_cache: Some(config.index_cache()?),
-    };
+    let session = config.session_options(memory_limit, &args.spill_dir, args.threads, None)?;
     if !archive.exists().await? {
         bail!("no archive at {}", archive.display());
     }

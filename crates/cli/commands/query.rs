@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
 use verbatim_output::{BatchSink, Format};
+use verbatim_query::ArchiveSession;
 use verbatim_query::saved::{self, ParamType};
-use verbatim_query::{ArchiveSession, SessionOptions};
 
 use crate::args::{QueryArgs, RunArgs, SqlArgs};
 use crate::config::{Config, show_size};
@@ -41,14 +41,7 @@ impl Runner {
             bail!("{format_name} output is binary: use --output FILE or redirect stdout");
         }
         let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
-        let options = SessionOptions {
-            memory_limit,
-            spill_dir: args.spill_dir.clone().or_else(|| config.file.spill_dir.clone()),
-            target_partitions: config.threads(args.threads),
-            batch_size: 8192,
-            as_of: args.as_of,
-            index_cache: Some(config.index_cache()?),
-        };
+        let options = config.session_options(memory_limit, &args.spill_dir, args.threads, args.as_of)?;
         let cluster = args.cluster.as_ref().or(config.file.cluster.as_ref());
         let session = match cluster {
             Some(cluster) => {
