@@ -22,7 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers.py")
 ENGINES = ["verbatim", "duckdb", "polars", "dask"]
-QUERY_NAMES = ["top_words", "top_bigrams", "phrase_search", "doc_stats", "time_window", "longest_pauses"]
+QUERY_NAMES = ["top_words", "top_bigrams", "phrase_search", "phrase_search_all", "speaker_time", "doc_stats",
+               "time_window", "longest_pauses"]
 
 # verbatim's side of the query set. The peers' versions are in peers.py; all must return the same rows.
 VERBATIM_SQL = {
@@ -36,6 +37,18 @@ VERBATIM_SQL = {
         SELECT doc_id, seq, start_ms, end_ms, text FROM segments
         WHERE phrase_match(text, '{phrase}')
         ORDER BY doc_id, seq LIMIT {top}""",
+    "phrase_search_all": """
+        SELECT doc_id, seq, start_ms, end_ms, text FROM segments
+        WHERE phrase_match(text, '{phrase}')
+        ORDER BY doc_id, seq""",
+    "speaker_time": """
+        SELECT doc_id, speaker, sum(end_ms - start_ms) AS talk_ms,
+               sum(CASE WHEN previous IS DISTINCT FROM speaker THEN 1 ELSE 0 END) AS turns
+        FROM (SELECT doc_id, coalesce(speaker, '') AS speaker, start_ms, end_ms,
+                     lag(coalesce(speaker, '')) OVER (PARTITION BY doc_id ORDER BY seq) AS previous
+              FROM segments)
+        GROUP BY doc_id, speaker
+        ORDER BY talk_ms DESC, doc_id, speaker LIMIT {top}""",
     "doc_stats": """
         SELECT doc_id, count(*) AS segments, sum(word_count(text)) AS words,
                max(end_ms) - min(start_ms) AS span_ms,
@@ -165,10 +178,10 @@ class Run:
             os.path.getsize(os.path.join(root, name))
             for root, _, names in os.walk(args.corpus)
             for name in names
-            if name.endswith(".json")
+            if name.endswith((".json", ".vtt"))
         )
         self.corpus_files = sum(
-            1 for _, _, names in os.walk(args.corpus) for name in names if name.endswith(".json")
+            1 for _, _, names in os.walk(args.corpus) for name in names if name.endswith((".json", ".vtt"))
         )
         self.env = dict(os.environ)
         self.env.update(
@@ -339,6 +352,7 @@ class Run:
             "size": self.args.size,
             "corpus_files": self.corpus_files,
             "corpus_bytes": self.corpus_bytes,
+            "corpus_kind": self.args.corpus_kind,
             "memory_limit": self.args.memory_limit,
             "peer_memory_limit": self.args.peer_memory_limit,
             "threads": self.args.threads,
@@ -396,7 +410,8 @@ def report(results, path_md, path_png, command):
     engines = [e for e in ENGINES if e in results["ingest"] or any(e in q for q in results["queries"].values())]
     limit_bytes = parse_size(meta["memory_limit"])
     lines = [
-        f"# verbatim vs DuckDB, Polars and Dask: {meta['size']} corpus",
+        f"# verbatim vs DuckDB, Polars and Dask: {meta['size']} "
+        + ("of real speech" if meta.get("corpus_kind") == "speech" else "generated corpus"),
         "",
         f"Run {meta['started']} on this machine ({os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB), `{command}`. "
@@ -412,8 +427,13 @@ def report(results, path_md, path_png, command):
             lines.append(f"{number}. {inv['started']}: `{inv['command']}`" + (f": {steps}" if steps else ": (superseded)"))
         lines.append("")
     lines += [
-        f"Corpus: `verbatim gen --size {meta['size']} --seed 1`, {meta['corpus_files']:,} files, "
-        f"{meta['corpus_bytes'] / 1e9:.2f} GB of youtube-transcript-api JSON, read once before the run (warm page cache). "
+        (f"Corpus: `verbatim gen --size {meta['size']} --seed 1`, {meta['corpus_files']:,} files, "
+         f"{meta['corpus_bytes'] / 1e9:.2f} GB of youtube-transcript-api JSON"
+         if meta.get("corpus_kind", "generated") == "generated" else
+         f"Corpus: real speech, `verbatim gen --speech benches/corpora/oxide-and-friends --size {meta['size']}`: "
+         f"{meta['corpus_files']:,} files, {meta['corpus_bytes'] / 1e9:.2f} GB of podcast transcripts as "
+         f"youtube-transcript-api JSON, a tenth WhisperX JSON and a tenth WebVTT (every engine reads all three)")
+        + ", read once before the run (warm page cache). "
         f"{meta['threads']} threads everywhere; Parquet zstd level {meta['zstd_level']}, row groups of at most "
         f"{meta['row_group_rows']:,} rows. verbatim runs with `--memory-limit {meta['memory_limit']}`"
         + (f", DuckDB with `memory_limit = {meta['peer_memory_limit']}`" if meta["peer_memory_limit"] else "")
@@ -553,6 +573,8 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--verbatim", required=True)
     p.add_argument("--size", required=True)
+    p.add_argument("--corpus-kind", choices=["generated", "speech"], default="generated",
+                   help="how compare.sh made the corpus: `verbatim gen` text, or real speech (`gen --speech`)")
     p.add_argument("--results", required=True, help="folder for the report, chart and JSON")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--queries", default=",".join(QUERY_NAMES))
@@ -605,7 +627,8 @@ def write_report(run, args):
     with open(os.path.join(run.work, "results.json")) as f:
         results = json.load(f)
     os.makedirs(args.results, exist_ok=True)
-    stem = os.path.join(args.results, f"compare-{args.size}")
+    kind = "speech-" if args.corpus_kind == "speech" else ""
+    stem = os.path.join(args.results, f"compare-{kind}{args.size}")
     shutil.copy(os.path.join(run.work, "results.json"), stem + ".json")
     report(results, stem + ".md", stem + ".png", args.command)
     with open(stem + ".md") as f:

@@ -3,6 +3,10 @@ own idiomatic way. The harness runs every step as a separate process of this scr
 and peak memory belong to that step alone:
 
     python peers.py ingest ENGINE CORPUS_DIR OUT_DIR
+
+A corpus holds youtube-transcript-api JSON (`*.json`) and, in a real-speech corpus (`verbatim gen
+--speech`), a share of WhisperX JSON (`*.whisperx.json`, speakers per segment) and WebVTT (`*.vtt`,
+one line per cue, speakers as `<v Name>`): every engine reads all three and keeps the speaker.
     python peers.py query ENGINE QUERY FILES_LIST OUT_CSV
 
 Settings come from the environment: THREADS (2), ZSTD_LEVEL (1), ROW_GROUP_ROWS (1048576),
@@ -37,13 +41,59 @@ NOT_WORD = r"[^\p{L}\p{M}\p{N}]"
 
 
 def phrase_regex(phrase):
-    """Whole words of `phrase`, in order, separated by anything that is not a word character."""
+    """Whole words of `phrase`, in order, as tokenize() splits text: between two words any run of
+    non-word characters except a lone apostrophe (which joins "open'source" into one word), and no
+    apostrophe joining the first or last word to a neighbour ("open source's" has the word
+    "source's"). RE2 (DuckDB) and Rust's regex (Polars) have no look-around, hence the spelled-out
+    alternatives."""
     words = phrase.lower().split()
-    return "(^|" + NOT_WORD + ")" + (NOT_WORD + "+").join(words) + "($|" + NOT_WORD + ")"
+    letter, apostrophe = r"\p{L}\p{M}\p{N}", "['’]"
+    before = f"(^|[^{letter}'’]|(^|[^{letter}]){apostrophe})"
+    between = f"([^{letter}]{{2,}}|[^{letter}'’])"
+    after = f"($|[^{letter}'’]|{apostrophe}($|[^{letter}]))"
+    return before + between.join(words) + after
 
 
 def corpus_files(corpus):
-    return sorted(glob.glob(os.path.join(corpus, "**", "*.json"), recursive=True))
+    """Every transcript of the corpus: JSON (youtube-transcript-api or WhisperX) and WebVTT."""
+    found = glob.glob(os.path.join(corpus, "**", "*.json"), recursive=True)
+    found += glob.glob(os.path.join(corpus, "**", "*.vtt"), recursive=True)
+    return sorted(found)
+
+
+def by_format(files):
+    """(youtube-transcript-api JSON, WhisperX JSON, WebVTT) files of `files`."""
+    whisperx = [f for f in files if f.endswith(".whisperx.json")]
+    youtube = [f for f in files if f.endswith(".json") and not f.endswith(".whisperx.json")]
+    return youtube, whisperx, [f for f in files if f.endswith(".vtt")]
+
+
+# A one-line WebVTT cue: start, end, speaker (optional) and text.
+VTT_CUE = r"(\d+:\d\d:\d\d\.\d+) --> (\d+:\d\d:\d\d\.\d+)[^\n]*\n(?:<v ([^>]*)>)?([^\n]*)"
+
+
+def vtt_seconds(clock):
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def read_transcript(path):
+    """The (text, start, duration, speaker) records of one WhisperX JSON or WebVTT file, in Python."""
+    import re
+
+    if path.endswith(".vtt"):
+        with open(path, encoding="utf-8") as f:
+            content = f.read()
+        records = []
+        for start, end, speaker, text in re.findall(VTT_CUE, content):
+            start, end = vtt_seconds(start), vtt_seconds(end)
+            records.append((text, start, end - start, speaker or None))
+        return records
+    with open(path, "rb") as f:
+        data = json.load(f)
+    if isinstance(data, dict):
+        return [(s["text"], s["start"], s["end"] - s["start"], s.get("speaker")) for s in data["segments"]]
+    return [(s["text"], s["start"], s["duration"], None) for s in data]
 
 
 def write_csv(path, header, rows):
@@ -72,16 +122,48 @@ def duckdb_connect():
 
 def duckdb_ingest(corpus, out):
     con = duckdb_connect()
-    pattern = os.path.join(corpus, "**", "*.json")
+    youtube, whisperx, vtt = by_format(corpus_files(corpus))
+    parts = []
+    if youtube:
+        parts.append(f"""SELECT filename AS doc_id, text, start, duration, NULL::VARCHAR AS speaker
+                         FROM read_json({youtube!r}, format = 'array', filename = true,
+                                        columns = {{text: 'VARCHAR', start: 'DOUBLE', duration: 'DOUBLE'}})""")
+    if whisperx:
+        segment = 'STRUCT(start DOUBLE, "end" DOUBLE, text VARCHAR, speaker VARCHAR)[]'
+        parts.append(f"""SELECT filename AS doc_id, s.text, s.start, s."end" - s.start AS duration, s.speaker
+                         FROM (SELECT filename, unnest(segments) AS s
+                               FROM read_json({whisperx!r}, filename = true, columns = {{segments: '{segment}'}}))""")
+    if vtt:
+        def seconds(clock):
+            return (f"(CAST(split_part({clock}, ':', 1) AS DOUBLE) * 3600"
+                    f" + CAST(split_part({clock}, ':', 2) AS DOUBLE) * 60 + CAST(split_part({clock}, ':', 3) AS DOUBLE))")
+
+        parts.append(f"""SELECT doc_id, c.text, {seconds('c.b')} AS start, {seconds('c.e')} - {seconds('c.b')} AS duration,
+                                nullif(c.speaker, '') AS speaker
+                         FROM (SELECT filename AS doc_id,
+                                      regexp_extract(unnest(regexp_extract_all(content, $cue)), $cue,
+                                                     ['b', 'e', 'speaker', 'text']) AS c
+                               FROM read_text({vtt!r}))""")
+    sql = " UNION ALL ".join(parts)
     con.execute(
-        f"""COPY (SELECT filename AS doc_id, text, start, duration
-                  FROM read_json('{pattern}', format = 'array', filename = true,
-                                 columns = {{text: 'VARCHAR', start: 'DOUBLE', duration: 'DOUBLE'}}))
+        f"""COPY ({sql})
             TO '{out}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL},
-                        ROW_GROUP_SIZE {ROW_GROUP_ROWS}, PER_THREAD_OUTPUT true)"""
+                        ROW_GROUP_SIZE {ROW_GROUP_ROWS}, PER_THREAD_OUTPUT true)""",
+        {"cue": VTT_CUE} if vtt else {},
     )
     return con.execute(f"SELECT count(*) FROM read_parquet('{out}/*.parquet')").fetchone()[0]
 
+
+# Talk time and turns (runs of consecutive segments by one speaker) per document and speaker, the
+# longest first: the same SQL in DuckDB and verbatim.
+SPEAKER_TIME_SQL = """
+    SELECT doc_id, speaker, sum(end_ms - start_ms) AS talk_ms,
+           sum(CASE WHEN previous IS DISTINCT FROM speaker THEN 1 ELSE 0 END) AS turns
+    FROM (SELECT doc_id, coalesce(speaker, '') AS speaker, start_ms, end_ms,
+                 lag(coalesce(speaker, '')) OVER (PARTITION BY doc_id ORDER BY seq) AS previous
+          FROM segments)
+    GROUP BY doc_id, speaker
+    ORDER BY talk_ms DESC, doc_id, speaker LIMIT $top"""
 
 DUCKDB_QUERIES = {
     "top_words": """
@@ -97,6 +179,11 @@ DUCKDB_QUERIES = {
         SELECT doc_id, seq, start_ms, end_ms, text FROM segments
         WHERE regexp_matches(lower(text), $phrase)
         ORDER BY doc_id, seq LIMIT $top""",
+    "phrase_search_all": """
+        SELECT doc_id, seq, start_ms, end_ms, text FROM segments
+        WHERE regexp_matches(lower(text), $phrase)
+        ORDER BY doc_id, seq""",
+    "speaker_time": SPEAKER_TIME_SQL,
     "doc_stats": """
         SELECT doc_id, count(*) AS segments, sum(len(regexp_extract_all(lower(text), $word))) AS words,
                max(end_ms) - min(start_ms) AS span_ms,
@@ -149,14 +236,18 @@ def polars_ingest(corpus, out):
     schema = {"text": pl.String, "start": pl.Float64, "duration": pl.Float64}
 
     def read(path):
-        return pl.read_json(path, schema=schema).with_columns(pl.lit(path).alias("doc_id"))
+        if path.endswith(".json") and not path.endswith(".whisperx.json"):
+            frame = pl.read_json(path, schema=schema).with_columns(pl.lit(None, pl.String).alias("speaker"))
+        else:
+            frame = pl.DataFrame(read_transcript(path), schema=dict(schema, speaker=pl.String), orient="row")
+        return frame.with_columns(pl.lit(path).alias("doc_id"))
 
     rows = 0
     batch = 2000
     with ThreadPoolExecutor(THREADS) as pool:
         for part, first in enumerate(range(0, len(files), batch)):
             frame = pl.concat(pool.map(read, files[first : first + batch]))
-            frame.select("doc_id", "text", "start", "duration").write_parquet(
+            frame.select("doc_id", "text", "start", "duration", "speaker").write_parquet(
                 os.path.join(out, f"part-{part:05}.parquet"),
                 compression="zstd",
                 compression_level=ZSTD_LEVEL,
@@ -198,6 +289,29 @@ def polars_query(name, files, out):
             seg.filter(lowered.str.contains(phrase_regex(PHRASE)))
             .select("doc_id", "seq", "start_ms", "end_ms", "text")
             .sort(["doc_id", "seq"])
+            .head(TOP)
+        )
+    elif name == "phrase_search_all":
+        q = (
+            seg.filter(lowered.str.contains(phrase_regex(PHRASE)))
+            .select("doc_id", "seq", "start_ms", "end_ms", "text")
+            .sort(["doc_id", "seq"])
+        )
+    elif name == "speaker_time":
+        speaker = pl.col("speaker").fill_null("")
+        q = (
+            seg.select(
+                "doc_id",
+                speaker.alias("speaker"),
+                (pl.col("end_ms") - pl.col("start_ms")).alias("talk"),
+                speaker.shift(1).over("doc_id", order_by="seq").alias("previous"),
+            )
+            .group_by("doc_id", "speaker")
+            .agg(
+                pl.col("talk").sum().alias("talk_ms"),
+                pl.col("previous").ne_missing(pl.col("speaker")).cast(pl.Int64).sum().alias("turns"),
+            )
+            .sort(["talk_ms", "doc_id", "speaker"], descending=[True, False, False])
             .head(TOP)
         )
     elif name == "doc_stats":
@@ -254,9 +368,12 @@ def _dask_load_files(paths):
 
     frames = []
     for path in paths:
-        with open(path, "rb") as f:
-            records = json.load(f)
-        frame = pd.DataFrame.from_records(records, columns=["text", "start", "duration"])
+        if path.endswith(".json") and not path.endswith(".whisperx.json"):
+            with open(path, "rb") as f:
+                frame = pd.DataFrame.from_records(json.load(f), columns=["text", "start", "duration"])
+            frame["speaker"] = None
+        else:
+            frame = pd.DataFrame.from_records(read_transcript(path), columns=["text", "start", "duration", "speaker"])
         frame.insert(0, "doc_id", path)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -273,7 +390,7 @@ def dask_ingest(corpus, out):
     parts = [dask.delayed(_dask_load_files)(files[i : i + per_partition]) for i in range(0, len(files), per_partition)]
     meta = pd.DataFrame(
         {"doc_id": pd.Series(dtype=object), "text": pd.Series(dtype=object), "start": pd.Series(dtype="float64"),
-         "duration": pd.Series(dtype="float64")}
+         "duration": pd.Series(dtype="float64"), "speaker": pd.Series(dtype=object)}
     )
     frame = dd.from_delayed(parts, meta=meta, verify_meta=False)
     frame.to_parquet(out, compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS, write_index=False)
@@ -308,12 +425,31 @@ def dask_query(name, files, out):
         write_csv(out, ["word" if name == "top_words" else "bigram", "n"], rows)
         return
     columns = ["doc_id", "seq", "start_ms", "end_ms", "text"]
-    if name == "phrase_search":
+    if name in ("phrase_search", "phrase_search_all"):
         pattern = regex.compile(phrase_regex(PHRASE))
         seg = dd.read_parquet(files, columns=columns)
         hits = seg[seg.text.map(lambda t: pattern.search(t.lower()) is not None, meta=("text", bool))]
-        head = hits.map_partitions(lambda d: d.sort_values(["doc_id", "seq"]).head(TOP)).compute()
-        rows = head.sort_values(["doc_id", "seq"]).head(TOP)
+        if name == "phrase_search":
+            head = hits.map_partitions(lambda d: d.sort_values(["doc_id", "seq"]).head(TOP)).compute()
+            rows = head.sort_values(["doc_id", "seq"]).head(TOP)
+        else:
+            rows = hits.compute().sort_values(["doc_id", "seq"])
+    elif name == "speaker_time":
+        seg = dd.read_parquet(files, columns=["doc_id", "seq", "start_ms", "end_ms", "speaker"])
+
+        def talk(part):
+            part = part.sort_values(["doc_id", "seq"]).assign(speaker=part.speaker.fillna(""))
+            previous = part.groupby("doc_id").speaker.shift(1)
+            part = part.assign(talk=part.end_ms - part.start_ms,
+                               turn=(previous.isna() | (previous != part.speaker)).astype("int64"))
+            return part.groupby(["doc_id", "speaker"], as_index=False).agg(talk_ms=("talk", "sum"), turns=("turn", "sum"))
+
+        meta = {"doc_id": object, "speaker": object, "talk_ms": "int64", "turns": "int64"}
+        # A shuffle on doc_id puts each document in one partition; then talk time is per-partition work.
+        per_speaker = seg.shuffle(on="doc_id").map_partitions(talk, meta=meta)
+        order = (["talk_ms", "doc_id", "speaker"], [False, True, True])
+        head = per_speaker.map_partitions(lambda d: d.sort_values(order[0], ascending=order[1]).head(TOP)).compute()
+        rows = head.sort_values(order[0], ascending=order[1]).head(TOP)
     elif name == "time_window":
         seg = dd.read_parquet(files, columns=columns, filters=[("start_ms", ">=", WINDOW_START_MS),
                                                                 ("start_ms", "<", WINDOW_END_MS)])
