@@ -20,6 +20,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from peers import SPEAKER_TIME_SQL  # noqa: E402
 PEERS = os.path.join(HERE, "peers.py")
 ENGINES = ["verbatim", "duckdb", "polars", "dask"]
 QUERY_NAMES = ["top_words", "top_bigrams", "phrase_search", "phrase_search_all", "speaker_time", "doc_stats",
@@ -41,14 +43,8 @@ VERBATIM_SQL = {
         SELECT doc_id, seq, start_ms, end_ms, text FROM segments
         WHERE phrase_match(text, '{phrase}')
         ORDER BY doc_id, seq""",
-    "speaker_time": """
-        SELECT doc_id, speaker, sum(end_ms - start_ms) AS talk_ms,
-               sum(CASE WHEN previous IS DISTINCT FROM speaker THEN 1 ELSE 0 END) AS turns
-        FROM (SELECT doc_id, coalesce(speaker, '') AS speaker, start_ms, end_ms,
-                     lag(coalesce(speaker, '')) OVER (PARTITION BY doc_id ORDER BY seq) AS previous
-              FROM segments)
-        GROUP BY doc_id, speaker
-        ORDER BY talk_ms DESC, doc_id, speaker LIMIT {top}""",
+    # The same SQL as DuckDB's.
+    "speaker_time": SPEAKER_TIME_SQL.replace("$top", "{top}"),
     "doc_stats": """
         SELECT doc_id, count(*) AS segments, sum(word_count(text)) AS words,
                max(end_ms) - min(start_ms) AS span_ms,
