@@ -208,6 +208,12 @@ pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConf
     execution.parquet.reorder_filters = true;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
     execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
+    // `segments` partitions are ranges of documents (see `layout`): a grouping by `doc_id` and more
+    // keys is already partitioned, at any partition count. Without this, DataFusion shuffles it
+    // again below 4 partitions, keeping document order through a merge that buffers one side
+    // without bound, because the partitions hold disjoint documents (a per-speaker aggregate over
+    // a window failed its memory limit at 2 GB that way).
+    config.options_mut().optimizer.subset_repartition_threshold = 1;
     config
 }
 
