@@ -163,21 +163,27 @@ impl ScalarUDFImpl for PhraseMatch {
 /// Matches a phrase's words as a consecutive run of a text's words.
 pub(crate) struct PhraseMatcher {
     words: Vec<String>,
+    /// The phrase's longest word (usually its rarest), searched for first.
+    longest: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl PhraseMatcher {
     pub(crate) fn new(phrase: &str) -> Self {
-        PhraseMatcher { words: words::tokenize(phrase) }
+        let words = words::tokenize(phrase);
+        let longest =
+            words.iter().max_by_key(|w| w.len()).map(|w| memchr::memmem::Finder::new(w.as_bytes()).into_owned());
+        PhraseMatcher { words, longest }
     }
 
     fn matches(&self, text: &str, lowered: &mut String) -> bool {
-        let Some(first) = self.words.first() else {
+        let Some(longest) = &self.longest else {
             return false;
         };
-        // Cheap filter: the lowercased text must contain the first word somewhere.
+        // Cheap filter: the lowercased text must contain the longest word somewhere (nearly all
+        // captions do not, and then are not split into words).
         lowered.clear();
         words::push_lowercase(text, lowered);
-        if !lowered.contains(first.as_str()) {
+        if longest.find(lowered.as_bytes()).is_none() {
             return false;
         }
         let mut text_words = Vec::new();
@@ -232,6 +238,10 @@ mod tests {
         assert!(!matcher.matches("out of the core", &mut buffer));
         assert!(!matcher.matches("without of core", &mut buffer));
         assert!(!PhraseMatcher::new("  ").matches("anything", &mut buffer));
+        // The longest word is looked for first, in any case; finding it is not enough.
+        assert!(matcher.matches("WE GO OUT OF CORE", &mut buffer));
+        assert!(!matcher.matches("core of it, out of", &mut buffer));
+        assert!(!matcher.matches("out of corenode", &mut buffer));
     }
 
     #[test]

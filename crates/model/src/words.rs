@@ -98,7 +98,9 @@ fn for_each_ascii_word<'t>(text: &'t str, mut on_word: impl FnMut(&'t str)) {
 /// Appends `word` lowercased (simple per-character mapping) to `out`.
 pub fn push_lowercase(word: &str, out: &mut String) {
     if word.is_ascii() {
-        out.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        let start = out.len();
+        out.push_str(word);
+        out[start..].make_ascii_lowercase();
         return;
     }
     for c in word.chars() {
