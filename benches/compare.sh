@@ -24,7 +24,7 @@
 # --window-start-ms/--window-end-ms, --top, --timeout (per step, seconds), --skip-ingest, --merge
 # (keep the last run's numbers for what is not measured now), --report-only (rewrite the report).
 #
-# Environment: WORK (default /tmp/verbatim-compare-SIZE: corpus, archive, answers, logs; about
+# Environment: WORK (default /tmp/verbatim-compare-SIZE, or -speech-SIZE: corpus, archive, answers, logs; about
 # 1.5 x SIZE of disk), VERBATIM_BENCH_VENV (default ~/.cache/verbatim-bench-venv; created here and
 # given duckdb, polars, dask[dataframe], pyarrow, regex and matplotlib), CARGO_TARGET_DIR.
 set -euo pipefail
