@@ -264,7 +264,7 @@ impl Archive {
     /// when one is missing or not its recorded size (see [`CheckedStore`]). For query engines.
     pub fn checked_store(&self, snapshot: &Snapshot) -> Arc<dyn ObjectStore> {
         let files = self.files_to_check(snapshot);
-        Arc::new(CheckedStore::new(self.location.store.clone(), snapshot.manifest.version, files))
+        Arc::new(CheckedStore::checking(self.location.store.clone(), snapshot.manifest.version, files))
     }
 
     /// The files of `snapshot` with their objects and how they are shown.

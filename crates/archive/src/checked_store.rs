@@ -4,6 +4,9 @@
 //! as an empty one. Through this store, asking for a listed file that is missing, or whose size is
 //! not the recorded one, fails with a [`DamagedFile`] error naming the table and the file, and every
 //! other error reading a listed file names it too.
+//!
+//! [`GuardedStore`] is the mechanism: a store passing everything through to another, whose reads
+//! a [`ReadCheck`] judges. Other checks (a cluster's stores, which know no snapshot) use it too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,32 +36,70 @@ struct Listed {
     bytes: u64,
 }
 
-/// Wraps a store so that reads of a snapshot's files are checked against its manifest.
+/// What a [`GuardedStore`] checks on the reads it passes through.
+pub trait ReadCheck: fmt::Debug + Send + Sync + 'static {
+    /// The name the store shows (`Name(inner store)`).
+    fn name(&self) -> &'static str;
+
+    /// The error to return for `error` while reading `location`.
+    fn read_error(&self, location: &Path, error: object_store::Error) -> object_store::Error;
+
+    /// Checks a successful read of the file at `location` (`meta` is what the store says of it).
+    fn check_read(&self, _location: &Path, _meta: &ObjectMeta) -> object_store::Result<()> {
+        Ok(())
+    }
+}
+
+/// A store that passes every call through to `inner`, with reads judged by a [`ReadCheck`].
 #[derive(Debug)]
-pub struct CheckedStore {
+pub struct GuardedStore<C> {
     inner: Arc<dyn ObjectStore>,
+    check: C,
+}
+
+impl<C: ReadCheck> GuardedStore<C> {
+    /// `inner`, its reads judged by `check`.
+    pub fn new(inner: Arc<dyn ObjectStore>, check: C) -> GuardedStore<C> {
+        GuardedStore { inner, check }
+    }
+}
+
+/// Checks reads of a snapshot's files against its manifest.
+pub type CheckedStore = GuardedStore<SnapshotFiles>;
+
+/// The files of one snapshot, as its manifest lists them.
+#[derive(Debug)]
+pub struct SnapshotFiles {
     version: u64,
     listed: HashMap<Path, Listed>,
 }
 
 impl CheckedStore {
     /// `inner`, checked against the files in `files` of snapshot `version`.
-    pub(crate) fn new(inner: Arc<dyn ObjectStore>, version: u64, files: Vec<FileToCheck>) -> CheckedStore {
+    pub(crate) fn checking(inner: Arc<dyn ObjectStore>, version: u64, files: Vec<FileToCheck>) -> CheckedStore {
         let listed = files
             .into_iter()
             .map(|file| (file.object, Listed { table: file.table, shown: file.shown, bytes: file.entry.bytes }))
             .collect();
-        CheckedStore { inner, version, listed }
+        GuardedStore::new(inner, SnapshotFiles { version, listed })
     }
+}
 
+impl SnapshotFiles {
     fn damaged(&self, listed: &Listed, damage: FileDamage) -> object_store::Error {
         let damaged =
             DamagedFile { table: listed.table.name(), shown: listed.shown.clone(), version: self.version, damage };
         object_store::Error::Generic { store: STORE_NAME, source: Box::new(damaged) }
     }
+}
 
-    /// The error to return for `error` while reading `location`: named after the file if it is listed.
-    fn name_error(&self, location: &Path, error: object_store::Error) -> object_store::Error {
+impl ReadCheck for SnapshotFiles {
+    fn name(&self) -> &'static str {
+        "CheckedStore"
+    }
+
+    /// Named after the file if it is listed.
+    fn read_error(&self, location: &Path, error: object_store::Error) -> object_store::Error {
         match self.listed.get(location) {
             Some(listed) => match error {
                 object_store::Error::NotFound { .. } => self.damaged(listed, FileDamage::Missing),
@@ -67,16 +108,27 @@ impl CheckedStore {
             None => error,
         }
     }
+
+    /// A listed file must have its recorded size.
+    fn check_read(&self, location: &Path, meta: &ObjectMeta) -> object_store::Result<()> {
+        match self.listed.get(location) {
+            Some(listed) if meta.size != listed.bytes => {
+                let damage = FileDamage::SizeDiffers { actual: meta.size, recorded: listed.bytes };
+                Err(self.damaged(listed, damage))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
-impl fmt::Display for CheckedStore {
+impl<C: ReadCheck> fmt::Display for GuardedStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CheckedStore({})", self.inner)
+        write!(f, "{}({})", self.check.name(), self.inner)
     }
 }
 
 #[async_trait]
-impl ObjectStore for CheckedStore {
+impl<C: ReadCheck> ObjectStore for GuardedStore<C> {
     async fn put_opts(
         &self,
         location: &Path,
@@ -95,18 +147,13 @@ impl ObjectStore for CheckedStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        let result = self.inner.get_opts(location, options).await.map_err(|e| self.name_error(location, e))?;
-        if let Some(listed) = self.listed.get(location)
-            && result.meta.size != listed.bytes
-        {
-            let damage = FileDamage::SizeDiffers { actual: result.meta.size, recorded: listed.bytes };
-            return Err(self.damaged(listed, damage));
-        }
+        let result = self.inner.get_opts(location, options).await.map_err(|e| self.check.read_error(location, e))?;
+        self.check.check_read(location, &result.meta)?;
         Ok(result)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await.map_err(|e| self.name_error(location, e))
+        self.inner.get_ranges(location, ranges).await.map_err(|e| self.check.read_error(location, e))
     }
 
     fn delete_stream(

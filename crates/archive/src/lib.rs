@@ -21,7 +21,7 @@
 //! rewritten, so a reader holding an older snapshot keeps reading valid files.
 
 mod archive;
-mod checked_store;
+pub mod checked_store;
 pub mod chunk;
 mod compact;
 mod error;

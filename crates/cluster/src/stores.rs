@@ -9,22 +9,15 @@
 //! chunk deleted by `vacuum` after the client checked) the query would succeed with rows missing.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use futures::stream::BoxStream;
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult, RenameOptions,
-};
 use url::Url;
+use verbatim_archive::checked_store::{GuardedStore, ReadCheck};
 
 /// Opens the store of any URL a plan names, with the process's store settings.
 #[derive(Debug)]
@@ -67,17 +60,16 @@ impl ObjectStoreRegistry for StoreRegistry {
                 .map_err(|reason| DataFusionError::Execution(format!("cannot open the store of {url}: {reason}")))?
                 .0
         };
-        let store: Arc<dyn ObjectStore> = Arc::new(MissingIsAnError { inner, root: key.clone() });
+        let store: Arc<dyn ObjectStore> = Arc::new(GuardedStore::new(inner, MissingIsAnError { root: key.clone() }));
         let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
         Ok(stores.entry(key).or_insert(store).clone())
     }
 }
 
-/// A store on which reading a file that is not there fails naming it, instead of answering "not
-/// found" (which DataFusion would take for an empty folder).
+/// Reads of a file that is not there fail naming it, instead of answering "not found" (which
+/// DataFusion would take for an empty folder).
 #[derive(Debug)]
 struct MissingIsAnError {
-    inner: Arc<dyn ObjectStore>,
     /// `scheme://bucket`, for messages.
     root: String,
 }
@@ -87,8 +79,12 @@ struct MissingIsAnError {
 #[error("{0} is missing (a table file the plan names is not there; a folder needs a trailing /)")]
 struct MissingFile(String);
 
-impl MissingIsAnError {
-    fn name_missing(&self, location: &Path, error: object_store::Error) -> object_store::Error {
+impl ReadCheck for MissingIsAnError {
+    fn name(&self) -> &'static str {
+        "MissingIsAnError"
+    }
+
+    fn read_error(&self, location: &Path, error: object_store::Error) -> object_store::Error {
         match error {
             object_store::Error::NotFound { .. } => object_store::Error::Generic {
                 store: "verbatim cluster",
@@ -96,71 +92,6 @@ impl MissingIsAnError {
             },
             other => other,
         }
-    }
-}
-
-impl fmt::Display for MissingIsAnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MissingIsAnError({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for MissingIsAnError {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await.map_err(|e| self.name_missing(location, e))
-    }
-
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await.map_err(|e| self.name_missing(location, e))
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list_with_offset(prefix, offset)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-
-    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
-        self.inner.rename_opts(from, to, options).await
     }
 }
 
