@@ -70,7 +70,21 @@ fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
         let hits = search_csv(&indexed, phrase);
         assert_eq!(hits, search_csv(&scanned, phrase), "{phrase}: the index and the scan agree");
         assert!(hits.lines().count() > 1, "{phrase} is found");
+        let matching = phrase_match_rows(&indexed, phrase);
+        assert_eq!(matching, phrase_match_rows(&scanned, phrase), "{phrase}: phrase_match with and without indexes");
+        assert!(!matching.is_empty(), "{phrase} is in some caption");
     }
+    // `phrase_match` filters read only the rows the indexes name: the filter runs on the captions
+    // where the phrase starts, not on every caption.
+    let rows: u64 = sql_value(&indexed, "SELECT count(*) FROM segments").parse().unwrap();
+    let filtered = |archive: &Path| -> f64 {
+        let plan = run_on(archive, &["sql", "-q", &format!("EXPLAIN ANALYZE {}", phrase_match_sql("hubris"))]);
+        let (matched, pruned) = (metric(&plan, "pushdown_rows_matched"), metric(&plan, "pushdown_rows_pruned"));
+        matched + pruned
+    };
+    let (from_indexes, from_scan) = (filtered(&indexed), filtered(&scanned));
+    assert!(from_scan > 0.99 * rows as f64, "without indexes every caption is filtered: {from_scan} of {rows}");
+    assert!(from_indexes * 100.0 < rows as f64, "{from_indexes} of {rows} captions filtered with indexes");
     // Hits across caption breaks: the phrase starts in one caption and ends in the next.
     let across = "SELECT count(*) FROM search('open source') WHERE NOT phrase_match(text, 'open source')";
     let within = "SELECT count(*) FROM segments WHERE phrase_match(text, 'open source')";
@@ -95,7 +109,32 @@ fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
     );
     for phrase in PHRASES {
         assert_eq!(search_csv(&scanned, phrase), search_csv(&indexed, phrase), "{phrase} after compaction");
+        assert_eq!(phrase_match_rows(&scanned, phrase), phrase_match_rows(&indexed, phrase), "{phrase} compacted");
     }
+}
+
+fn phrase_match_sql(phrase: &str) -> String {
+    format!(
+        "SELECT doc_id, seq FROM segments WHERE phrase_match(text, '{}') AND seq >= 0 ORDER BY doc_id, seq",
+        phrase.replace('\'', "''")
+    )
+}
+
+/// The captions `phrase_match` keeps, as `doc_id,seq` lines.
+fn phrase_match_rows(archive: &Path, phrase: &str) -> Vec<String> {
+    sql_rows(archive, &phrase_match_sql(phrase))
+}
+
+/// The value of a scan metric in an `EXPLAIN ANALYZE` plan (shown as `123` or `41.39 K`).
+fn metric(plan: &str, name: &str) -> f64 {
+    let at = plan.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name} in {plan}")) + name.len() + 1;
+    let shown: String = plan[at..].chars().take_while(|&c| c != ',' && c != ']').collect();
+    let (number, scale) = match shown.split_once(' ') {
+        Some((number, "K")) => (number, 1e3),
+        Some((number, "M")) => (number, 1e6),
+        _ => (shown.as_str(), 1.0),
+    };
+    number.parse::<f64>().unwrap_or_else(|_| panic!("{name}={shown}")) * scale
 }
 
 #[test]
@@ -116,10 +155,14 @@ fn a_lost_or_damaged_index_fails_the_search_naming_it() {
     let at = damaged.len() - 20;
     damaged[at] ^= 0x55;
     std::fs::write(&index, &damaged).unwrap();
-    let output = run(&["sql", "-q", "--archive", &a, "SELECT count(*) FROM search('python')"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&name), "names the index: {stderr}");
+    for sql in
+        ["SELECT count(*) FROM search('python')", "SELECT count(*) FROM segments WHERE phrase_match(text, 'python')"]
+    {
+        let output = run(&["sql", "-q", "--archive", &a, sql]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{sql}: {stderr}");
+        assert!(stderr.contains(&name), "{sql} names the index: {stderr}");
+    }
     let verify = run(&["verify", "-q", "--archive", &a]);
     let shown = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
     assert!(!verify.status.success() && shown.contains(&name), "verify names the index: {shown}");
@@ -130,6 +173,13 @@ fn a_lost_or_damaged_index_fails_the_search_naming_it() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&name) && stderr.contains("missing"), "names the lost index: {stderr}");
 
+    let output =
+        run(&["sql", "-q", "--archive", &a, "SELECT count(*) FROM segments WHERE phrase_match(text, 'python')"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.code() == Some(1) && stderr.contains(&name), "phrase_match names the lost index: {stderr}");
+
     std::fs::write(&index, &bytes).unwrap();
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM search('python')"), "67");
+    let within = sql_value(&archive, "SELECT count(*) FROM segments WHERE phrase_match(text, 'python')");
+    assert!(within.parse::<u64>().unwrap() > 0, "{within}");
 }

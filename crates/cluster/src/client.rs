@@ -86,7 +86,7 @@ pub async fn open_cluster_session(
         .await
         .map_err(|e| ClusterError::Unreachable { address: address.to_string(), reason: e.to_string() })?;
     // Ballista's session replaces the function list; verbatim's are registered after it.
-    let session = ArchiveSession::open_in(ctx, archive, options).await?;
+    let session = ArchiveSession::open_for_cluster_in(ctx, archive, options).await?;
     archive.ensure_sound(session.snapshot(), CheckDepth::Presence).await?;
     Ok(session)
 }

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod progress;
 pub mod saved;
 pub mod search;
+pub mod segments;
 mod session;
 pub mod shell;
 

@@ -21,7 +21,7 @@ use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext
 use datafusion::logical_expr::Expr;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
@@ -136,8 +136,8 @@ pub struct SearchHitsFunction {
 
 impl SearchHitsFunction {
     /// The function over `target`.
-    pub fn new(target: SearchTarget) -> SearchHitsFunction {
-        SearchHitsFunction { target: Arc::new(target) }
+    pub fn new(target: Arc<SearchTarget>) -> SearchHitsFunction {
+        SearchHitsFunction { target }
     }
 }
 
@@ -390,14 +390,7 @@ async fn read_rows(
         .map(|name| builder.schema().index_of(name))
         .collect::<std::result::Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    for &row in selected {
-        match ranges.last_mut() {
-            Some(range) if range.end == row as usize => range.end += 1,
-            _ => ranges.push(row as usize..row as usize + 1),
-        }
-    }
-    let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), entry.rows as usize);
+    let selection = crate::segments::row_selection(selected, entry.rows);
     let stream = builder.with_projection(mask).with_row_selection(selection).build()?;
     let batches: Vec<RecordBatch> = stream.try_collect().await?;
     let schema = batches.first().map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);

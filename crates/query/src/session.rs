@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::common::config::SpillCompression;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -21,6 +22,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, Table};
 
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
+use crate::segments::SegmentsTable;
 
 use crate::{QueryError, layout, udf};
 
@@ -87,19 +89,40 @@ impl ArchiveSession {
         archive: &Archive,
         options: &SessionOptions,
     ) -> Result<ArchiveSession, QueryError> {
+        ArchiveSession::open_with(ctx, archive, options, PhraseFilters::FromIndexes).await
+    }
+
+    /// [`ArchiveSession::open_in`] for engines that send plans elsewhere to run (a cluster):
+    /// `segments` is a plain Parquet listing table, which plan serialisation knows, so its
+    /// `phrase_match` filters scan the text instead of reading the phrase indexes first.
+    pub async fn open_for_cluster_in(
+        ctx: SessionContext,
+        archive: &Archive,
+        options: &SessionOptions,
+    ) -> Result<ArchiveSession, QueryError> {
+        ArchiveSession::open_with(ctx, archive, options, PhraseFilters::Scan).await
+    }
+
+    async fn open_with(
+        ctx: SessionContext,
+        archive: &Archive,
+        options: &SessionOptions,
+        phrase_filters: PhraseFilters,
+    ) -> Result<ArchiveSession, QueryError> {
         let snapshot = match options.as_of {
             Some(version) => archive.snapshot_at(version).await?,
             None => archive.snapshot().await?,
         };
         udf::register_all(&ctx);
         ctx.register_object_store(archive.url(), archive.checked_store(&snapshot));
-        register_archive_tables(&ctx, archive, &snapshot)?;
-        let target = SearchTarget {
+        let target = Arc::new(SearchTarget {
             store: archive.checked_store(&snapshot),
             archive: archive.clone(),
             chunks: snapshot.files(Table::Segments).to_vec(),
             cache: options.index_cache.clone().filter(|_| !archive.is_local()),
-        };
+        });
+        let indexes = (phrase_filters == PhraseFilters::FromIndexes).then_some(&target);
+        register_archive_tables(&ctx, archive, &snapshot, indexes)?;
         ctx.register_udtf("search_hits", Arc::new(SearchHitsFunction::new(target)));
         ctx.register_udtf("search", Arc::new(SearchFunction));
         Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })
@@ -217,8 +240,23 @@ pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConf
     config
 }
 
-/// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables included).
-fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot: &Snapshot) -> Result<(), QueryError> {
+/// How `segments` answers `phrase_match(text, 'phrase')` filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhraseFilters {
+    /// Reading only the rows the chunks' phrase indexes name (see [`SegmentsTable`]).
+    FromIndexes,
+    /// Scanning all the text.
+    Scan,
+}
+
+/// Registers `segments`, `documents` and `rejects` over the snapshot's files (empty tables
+/// included); `segments` reads the phrase indexes of `indexes` for phrase filters when given.
+fn register_archive_tables(
+    ctx: &SessionContext,
+    archive: &Archive,
+    snapshot: &Snapshot,
+    indexes: Option<&Arc<SearchTarget>>,
+) -> Result<(), QueryError> {
     let df = |e: datafusion::error::DataFusionError| QueryError::DataFusion(e.to_string());
     for table in Table::ALL {
         let urls = snapshot
@@ -241,8 +279,12 @@ fn register_archive_tables(ctx: &SessionContext, archive: &Archive, snapshot: &S
             }
         }
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-        let provider = ListingTable::try_new(config).map_err(df)?;
-        ctx.register_table(table.name(), Arc::new(provider)).map_err(df)?;
+        let listing = ListingTable::try_new(config).map_err(df)?;
+        let provider: Arc<dyn TableProvider> = match indexes {
+            Some(target) if table == Table::Segments => Arc::new(SegmentsTable::new(listing, target.clone())),
+            _ => Arc::new(listing),
+        };
+        ctx.register_table(table.name(), provider).map_err(df)?;
     }
     Ok(())
 }
