@@ -44,7 +44,7 @@ pub fn document_order(files: &[FileEntry], target_partitions: usize) -> Option<D
     } else {
         let per_group = ranges.len().div_ceil(partitions);
         let split_points = (1..partitions)
-            .map(|group| SplitPoint::new(vec![ScalarValue::Utf8View(Some(ranges[group * per_group].1.first.clone()))]))
+            .map(|group| SplitPoint::new(vec![ScalarValue::Utf8(Some(ranges[group * per_group].1.first.clone()))]))
             .collect();
         let range = RangePartitioning::try_new(vec![col("doc_id").sort(true, false)], split_points).ok()?;
         Some(Partitioning::Range(range))

@@ -6,7 +6,6 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::config::SpillCompression;
 use datafusion::datasource::empty::EmptyTable;
@@ -229,6 +228,13 @@ pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConf
     // the rows that pass (a phrase search decodes the text, then the few matching rows' other columns).
     execution.parquet.pushdown_filters = true;
     execution.parquet.reorder_filters = true;
+    // Strings are read as `Utf8`, not DataFusion's default `Utf8View`. A view array points into
+    // the decoded Parquet pages, so a few selected rows (a phrase filter's hits) hold whole pages
+    // in memory: every caption with a frequent phrase over 20 GB peaked at 1.16 GiB under a
+    // 1 GiB limit. And DataFusion 55's streaming `GROUP BY` of a view column (per document over
+    // the sorted `segments`) copies its growing string buffer into every batch it emits: a top-50
+    // of documents asked for 645 MB and failed there.
+    execution.parquet.schema_force_view_types = false;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
     execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
     // `segments` partitions are ranges of documents (see `layout`): a grouping by `doc_id` and more
@@ -265,7 +271,7 @@ fn register_archive_tables(
             .map(|f| ListingTableUrl::parse(archive.file_url(&f.path).as_str()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(df)?;
-        let schema = read_schema(&table.schema());
+        let schema = table.schema();
         if urls.is_empty() {
             ctx.register_table(table.name(), Arc::new(EmptyTable::new(schema))).map_err(df)?;
             continue;
@@ -287,17 +293,4 @@ fn register_archive_tables(
         ctx.register_table(table.name(), provider).map_err(df)?;
     }
     Ok(())
-}
-
-/// The schema tables are read with: strings as `Utf8View`, as DataFusion reads Parquet by default.
-fn read_schema(schema: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
 }
