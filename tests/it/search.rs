@@ -85,6 +85,13 @@ fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
     let (from_indexes, from_scan) = (filtered(&indexed), filtered(&scanned));
     assert!(from_scan > 0.99 * rows as f64, "without indexes every caption is filtered: {from_scan} of {rows}");
     assert!(from_indexes * 100.0 < rows as f64, "{from_indexes} of {rows} captions filtered with indexes");
+    // A scan that stops after a limit reads a few chunks, and is not narrowed first.
+    let first = format!("{} LIMIT 5", phrase_match_sql("open source"));
+    let plan = |sql: &str| run_on(&indexed, &["sql", "-q", &format!("EXPLAIN {sql}")]);
+    assert!(plan(&phrase_match_sql("open source")).contains("PhraseIndexedScanExec"), "narrowed");
+    assert!(!plan(&first).contains("PhraseIndexedScanExec"), "not narrowed under a limit: {}", plan(&first));
+    assert_eq!(sql_rows(&indexed, &first), sql_rows(&scanned, &first));
+    assert_eq!(sql_rows(&indexed, &first).len(), 5);
     // Hits across caption breaks: the phrase starts in one caption and ends in the next.
     let across = "SELECT count(*) FROM search('open source') WHERE NOT phrase_match(text, 'open source')";
     let within = "SELECT count(*) FROM segments WHERE phrase_match(text, 'open source')";

@@ -2,6 +2,8 @@
 //! tables registered from its committed snapshot, verbatim's transcript functions, and saved
 //! queries with typed parameters.
 
+#[macro_use]
+mod plan;
 pub mod documents;
 mod error;
 pub mod layout;

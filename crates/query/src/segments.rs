@@ -7,22 +7,34 @@
 //! scan is told to read just those rows of each indexed chunk (a Parquet row selection); the
 //! filter itself still runs over what is read, so the answer is the same as a full scan's. Chunks
 //! without an index are read whole.
+//!
+//! The indexes are read when the scan starts, not while planning: planning only marks the files
+//! ([`IndexedPhrase`]), and [`NarrowPhraseScans`], the last physical optimizer rule, defers the
+//! scans that read everything they match to [`PhraseIndexedScanExec`]. A scan that stops after a
+//! limit (`ORDER BY doc_id, seq LIMIT 100` over the sorted chunks) is left alone: it reads a few
+//! chunks, where asking every chunk's index first would cost more than it saves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Constraints, DataFusionError, Result, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, PartitionedFile};
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use verbatim_archive::{FileEntry, phrase_index};
@@ -46,33 +58,51 @@ impl SegmentsTable {
         SegmentsTable { listing, target }
     }
 
-    /// For each indexed chunk (by object path), the rows where the phrase `words` starts.
-    async fn selections(&self, words: &[String]) -> Result<HashMap<Path, RowSelection>> {
-        let indexed: Vec<FileEntry> =
-            self.target.chunks.iter().filter(|entry| entry.phrase_index.is_some()).cloned().collect();
-        let words = Arc::new(words.to_vec());
-        futures::stream::iter(indexed)
-            .map(|entry| chunk_selection(self.target.clone(), entry, words.clone()))
-            .buffer_unordered(CONCURRENT_INDEX_READS)
-            .try_collect()
-            .await
+    /// `plan` with each indexed chunk's file marked for narrowing to the rows of `words`.
+    fn mark_files(&self, plan: Arc<dyn ExecutionPlan>, words: Vec<String>) -> Arc<dyn ExecutionPlan> {
+        let lookup = Arc::new(PhraseLookup { target: self.target.clone(), words });
+        let entries: HashMap<Path, &FileEntry> = self
+            .target
+            .chunks
+            .iter()
+            .filter(|entry| entry.phrase_index.is_some())
+            .map(|entry| (self.target.archive.object(&entry.path), entry))
+            .collect();
+        map_files(plan, |file| match entries.get(&file.object_meta.location) {
+            Some(&entry) => file.with_extension(IndexedPhrase { lookup: lookup.clone(), entry: entry.clone() }),
+            None => file,
+        })
+        .unwrap_or_else(|plan| plan)
     }
 }
 
-/// The object path of the chunk `entry` and the rows where the phrase `words` starts in it, from
-/// its phrase index.
-async fn chunk_selection(
+/// A phrase to look up in the indexes of a snapshot's chunks.
+#[derive(Debug)]
+struct PhraseLookup {
     target: Arc<SearchTarget>,
+    words: Vec<String>,
+}
+
+/// Attached to a file of a `segments` scan filtered on a phrase: the chunk it is, with an index,
+/// and the phrase.
+#[derive(Debug, Clone)]
+pub struct IndexedPhrase {
+    lookup: Arc<PhraseLookup>,
     entry: FileEntry,
-    words: Arc<Vec<String>>,
-) -> Result<(Path, RowSelection)> {
+}
+
+/// The object path of the chunk of `indexed` and the rows where its phrase starts in it, from the
+/// chunk's phrase index.
+async fn chunk_selection(indexed: IndexedPhrase) -> Result<(Path, RowSelection)> {
+    let IndexedPhrase { lookup, entry } = indexed;
+    let target = &lookup.target;
     let archive = &target.archive;
     let rows = phrase_index::phrase_rows(
         &target.store,
         |relative| archive.object(relative),
         archive.url().as_str(),
         &entry,
-        &words,
+        &lookup.words,
         target.cache.as_ref(),
     )
     .await
@@ -120,8 +150,7 @@ impl TableProvider for SegmentsTable {
         let phrase = args.filters().and_then(filtered_phrase);
         let scan = self.listing.scan_with_args(state, args).await?;
         let Some(words) = phrase else { return Ok(scan) };
-        let selections = self.selections(&words).await?;
-        Ok(ScanResult::new(with_row_selections(scan.into_inner(), &selections)))
+        Ok(ScanResult::new(self.mark_files(scan.into_inner(), words)))
     }
 }
 
@@ -169,38 +198,140 @@ pub(crate) fn row_selection(rows: &[u64], total: u64) -> RowSelection {
     RowSelection::from_consecutive_ranges(ranges.into_iter(), total as usize)
 }
 
-/// `plan` (a Parquet scan) reading only the selected rows of the files `selections` names; any
-/// other plan unchanged.
-fn with_row_selections(
+/// `plan`, a file scan, with `change` applied to each of its files (`Err(plan)` for other plans).
+fn map_files(
     plan: Arc<dyn ExecutionPlan>,
-    selections: &HashMap<Path, RowSelection>,
-) -> Arc<dyn ExecutionPlan> {
-    let Some(config) =
-        plan.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-    else {
-        return plan;
-    };
+    change: impl Fn(PartitionedFile) -> PartitionedFile,
+) -> std::result::Result<Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>> {
+    let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Err(plan) };
+    let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Err(plan) };
     let mut config = config.clone();
     config.file_groups = std::mem::take(&mut config.file_groups)
         .into_iter()
         .map(|group| {
             let statistics = group.file_statistics(None).cloned();
-            let files = group
-                .into_inner()
-                .into_iter()
-                .map(|file| match selections.get(&file.object_meta.location) {
-                    Some(selection) => file.with_extension(ParquetRowSelection::new(selection.clone())),
-                    None => file,
-                })
-                .collect();
-            let group = FileGroup::new(files);
+            let group = FileGroup::new(group.into_inner().into_iter().map(&change).collect());
             match statistics {
                 Some(statistics) => group.with_statistics(Arc::new(statistics)),
                 None => group,
             }
         })
         .collect();
-    DataSourceExec::from_data_source(config)
+    Ok(Arc::new(exec.clone().with_data_source(Arc::new(config))))
+}
+
+/// The files of `plan` marked for narrowing, when it is a file scan that reads everything it
+/// matches (no limit).
+fn marked_files(plan: &dyn ExecutionPlan) -> Vec<IndexedPhrase> {
+    let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Vec::new() };
+    let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Vec::new() };
+    if config.limit.is_some() {
+        return Vec::new();
+    }
+    config
+        .file_groups
+        .iter()
+        .flat_map(|group| group.iter())
+        .filter_map(|f| f.extension::<IndexedPhrase>().cloned())
+        .collect()
+}
+
+/// The physical optimizer rule that defers each `segments` scan filtered on a phrase, and reading
+/// all it matches, to a [`PhraseIndexedScanExec`]. Registered last, after the scan has its final
+/// form (filters pushed into it, limits, partitioning).
+#[derive(Debug, Default)]
+pub struct NarrowPhraseScans;
+
+impl PhysicalOptimizerRule for NarrowPhraseScans {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            if marked_files(node.as_ref()).is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            Ok(Transformed::yes(Arc::new(PhraseIndexedScanExec::new(node)) as Arc<dyn ExecutionPlan>))
+        })
+        .map(|transformed| transformed.data)
+    }
+
+    fn name(&self) -> &str {
+        "narrow_phrase_scans"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// A `segments` scan that first asks its chunks' phrase indexes where the filtered phrase starts,
+/// once for all partitions, then runs the scan reading only those rows of each indexed chunk.
+#[derive(Debug)]
+pub struct PhraseIndexedScanExec {
+    scan: Arc<dyn ExecutionPlan>,
+    narrowed: Arc<tokio::sync::OnceCell<Arc<dyn ExecutionPlan>>>,
+}
+
+impl PhraseIndexedScanExec {
+    /// Defers `scan`, a Parquet scan whose files are marked with [`IndexedPhrase`].
+    pub fn new(scan: Arc<dyn ExecutionPlan>) -> PhraseIndexedScanExec {
+        PhraseIndexedScanExec { scan, narrowed: Arc::new(tokio::sync::OnceCell::new()) }
+    }
+}
+
+/// `scan` reading only the rows its marked files' indexes name.
+async fn narrowed_scan(scan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let selections: HashMap<Path, RowSelection> = futures::stream::iter(marked_files(scan.as_ref()))
+        .map(chunk_selection)
+        .buffer_unordered(CONCURRENT_INDEX_READS)
+        .try_collect()
+        .await?;
+    let partitions = scan.properties().output_partitioning().partition_count();
+    let narrowed = map_files(scan, |file| match selections.get(&file.object_meta.location) {
+        Some(selection) => file.with_extension(ParquetRowSelection::new(selection.clone())),
+        None => file,
+    })
+    .map_err(|_| DataFusionError::Internal("a phrase-indexed scan is not a file scan".into()))?;
+    if narrowed.properties().output_partitioning().partition_count() != partitions {
+        return Err(DataFusionError::Internal("narrowing a phrase-indexed scan changed its partitions".into()));
+    }
+    Ok(narrowed)
+}
+
+impl DisplayAs for PhraseIndexedScanExec {
+    fn fmt_as(&self, format: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "PhraseIndexedScanExec: ")?;
+        match self.scan.downcast_ref::<DataSourceExec>() {
+            Some(exec) => exec.fmt_as(format, f),
+            None => write!(f, "{}", self.scan.name()),
+        }
+    }
+}
+
+impl ExecutionPlan for PhraseIndexedScanExec {
+    fn name(&self) -> &str {
+        "PhraseIndexedScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.scan.properties()
+    }
+
+    // No children: the scan it defers is run by it, and was optimized before it was made.
+    leaf_plan_methods!("PhraseIndexedScanExec");
+
+    /// The metrics of the scan it runs (the narrowed scan shares them).
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.scan.metrics()
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let (scan, narrowed) = (self.scan.clone(), self.narrowed.clone());
+        let batches = futures::stream::once(async move {
+            let narrowed = narrowed.get_or_try_init(|| narrowed_scan(scan)).await?;
+            narrowed.execute(partition, context)
+        })
+        .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches)))
+    }
 }
 
 #[cfg(test)]

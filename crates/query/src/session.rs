@@ -21,7 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, Table};
 
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
-use crate::segments::SegmentsTable;
+use crate::segments::{NarrowPhraseScans, SegmentsTable};
 
 use crate::{QueryError, layout, udf};
 
@@ -209,8 +209,12 @@ fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<Sess
     // as in datafusion-cli; verbatim's own settings below take precedence.
     let config = SessionConfig::from_env().map_err(|e| QueryError::DataFusion(e.to_string()))?;
     let config = configure(config, options);
-    let state =
-        SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(NarrowPhraseScans))
+        .build();
     Ok(SessionContext::new_with_state(state))
 }
 
