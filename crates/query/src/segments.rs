@@ -41,7 +41,7 @@ use verbatim_archive::{FileEntry, phrase_index};
 
 use crate::search::SearchTarget;
 
-/// Index files read at once while a scan is planned.
+/// Index files read at once when a narrowed scan starts.
 const CONCURRENT_INDEX_READS: usize = 8;
 
 /// The `segments` table of a snapshot: `listing` over its chunks, narrowed by their phrase indexes
