@@ -49,6 +49,24 @@ pub struct SearchTarget {
     pub cache: Option<IndexCache>,
 }
 
+impl SearchTarget {
+    /// The rows of the chunk `entry` where the phrase `words` starts: from its phrase index (through
+    /// the cache), or by scanning its text when it has none. Errors name the file.
+    pub async fn phrase_rows(&self, entry: &FileEntry, words: &[String]) -> Result<Vec<u64>> {
+        let archive = &self.archive;
+        phrase_index::phrase_rows(
+            &self.store,
+            |relative| archive.object(relative),
+            archive.url().as_str(),
+            entry,
+            words,
+            self.cache.as_ref(),
+        )
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
 fn literal(expr: &Expr) -> Option<&ScalarValue> {
     match expr {
         Expr::Literal(value, _) => Some(value),
@@ -321,23 +339,12 @@ async fn chunk_hits(
     words: &[String],
     context: u64,
 ) -> Result<Option<RecordBatch>> {
-    let archive = &target.archive;
-    let object_of = |relative: &str| archive.object(relative);
-    let hits = phrase_index::phrase_rows(
-        &target.store,
-        object_of,
-        archive.url().as_str(),
-        entry,
-        words,
-        target.cache.as_ref(),
-    )
-    .await
-    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let hits = target.phrase_rows(entry, words).await?;
     if hits.is_empty() {
         return Ok(None);
     }
     let selected = with_context(&hits, context, entry.rows);
-    let rows = read_rows(&target.store, &object_of(&entry.path), entry, &selected).await?;
+    let rows = read_rows(&target.store, &target.archive.object(&entry.path), entry, &selected).await?;
     Ok(Some(hit_batch(&rows, &selected, &hits, context)?))
 }
 

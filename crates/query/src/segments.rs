@@ -95,19 +95,8 @@ pub struct IndexedPhrase {
 /// chunk's phrase index.
 async fn chunk_selection(indexed: IndexedPhrase) -> Result<(Path, RowSelection)> {
     let IndexedPhrase { lookup, entry } = indexed;
-    let target = &lookup.target;
-    let archive = &target.archive;
-    let rows = phrase_index::phrase_rows(
-        &target.store,
-        |relative| archive.object(relative),
-        archive.url().as_str(),
-        &entry,
-        &lookup.words,
-        target.cache.as_ref(),
-    )
-    .await
-    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok((archive.object(&entry.path), row_selection(&rows, entry.rows)))
+    let rows = lookup.target.phrase_rows(&entry, &lookup.words).await?;
+    Ok((lookup.target.archive.object(&entry.path), row_selection(&rows, entry.rows)))
 }
 
 #[async_trait::async_trait]
