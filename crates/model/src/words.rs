@@ -73,25 +73,95 @@ fn for_each_char_word<'t>(text: &'t str, mut on_word: impl FnMut(&'t str)) {
     }
 }
 
-/// [`for_each_word`] for ASCII text: the same rule over bytes (only `'` is an apostrophe there).
+/// [`for_each_word`] for ASCII text: the same rule over bytes (only `'` is an apostrophe there),
+/// 64 bytes at a time. Each block's word bytes and apostrophes become bit masks; an apostrophe with
+/// word bytes on both sides joins them; words start and end where the joined mask changes. Only
+/// the words themselves cost a branch, not every byte.
 fn for_each_ascii_word<'t>(text: &'t str, mut on_word: impl FnMut(&'t str)) {
+    const STACK_BLOCKS: usize = 8;
     let bytes = text.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        if !bytes[at].is_ascii_alphanumeric() {
-            at += 1;
-            continue;
+    let blocks = bytes.len().div_ceil(64);
+    let mut on_span = |start: usize, end: usize| on_word(&text[start..end]);
+    if blocks <= STACK_BLOCKS {
+        let (mut words, mut apostrophes) = ([0u64; STACK_BLOCKS], [0u64; STACK_BLOCKS]);
+        classify_blocks(bytes, &mut words[..blocks], &mut apostrophes[..blocks]);
+        emit_words(&mut words[..blocks], &apostrophes[..blocks], &mut on_span);
+    } else {
+        let (mut words, mut apostrophes) = (vec![0u64; blocks], vec![0u64; blocks]);
+        classify_blocks(bytes, &mut words, &mut apostrophes);
+        emit_words(&mut words, &apostrophes, &mut on_span);
+    }
+}
+
+/// Bit `i` of `words[k]` (of `apostrophes[k]`): whether byte `64 k + i` of the ASCII `bytes` is
+/// alphanumeric (is `'`).
+fn classify_blocks(bytes: &[u8], words: &mut [u64], apostrophes: &mut [u64]) {
+    for (k, block) in bytes.chunks(64).enumerate() {
+        let (mut word, mut apostrophe) = (0u64, 0u64);
+        for (j, lane) in block.chunks(8).enumerate() {
+            let mut padded = [0u8; 8];
+            padded[..lane.len()].copy_from_slice(lane);
+            let (w, a) = classify_lane(u64::from_le_bytes(padded));
+            word |= w << (8 * j);
+            apostrophe |= a << (8 * j);
         }
-        let start = at;
-        at += 1;
+        words[k] = word;
+        apostrophes[k] = apostrophe;
+    }
+}
+
+/// For 8 ASCII bytes: a bit per byte (byte `i` → bit `i`) for alphanumeric bytes, and one for `'`.
+/// Every byte is below 0x80, so adding at most 0x7f to each never carries into the next.
+fn classify_lane(lane: u64) -> (u64, u64) {
+    const ONES: u64 = u64::MAX / 0xff;
+    const HIGH: u64 = ONES * 0x80;
+    // The high bit of `lane + ONES * (0x80 - c)` is set in each byte that is at least `c`.
+    let at_least = |value: u64, c: u8| value + ONES * u64::from(0x80 - c);
+    let digit = at_least(lane, b'0') & !at_least(lane, b'9' + 1);
+    let folded = lane | (ONES * 0x20);
+    let letter = at_least(folded, b'a') & !at_least(folded, b'z' + 1);
+    let not_apostrophe = (lane ^ (ONES * u64::from(b'\''))) + ONES * 0x7f;
+    (high_bits((digit | letter) & HIGH), high_bits(!not_apostrophe & HIGH))
+}
+
+/// The high bit of each byte of `value` (nothing else set) gathered into the low 8 bits.
+fn high_bits(value: u64) -> u64 {
+    (value >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Calls `on_span(start, end)` for each word, given the blocks' word and apostrophe masks (see
+/// [`classify_blocks`]); `words` is turned into the joined masks on the way.
+fn emit_words(words: &mut [u64], apostrophes: &[u64], on_span: &mut impl FnMut(usize, usize)) {
+    let blocks = words.len();
+    // Apostrophes between two word bytes join them.
+    let mut original_before = 0u64;
+    for k in 0..blocks {
+        let original = words[k];
+        let before = (original << 1) | (original_before >> 63);
+        let after = (original >> 1) | if k + 1 < blocks { words[k + 1] << 63 } else { 0 };
+        words[k] = original | (apostrophes[k] & before & after);
+        original_before = original;
+    }
+    let mut pending = 0usize;
+    for k in 0..blocks {
+        let mask = words[k];
+        let carried_in = if k > 0 { words[k - 1] >> 63 } else { 0 };
+        let carried_out = if k + 1 < blocks { words[k + 1] << 63 } else { 0 };
+        let mut starts = mask & !((mask << 1) | carried_in);
+        let mut ends = mask & !((mask >> 1) | carried_out);
+        let base = 64 * k;
+        // Starts and ends alternate; a block may open with the end of a word begun before it.
         loop {
-            match bytes.get(at) {
-                Some(b) if b.is_ascii_alphanumeric() => at += 1,
-                Some(b'\'') if bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) => at += 2,
-                _ => break,
+            if starts != 0 && (ends == 0 || starts.trailing_zeros() <= ends.trailing_zeros()) {
+                pending = base + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+            } else if ends != 0 {
+                on_span(pending, base + ends.trailing_zeros() as usize + 1);
+                ends &= ends - 1;
+            } else {
+                break;
             }
         }
-        on_word(&text[start..at]);
     }
 }
 
@@ -181,10 +251,11 @@ mod tests {
 
     #[test]
     fn the_ascii_path_splits_as_the_character_path() {
-        let alphabet = b"aB9' .-_";
+        // Every class boundary of the byte classes: before and after digits and both cases.
+        let alphabet = b"aB9' .-_/0:@AZ[`z{\x7f\t";
         let mut state = 1u64;
         for round in 0..3000 {
-            let text: String = (0..(round % 90))
+            let text: String = (0..(round % 90 + round / 2900 * 600))
                 .map(|_| {
                     state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     alphabet[(state >> 33) as usize % alphabet.len()] as char
@@ -196,7 +267,7 @@ mod tests {
             assert_eq!(fast, slow, "{text:?}");
         }
         // Longer texts, with apostrophes and spaces at every offset.
-        for length in [63, 64, 65, 127, 128, 200, 255, 256, 257, 300] {
+        for length in [63, 64, 65, 127, 128, 200, 255, 256, 257, 300, 511, 512, 513, 700] {
             let text: String = (0..length)
                 .map(|i| {
                     if i % 7 == 6 {
