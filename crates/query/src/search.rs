@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringBuilder, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt64Array};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
@@ -30,7 +30,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
-use verbatim_archive::phrase_index::{self, IndexCache};
+use verbatim_archive::phrase_index::{self, IndexCache, PhrasePlace};
 use verbatim_archive::{Archive, FileEntry, StoreReader};
 
 /// The most captions of context each side.
@@ -50,11 +50,11 @@ pub struct SearchTarget {
 }
 
 impl SearchTarget {
-    /// The rows of the chunk `entry` where the phrase `words` starts: from its phrase index (through
-    /// the cache), or by scanning its text when it has none. Errors name the file.
-    pub async fn phrase_rows(&self, entry: &FileEntry, words: &[String]) -> Result<Vec<u64>> {
+    /// The places of the chunk `entry` where the phrase `words` may start: from its phrase index
+    /// (through the cache), or by scanning its text when it has none. Errors name the file.
+    pub async fn phrase_places(&self, entry: &FileEntry, words: &[String]) -> Result<Vec<PhrasePlace>> {
         let archive = &self.archive;
-        phrase_index::phrase_rows(
+        phrase_index::phrase_places(
             &self.store,
             |relative| archive.object(relative),
             archive.url().as_str(),
@@ -339,23 +339,49 @@ async fn chunk_hits(
     words: &[String],
     context: u64,
 ) -> Result<Option<RecordBatch>> {
-    let hits = target.phrase_rows(entry, words).await?;
+    let places = target.phrase_places(entry, words).await?;
+    if places.is_empty() {
+        return Ok(None);
+    }
+    let selected = with_context(&places, context, entry.rows);
+    let rows = read_rows(&target.store, &target.archive.object(&entry.path), entry, &selected).await?;
+    let hits = confirmed_hits(&rows, &selected, &places, words)?;
     if hits.is_empty() {
         return Ok(None);
     }
-    let selected = with_context(&hits, context, entry.rows);
-    let rows = read_rows(&target.store, &target.archive.object(&entry.path), entry, &selected).await?;
     Ok(Some(hit_batch(&rows, &selected, &hits, context)?))
 }
 
-/// The rows to read: each hit and `context` rows each side, ascending and once each.
-fn with_context(hits: &[u64], context: u64, rows: u64) -> Vec<u64> {
-    let mut selected: Vec<u64> = Vec::with_capacity(hits.len() * (2 * context as usize + 1));
-    for &hit in hits {
-        let from = hit.saturating_sub(context).max(selected.last().map_or(0, |last| last + 1));
-        selected.extend(from..(hit + context + 1).min(rows));
+/// The rows to read: each place's rows (where the phrase would start to where it would end) and
+/// `context` rows each side, ascending and once each.
+fn with_context(places: &[PhrasePlace], context: u64, rows: u64) -> Vec<u64> {
+    let mut selected: Vec<u64> = Vec::with_capacity(places.len() * (2 * context as usize + 1));
+    for place in places {
+        let from = place.row.saturating_sub(context).max(selected.last().map_or(0, |last| last + 1));
+        let to = (place.row + context).max(place.last_row);
+        selected.extend(from..(to + 1).min(rows));
     }
     selected
+}
+
+/// The rows (ascending, once each) where the phrase `words` does start, of the `places` where it
+/// may: each place checked against the text of the `selected` rows read.
+fn confirmed_hits(rows: &RecordBatch, selected: &[u64], places: &[PhrasePlace], words: &[String]) -> Result<Vec<u64>> {
+    let texts_array = cast(column(rows, "text")?, &DataType::Utf8)?;
+    let texts = texts_array.as_string::<i32>();
+    let mut hits: Vec<u64> = Vec::new();
+    for place in places {
+        if hits.last() == Some(&place.row) {
+            continue;
+        }
+        let first = selected.binary_search(&place.row).expect("every place's rows are selected");
+        let span = (place.last_row - place.row) as usize;
+        let read = (first..=first + span).map(|index| if texts.is_null(index) { "" } else { texts.value(index) });
+        if phrase_index::phrase_at(read, place.skip, words) {
+            hits.push(place.row);
+        }
+    }
+    Ok(hits)
 }
 
 /// Reads the `selected` rows (ascending) of the chunk: `doc_id, seq, start_ms, end_ms, text`.
@@ -443,9 +469,15 @@ mod tests {
 
     #[test]
     fn context_rows_are_merged_and_clipped() {
-        assert_eq!(with_context(&[0, 2, 9], 1, 10), vec![0, 1, 2, 3, 8, 9]);
-        assert_eq!(with_context(&[5], 0, 10), vec![5]);
-        assert_eq!(with_context(&[1, 2], 3, 4), vec![0, 1, 2, 3]);
+        let at = |rows: &[u64]| -> Vec<PhrasePlace> {
+            rows.iter().map(|&row| PhrasePlace { row, skip: 0, last_row: row }).collect()
+        };
+        assert_eq!(with_context(&at(&[0, 2, 9]), 1, 10), vec![0, 1, 2, 3, 8, 9]);
+        assert_eq!(with_context(&at(&[5]), 0, 10), vec![5]);
+        assert_eq!(with_context(&at(&[1, 2]), 3, 4), vec![0, 1, 2, 3]);
+        // A phrase running on over the next rows: they are read to confirm it.
+        let across = [PhrasePlace { row: 2, skip: 1, last_row: 5 }, PhrasePlace { row: 3, skip: 0, last_row: 3 }];
+        assert_eq!(with_context(&across, 1, 10), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]

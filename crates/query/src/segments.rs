@@ -2,8 +2,8 @@
 //! the rows that the chunks' phrase indexes name when the query filters on
 //! `phrase_match(text, 'phrase')`.
 //!
-//! A caption can hold a phrase only where the phrase starts, so the rows where the phrase's words
-//! start (from [`phrase_index::phrase_rows`]) are a superset of the rows `phrase_match` keeps. The
+//! A caption can hold a phrase only where the phrase starts, so the rows where the phrase may start
+//! (from [`phrase_index::phrase_places`]) are a superset of the rows `phrase_match` keeps. The
 //! scan is told to read just those rows of each indexed chunk (a Parquet row selection); the
 //! filter itself still runs over what is read, so the answer is the same as a full scan's. Chunks
 //! without an index are read whole.
@@ -37,7 +37,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use verbatim_archive::{FileEntry, phrase_index};
+use verbatim_archive::FileEntry;
+use verbatim_archive::phrase_index::{self, PhrasePlace};
 
 use crate::search::SearchTarget;
 
@@ -91,11 +92,11 @@ pub struct IndexedPhrase {
     entry: FileEntry,
 }
 
-/// The object path of the chunk of `indexed` and the rows where its phrase starts in it, from the
-/// chunk's phrase index.
+/// The object path of the chunk of `indexed` and the rows where its phrase may start in it, from
+/// the chunk's phrase index.
 async fn chunk_selection(indexed: IndexedPhrase) -> Result<(Path, RowSelection)> {
     let IndexedPhrase { lookup, entry } = indexed;
-    let rows = lookup.target.phrase_rows(&entry, &lookup.words).await?;
+    let rows = PhrasePlace::rows(&lookup.target.phrase_places(&entry, &lookup.words).await?);
     Ok((lookup.target.archive.object(&entry.path), row_selection(&rows, entry.rows)))
 }
 

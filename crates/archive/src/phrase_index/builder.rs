@@ -1,4 +1,5 @@
-//! Numbering the words of a chunk's rows and recording where each occurs ([`PositionsBuilder`]).
+//! Recording where the words of a chunk's rows occur ([`PositionsBuilder`]): by bucket while a
+//! chunk is written, by word while a chunk without an index is scanned.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -7,11 +8,18 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use verbatim_model::words::{for_each_word, push_lowercase};
+use xxhash_rust::xxh3::xxh3_64;
 
-use super::{file, holding_row, phrase_starts};
+use super::{file, phrase_starts};
 use crate::ArchiveError;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Bits of a word's bucket: an index records the positions of 2^18 buckets of words.
+pub(super) const BUCKET_BITS: u32 = 18;
+
+/// Buckets of an index.
+const BUCKETS: usize = 1 << BUCKET_BITS;
 
 /// Positions per block of [`PositionsBuilder::tokens`] (4 MiB).
 const TOKEN_BLOCK: usize = 1 << 20;
@@ -20,39 +28,40 @@ const TOKEN_BLOCK: usize = 1 << 20;
 /// phrase) a word the phrase does not have.
 const NO_WORD: u32 = u32::MAX;
 
-/// Numbers the words of a chunk's rows and records where each occurs: the whole index while a
-/// chunk is written (one word id per position, sorted into posting lists when it finishes), or
-/// only a phrase's words while a chunk without an index is scanned.
+/// Records where the words of a chunk's rows occur, and every row's first position.
 ///
-/// Words of at most 16 ASCII bytes, nearly all of them, are keyed by their bytes packed into a
-/// `u128`, so that numbering them neither allocates nor compares strings.
+/// While a chunk is written ([`PositionsBuilder::new`]) it keeps the bucket of the word at each
+/// position ([`bucket_of`]: a hash of the lowercased word, no lookup in a table of words, which
+/// is what makes indexing cheap), sorted into one posting list per bucket when it finishes. A
+/// phrase's buckets then give every place it may start: a superset, since words share buckets,
+/// that [`super::phrase_at`] narrows to the exact answer. While a chunk without an index is
+/// scanned ([`PositionsBuilder::only`]) it records the positions of the phrase's own words.
 #[derive(Debug, Default)]
 pub struct PositionsBuilder {
     only: Option<HashSet<String>>,
+    /// Only-mode: ids of the words seen, packed as [`packed`] does or (longer words) as written.
     packed_ids: FastMap<u128, u32>,
     long_ids: FastMap<Box<str>, u32>,
-    words: Vec<Box<str>>,
-    /// Whole-index mode: the word id at each position, in blocks of [`TOKEN_BLOCK`] (a growing
+    /// Only-mode: the positions of each recorded word, by id.
+    scanned: Vec<Vec<u64>>,
+    /// Whole-index mode: the bucket at each position, in blocks of [`TOKEN_BLOCK`] (a growing
     /// chunk never copies what it holds).
     tokens: Vec<Vec<u32>>,
-    /// Only-mode: the positions of each recorded word.
-    scanned: Vec<Vec<u64>>,
     /// The position the next word gets.
     next_position: u64,
     row_starts: Vec<u64>,
     /// Each document's id and number of words, in the order added.
     document_words: Vec<(Box<str>, u64)>,
-    word_bytes: usize,
     lowercased: String,
 }
 
 impl PositionsBuilder {
-    /// A builder recording every word.
+    /// A builder recording the bucket of every word.
     pub fn new() -> PositionsBuilder {
         PositionsBuilder::default()
     }
 
-    /// A builder recording only `words` (lowercased), and every row's first position.
+    /// A builder recording only `words` (lowercased), exactly, and every row's first position.
     pub fn only(words: impl IntoIterator<Item = String>) -> PositionsBuilder {
         PositionsBuilder { only: Some(words.into_iter().collect()), ..PositionsBuilder::default() }
     }
@@ -66,10 +75,9 @@ impl PositionsBuilder {
     pub fn memory(&self) -> usize {
         // Blocks are touched as they fill: what is resident is what was pushed.
         2 * self.tokens.iter().map(Vec::len).sum::<usize>() * 4
-            + self.word_bytes
-            + self.words.len() * 64
             + self.row_starts.capacity() * 8
             + self.document_words.len() * 64
+            + if self.only.is_none() { BUCKETS * 4 } else { 0 }
     }
 
     /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
@@ -95,6 +103,54 @@ impl PositionsBuilder {
         }
         let start = self.next_position;
         self.row_starts.push(start);
+        if self.only.is_some() {
+            self.add_recorded_words(text);
+        } else {
+            self.add_buckets(text);
+        }
+        let words = self.next_position - start;
+        if let Some((_, count)) = self.document_words.last_mut() {
+            *count += words;
+        }
+    }
+
+    /// Whole-index mode: takes a position for each word of `text`, holding its bucket.
+    fn add_buckets(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let ascii = text.is_ascii();
+        let mut lowercased = std::mem::take(&mut self.lowercased);
+        let mut words = 0;
+        let mut block = match self.tokens.pop() {
+            Some(block) if block.len() < TOKEN_BLOCK => block,
+            Some(full) => {
+                self.tokens.push(full);
+                Vec::with_capacity(TOKEN_BLOCK)
+            }
+            None => Vec::with_capacity(TOKEN_BLOCK),
+        };
+        for_each_word(text, |word| {
+            let start = word.as_ptr() as usize - bytes.as_ptr() as usize;
+            let bucket = match ascii.then(|| packed_ascii(bytes, start, word.len())).flatten() {
+                Some(key) => bucket_of_key(key),
+                None => {
+                    lowercased.clear();
+                    push_lowercase(word, &mut lowercased);
+                    bucket_of(&lowercased)
+                }
+            };
+            if block.len() == TOKEN_BLOCK {
+                self.tokens.push(std::mem::replace(&mut block, Vec::with_capacity(TOKEN_BLOCK)));
+            }
+            block.push(bucket);
+            words += 1;
+        });
+        self.tokens.push(block);
+        self.next_position += words;
+        self.lowercased = lowercased;
+    }
+
+    /// Only-mode: takes a position for each word of `text`, recorded when it is one of the words.
+    fn add_recorded_words(&mut self, text: &str) {
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
         for_each_word(text, |word| {
@@ -105,10 +161,6 @@ impl PositionsBuilder {
             };
             self.record(id);
         });
-        let words = self.next_position - start;
-        if let Some((_, count)) = self.document_words.last_mut() {
-            *count += words;
-        }
     }
 
     /// Each document's id and number of words (as `tokenize` counts them), in the order added.
@@ -116,7 +168,8 @@ impl PositionsBuilder {
         &self.document_words
     }
 
-    /// Takes the next position for word `id` (or leaves it empty: [`NO_WORD`]).
+    /// Takes the next position for `id`, a bucket or (only-mode) a word id, or leaves it empty
+    /// ([`NO_WORD`]).
     fn record(&mut self, id: u32) {
         self.next_position += 1;
         if self.only.is_some() {
@@ -135,23 +188,28 @@ impl PositionsBuilder {
         }
     }
 
-    /// The id of `word` (as written), numbered on first sight; [`NO_WORD`] for a word that is
-    /// not recorded.
+    /// Only-mode: the id of `word` (as written), numbered on first sight; [`NO_WORD`] for a word
+    /// that is not recorded.
     fn word_id(&mut self, word: &str) -> u32 {
-        if let Some(key) = packed(word, true) {
-            return self.packed_id(key);
-        }
         let mut lowercased = std::mem::take(&mut self.lowercased);
         lowercased.clear();
         push_lowercase(word, &mut lowercased);
         let id = match packed(&lowercased, false) {
             Some(key) => self.packed_id(key),
-            None => self.long_id(&lowercased),
+            None => match self.long_ids.get(lowercased.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.new_id(&lowercased);
+                    self.long_ids.insert(lowercased.as_str().into(), id);
+                    id
+                }
+            },
         };
         self.lowercased = lowercased;
         id
     }
 
+    /// Only-mode: the id of the packed word `key`.
     fn packed_id(&mut self, key: u128) -> u32 {
         if let Some(&id) = self.packed_ids.get(&key) {
             return id;
@@ -164,30 +222,16 @@ impl PositionsBuilder {
         id
     }
 
-    fn long_id(&mut self, lowercased: &str) -> u32 {
-        if let Some(&id) = self.long_ids.get(lowercased) {
-            return id;
-        }
-        let id = self.new_id(lowercased);
-        self.long_ids.insert(lowercased.into(), id);
-        id
-    }
-
-    /// Numbers a word seen for the first time ([`NO_WORD`] when it is not recorded).
+    /// Only-mode: numbers a word seen for the first time ([`NO_WORD`] when it is not recorded).
     fn new_id(&mut self, lowercased: &str) -> u32 {
         if self.only.as_ref().is_some_and(|only| !only.contains(lowercased)) {
             return NO_WORD;
         }
-        let id = self.words.len() as u32;
-        self.word_bytes += lowercased.len();
-        self.words.push(lowercased.into());
-        if self.only.is_some() {
-            self.scanned.push(Vec::new());
-        }
-        id
+        self.scanned.push(Vec::new());
+        (self.scanned.len() - 1) as u32
     }
 
-    /// The id of a recorded word (lowercased), if it occurred.
+    /// Only-mode: the id of a recorded word (lowercased), if it occurred.
     fn id_of(&self, lowercased: &str) -> Option<u32> {
         let id = match packed(lowercased, false) {
             Some(key) => self.packed_ids.get(&key),
@@ -196,60 +240,95 @@ impl PositionsBuilder {
         id.copied().filter(|&id| id != NO_WORD)
     }
 
-    /// The positions of every word id, in id order: (offsets into the positions, positions).
-    fn posting_lists(&self) -> (Vec<usize>, Vec<u32>) {
-        let mut offsets = vec![0usize; self.words.len() + 1];
-        for &id in self.tokens.iter().flatten() {
-            if id != NO_WORD {
-                offsets[id as usize + 1] += 1;
+    /// The positions of every bucket that has any, in bucket order: (labels, offsets into the
+    /// positions, positions).
+    fn posting_lists(&self) -> (Vec<Box<str>>, Vec<usize>, Vec<u32>) {
+        let mut counts = vec![0u32; BUCKETS];
+        for &bucket in self.tokens.iter().flatten() {
+            if bucket != NO_WORD {
+                counts[bucket as usize] += 1;
             }
         }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
+        let (mut labels, mut offsets) = (Vec::new(), vec![0usize]);
+        // Each bucket's next free slot, then (after the scatter) its end.
+        let mut next = counts;
+        for (bucket, count) in next.iter_mut().enumerate() {
+            let start = offsets[offsets.len() - 1];
+            if *count > 0 {
+                labels.push(bucket_label(bucket as u32).into_boxed_str());
+                offsets.push(start + *count as usize);
+            }
+            *count = start as u32;
         }
-        let mut next = offsets.clone();
         let mut positions = vec![0u32; offsets[offsets.len() - 1]];
-        for (position, &id) in self.tokens.iter().flatten().enumerate() {
-            if id != NO_WORD {
-                positions[next[id as usize]] = position as u32;
-                next[id as usize] += 1;
+        for (position, &bucket) in self.tokens.iter().flatten().enumerate() {
+            if bucket != NO_WORD {
+                let slot = &mut next[bucket as usize];
+                positions[*slot as usize] = position as u32;
+                *slot += 1;
             }
         }
-        (offsets, positions)
+        (labels, offsets, positions)
     }
 
     /// Writes the index file of the rows added to `out`; returns its size in bytes.
     pub fn write_to(self, out: &mut impl Write) -> std::io::Result<u64> {
-        let (offsets, positions) = self.posting_lists();
-        let PositionsBuilder { words, row_starts, tokens, next_position, .. } = self;
+        let (labels, offsets, positions) = self.posting_lists();
+        let PositionsBuilder { row_starts, tokens, next_position, .. } = self;
         drop(tokens);
-        let lists = file::PostingLists { words: &words, offsets: &offsets, positions: &positions };
+        let lists = file::PostingLists { words: &labels, offsets: &offsets, positions: &positions };
         file::write(out, &lists, &row_starts, next_position)
     }
 
-    /// The rows where `phrase` (its words, lowercased) starts, from what was recorded.
-    pub(super) fn rows_of(&self, phrase: &[String]) -> Result<Vec<u64>, String> {
-        let Some(ids) = phrase.iter().map(|word| self.id_of(word)).collect::<Option<Vec<u32>>>() else {
-            return Ok(Vec::new());
-        };
+    /// The positions where `phrase` (its words, lowercased) may start, from what was recorded:
+    /// exactly (only-mode), or where its words' buckets follow each other.
+    pub(super) fn starts_of(&self, phrase: &[String]) -> Vec<u64> {
         let lists: Vec<Vec<u64>> = if self.only.is_some() {
+            let Some(ids) = phrase.iter().map(|word| self.id_of(word)).collect::<Option<Vec<u32>>>() else {
+                return Vec::new();
+            };
             ids.iter().map(|&id| self.scanned[id as usize].clone()).collect()
         } else {
-            let (offsets, positions) = self.posting_lists();
-            let list =
-                |&id: &u32| positions[offsets[id as usize]..offsets[id as usize + 1]].iter().map(|&p| u64::from(p));
-            ids.iter().map(|id| list(id).collect()).collect()
+            let (labels, offsets, positions) = self.posting_lists();
+            let mut lists = Vec::with_capacity(phrase.len());
+            for word in phrase {
+                let Ok(at) = labels.binary_search_by(|label| (**label).cmp(&bucket_label(bucket_of(word)))) else {
+                    return Vec::new();
+                };
+                lists.push(positions[offsets[at]..offsets[at + 1]].iter().map(|&p| u64::from(p)).collect());
+            }
+            lists
         };
         let ordered: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
-        let mut rows: Vec<u64> = Vec::new();
-        for start in phrase_starts(&ordered) {
-            let row = holding_row(&self.row_starts, start).ok_or("a position lies before the first row")? as u64;
-            if rows.last() != Some(&row) {
-                rows.push(row);
-            }
-        }
-        Ok(rows)
+        phrase_starts(&ordered)
     }
+
+    /// Each row's first position.
+    pub(super) fn row_starts(&self) -> &[u64] {
+        &self.row_starts
+    }
+}
+
+/// The bucket of a word (lowercased, as `tokenize` gives it). The hash is fixed by the index
+/// format: indexes written by any version read the same.
+pub(super) fn bucket_of(lowercased: &str) -> u32 {
+    match packed(lowercased, false) {
+        Some(key) => bucket_of_key(key),
+        None => (xxh3_64(lowercased.as_bytes()) >> (64 - BUCKET_BITS)) as u32,
+    }
+}
+
+/// The bucket of a word packed by [`packed`]: a folded multiply of its two halves.
+fn bucket_of_key(key: u128) -> u32 {
+    const SEED_LOW: u64 = 0x243f_6a88_85a3_08d3;
+    const SEED_HIGH: u64 = 0x1319_8a2e_0370_7344;
+    let product = u128::from(key as u64 ^ SEED_LOW) * u128::from((key >> 64) as u64 ^ SEED_HIGH);
+    ((product as u64 ^ (product >> 64) as u64) >> (64 - BUCKET_BITS)) as u32
+}
+
+/// The name of a bucket in the index file: hexadecimal digits, so that names sort as numbers.
+pub(super) fn bucket_label(bucket: u32) -> String {
+    format!("{bucket:05x}")
 }
 
 /// The ASCII word `bytes[start..start + length]` lowercased and packed as [`packed`] does, without
@@ -264,7 +343,12 @@ fn packed_ascii(bytes: &[u8], start: usize, length: usize) -> Option<u128> {
             let mask = u128::MAX.checked_shr(128 - 8 * length as u32).unwrap_or(0);
             u128::from_le_bytes(window.try_into().expect("16 bytes")) & mask
         }
-        // Near the end of the text: byte by byte.
+        // Near the end of the text: the text's last 16 bytes, shifted down to the word.
+        None if bytes.len() >= 16 => {
+            let window = &bytes[bytes.len() - 16..];
+            let key = u128::from_le_bytes(window.try_into().expect("16 bytes"));
+            key >> (8 * (start + 16 - bytes.len())) & u128::MAX.checked_shr(128 - 8 * length as u32).unwrap_or(0)
+        }
         None => bytes[start..start + length].iter().rev().fold(0u128, |key, &b| (key << 8) | u128::from(b)),
     };
     // Per byte (all below 0x80, so no carries between bytes): the high bit of `at_least_a` is set

@@ -1,8 +1,9 @@
 //! The index file: writing it, and reading the parts a search needs.
 //!
 //! ```text
-//! "VBPHRS02"
-//! word groups  up to 512 words each, in byte order, until their postings reach 256 KiB:
+//! "VBPHRS03"
+//! word groups  up to 512 words each, in byte order, until their postings reach 256 KiB (the
+//!              words are the names of word buckets, `builder::bucket_label`):
 //!              the postings of its words (binary interpolative code), then zstd of, per word: varint bytes
 //!              shared with the previous word, varint length and bytes of the rest, varint
 //!              count, then the positions as varint deltas (at most 4) or varint postings bytes
@@ -13,7 +14,7 @@
 //!              group, varint first position (delta from the previous group's), varint bytes,
 //!              xxh3 of its bytes (u64)
 //! footer       9 little-endian u64: directory offset, directory bytes, word groups, row groups,
-//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS02"
+//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS03"
 //! ```
 //!
 //! A search reads the footer and directory (one read of the file's tail, usually), one word group
@@ -28,7 +29,10 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::{IndexSource, holding_row, interpolative};
 
-pub(super) const MAGIC: &[u8; 8] = b"VBPHRS02";
+pub(super) const MAGIC: &[u8; 8] = b"VBPHRS03";
+/// The marker of the format before, which recorded words instead of buckets: not read (its
+/// chunks are scanned instead).
+const OLDER_MAGIC: &[u8; 8] = b"VBPHRS02";
 const FOOTER_VALUES: usize = 9;
 pub(super) const FOOTER_BYTES: u64 = FOOTER_VALUES as u64 * 8 + 8;
 const ZSTD_LEVEL: i32 = 3;
@@ -207,14 +211,19 @@ struct RowGroup {
 }
 
 impl Directory {
-    /// Reads and checks the footer and directory of the index file of `size` bytes at `source`.
-    pub(super) async fn read(source: &IndexSource<'_>, size: u64) -> Result<Directory, String> {
+    /// Reads and checks the footer and directory of the index file of `size` bytes at `source`;
+    /// `None` when the file is of the older format.
+    pub(super) async fn read(source: &IndexSource<'_>, size: u64) -> Result<Option<Directory>, String> {
         if size < MAGIC.len() as u64 + FOOTER_BYTES {
             return Err(format!("{size} bytes is too short for a phrase index"));
         }
         let tail_start = size - size.min(TAIL_BYTES);
         let tail = source.range(tail_start..size).await?;
-        let footer = Footer::parse(&tail[tail.len() - FOOTER_BYTES as usize..], size)?;
+        let footer_bytes = &tail[tail.len() - FOOTER_BYTES as usize..];
+        if footer_bytes.ends_with(OLDER_MAGIC) {
+            return Ok(None);
+        }
+        let footer = Footer::parse(footer_bytes, size)?;
         let directory = if footer.directory.start >= tail_start {
             let start = (footer.directory.start - tail_start) as usize;
             tail.slice(start..start + (footer.directory.end - footer.directory.start) as usize)
@@ -226,7 +235,7 @@ impl Directory {
         }
         let directory = zstd::stream::decode_all(directory.as_ref())
             .map_err(|e| format!("the directory does not decompress: {e}"))?;
-        Directory::parse(&directory, &footer)
+        Directory::parse(&directory, &footer).map(Some)
     }
 
     fn parse(mut bytes: &[u8], footer: &Footer) -> Result<Directory, String> {
@@ -311,8 +320,9 @@ impl Directory {
         Ok(Some(lists))
     }
 
-    /// The rows holding `positions` (ascending), once each; reads the row groups they fall in.
-    pub(super) async fn rows_holding(&self, source: &IndexSource<'_>, positions: &[u64]) -> Result<Vec<u64>, String> {
+    /// The row holding each of `positions` (ascending) and that row's first position; reads the
+    /// row groups they fall in.
+    pub(super) async fn locate(&self, source: &IndexSource<'_>, positions: &[u64]) -> Result<Vec<(u64, u64)>, String> {
         let group_of = |position: u64| {
             self.row_groups
                 .partition_point(|g| g.first_position <= position)
@@ -325,20 +335,17 @@ impl Directory {
         groups.dedup();
         let ranges: Vec<Range<u64>> = groups.iter().map(|&g| self.row_groups[g].range.clone()).collect();
         let read = source.ranges(&ranges).await?;
-        let (mut rows, mut at): (Vec<u64>, usize) = (Vec::new(), 0);
+        let (mut located, mut at) = (Vec::with_capacity(positions.len()), 0usize);
         for (&group, bytes) in groups.iter().zip(read) {
             let starts = self.row_starts(group, &bytes)?;
             let in_group = position_groups[at..].iter().take_while(|&&g| g == group).count();
             for &position in &positions[at..at + in_group] {
                 let within = holding_row(&starts, position).ok_or("a row group starts after its hit")?;
-                let row = (group * ROWS_PER_GROUP + within) as u64;
-                if rows.last() != Some(&row) {
-                    rows.push(row);
-                }
+                located.push(((group * ROWS_PER_GROUP + within) as u64, starts[within]));
             }
             at += in_group;
         }
-        Ok(rows)
+        Ok(located)
     }
 
     /// The first positions of the rows of row group `group`, from its `bytes`.

@@ -109,19 +109,102 @@ impl IndexSource<'_> {
     }
 }
 
-/// The rows of a chunk where `phrase` (lowercased words, at least one) starts, read from the
-/// chunk's index (of `size` bytes) through `source`.
-async fn rows_from_index(source: &IndexSource<'_>, size: u64, phrase: &[String]) -> Result<Vec<u64>, String> {
-    let directory = file::Directory::read(source, size).await?;
-    let Some(lists) = directory.positions_of(source, phrase).await? else {
-        return Ok(Vec::new());
+/// A place in a chunk where a phrase may start: found by the phrase index, which records word
+/// buckets rather than words, and confirmed (or not) by [`phrase_at`] on the rows' text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhrasePlace {
+    /// The row (of the chunk) where the phrase would start.
+    pub row: u64,
+    /// Words of that row before the phrase.
+    pub skip: u64,
+    /// The row holding the phrase's last word (the same document: positions never run across one).
+    pub last_row: u64,
+}
+
+impl PhrasePlace {
+    /// The rows of `places` (ascending, as places come), once each.
+    pub fn rows(places: &[PhrasePlace]) -> Vec<u64> {
+        let mut rows: Vec<u64> = places.iter().map(|place| place.row).collect();
+        rows.dedup();
+        rows
+    }
+}
+
+/// Whether `phrase` (from [`phrase_words`]) occurs `skip` words into the first of `texts`, the
+/// texts of consecutive rows of one document, running on into the next ones as needed.
+pub fn phrase_at<'t>(texts: impl IntoIterator<Item = &'t str>, skip: u64, phrase: &[String]) -> bool {
+    let (mut skip, mut matched, mut found) = (skip, 0usize, true);
+    let mut lowercased = String::new();
+    for text in texts {
+        verbatim_model::words::for_each_word(text, |word| {
+            if skip > 0 {
+                skip -= 1;
+                return;
+            }
+            if !found || matched == phrase.len() {
+                return;
+            }
+            lowercased.clear();
+            verbatim_model::words::push_lowercase(word, &mut lowercased);
+            found = lowercased == phrase[matched];
+            matched += 1;
+        });
+        if !found || matched == phrase.len() {
+            break;
+        }
+    }
+    found && matched == phrase.len()
+}
+
+/// The places where a phrase of `words` words starts at each of `starts` (ascending), given
+/// each row's first position.
+fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<PhrasePlace>, String> {
+    let row_of = |position: u64| holding_row(row_starts, position).ok_or("a position lies before the first row");
+    starts
+        .iter()
+        .map(|&start| {
+            let row = row_of(start)?;
+            let last_row = row_of(start + words as u64 - 1)?;
+            Ok(PhrasePlace { row: row as u64, skip: start - row_starts[row], last_row: last_row as u64 })
+        })
+        .collect()
+}
+
+/// The places of a chunk where `phrase` (lowercased words, at least one) may start, read from
+/// the chunk's index (of `size` bytes) through `source`; `None` when the index is of an older
+/// format, which this version does not read.
+async fn places_from_index(
+    source: &IndexSource<'_>,
+    size: u64,
+    phrase: &[String],
+) -> Result<Option<Vec<PhrasePlace>>, String> {
+    let Some(directory) = file::Directory::read(source, size).await? else {
+        return Ok(None);
+    };
+    let labels: Vec<String> = phrase.iter().map(|word| builder::bucket_label(builder::bucket_of(word))).collect();
+    let Some(lists) = directory.positions_of(source, &labels).await? else {
+        return Ok(Some(Vec::new()));
     };
     let ordered: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
     let starts = phrase_starts(&ordered);
     if starts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
-    directory.rows_holding(source, &starts).await
+    let ends: Vec<u64> = starts.iter().map(|start| start + phrase.len() as u64 - 1).collect();
+    let mut positions: Vec<u64> = starts.iter().chain(&ends).copied().collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let located = directory.locate(source, &positions).await?;
+    let at = |position: u64| located[positions.binary_search(&position).expect("every position was located")];
+    let places = starts
+        .iter()
+        .zip(&ends)
+        .map(|(&start, &end)| {
+            let (row, row_start) = at(start);
+            PhrasePlace { row, skip: start - row_start, last_row: at(end).0 }
+        })
+        .collect();
+    Ok(Some(places))
 }
 
 /// Checks an index file of `size` bytes for `rows` rows: its footer and directory, and (`deep`)
@@ -134,7 +217,10 @@ pub(crate) async fn check_index(
     deep: bool,
 ) -> Result<(), String> {
     let source = IndexSource::Store(store, object);
-    let directory = file::Directory::read(&source, size).await?;
+    let Some(directory) = file::Directory::read(&source, size).await? else {
+        // An older format: searches scan the chunk instead; there is nothing to check.
+        return Ok(());
+    };
     if directory.rows != rows {
         return Err(format!("indexes {} rows, its chunk has {rows}", directory.rows));
     }
@@ -231,25 +317,28 @@ fn evict(dir: &FsPath, limit: u64) {
     }
 }
 
-/// The rows of the `segments` chunk `entry` where `phrase` (from [`phrase_words`]) starts: from
-/// its phrase index when it has one (through `cache` when given), else by scanning its text.
-/// `object_of` gives the object of a path relative to the archive root. Errors name the file.
-pub async fn phrase_rows(
+/// The places of the `segments` chunk `entry` where `phrase` (from [`phrase_words`]) may start,
+/// ascending: from its phrase index when it has one (through `cache` when given), else by scanning
+/// its text (then exactly). [`phrase_at`] tells which are hits. `object_of` gives the object of
+/// a path relative to the archive root. Errors name the file.
+pub async fn phrase_places(
     store: &Arc<dyn ObjectStore>,
     object_of: impl Fn(&str) -> Path,
     archive_url: &str,
     entry: &FileEntry,
     phrase: &[String],
     cache: Option<&IndexCache>,
-) -> Result<Vec<u64>, ArchiveError> {
+) -> Result<Vec<PhrasePlace>, ArchiveError> {
     if phrase.is_empty() {
         return Ok(Vec::new());
     }
-    let Some(index) = &entry.phrase_index else {
-        let object = object_of(&entry.path);
-        return rows_by_scanning(store, &object, entry.bytes, phrase)
+    let scan = || async {
+        places_by_scanning(store, &object_of(&entry.path), entry.bytes, phrase)
             .await
-            .map_err(|reason| ArchiveError::Corrupt { path: entry.path.clone(), reason });
+            .map_err(|reason| ArchiveError::Corrupt { path: entry.path.clone(), reason })
+    };
+    let Some(index) = &entry.phrase_index else {
+        return scan().await;
     };
     let object = object_of(&index.path);
     let corrupt = |reason: String| ArchiveError::Corrupt { path: index.path.clone(), reason };
@@ -259,24 +348,27 @@ pub async fn phrase_rows(
         }
         None => None,
     };
-    let rows = match local {
-        Some(file) => rows_from_index(&IndexSource::Local(file), index.bytes, phrase).await,
-        None => rows_from_index(&IndexSource::Store(store, &object), index.bytes, phrase).await,
+    let places = match local {
+        Some(file) => places_from_index(&IndexSource::Local(file), index.bytes, phrase).await,
+        None => places_from_index(&IndexSource::Store(store, &object), index.bytes, phrase).await,
     }
     .map_err(corrupt)?;
-    if rows.last().is_some_and(|&row| row >= entry.rows) {
-        return Err(corrupt(format!("names row {}, its chunk has {}", rows[rows.len() - 1], entry.rows)));
+    let Some(places) = places else {
+        return scan().await;
+    };
+    if let Some(beyond) = places.iter().find(|place| place.last_row >= entry.rows) {
+        return Err(corrupt(format!("names row {}, its chunk has {}", beyond.last_row, entry.rows)));
     }
-    Ok(rows)
+    Ok(places)
 }
 
-/// The rows where `phrase` starts, by reading the chunk's `doc_id` and `text` columns.
-async fn rows_by_scanning(
+/// The places where `phrase` starts, by reading the chunk's `doc_id` and `text` columns.
+async fn places_by_scanning(
     store: &Arc<dyn ObjectStore>,
     object: &Path,
     size: u64,
     phrase: &[String],
-) -> Result<Vec<u64>, String> {
+) -> Result<Vec<PhrasePlace>, String> {
     let reader = StoreReader::new(store.clone(), object.clone(), size);
     let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| e.to_string())?;
     let schema = builder.parquet_schema();
@@ -290,33 +382,54 @@ async fn rows_by_scanning(
     while let Some(batch) = stream.try_next().await.map_err(|e| e.to_string())? {
         positions.add_batch(&batch).map_err(|e| e.to_string())?;
     }
-    positions.rows_of(phrase)
+    places_of(positions.row_starts(), &positions.starts_of(phrase), phrase.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn build(rows: &[(&str, &str)]) -> (PositionsBuilder, Vec<u8>) {
+    fn build(rows: &[(&str, &str)]) -> Vec<u8> {
         let mut builder = PositionsBuilder::new();
-        let mut again = PositionsBuilder::new();
         for (doc, text) in rows {
             builder.add_row(doc, text);
-            again.add_row(doc, text);
         }
         let mut file = Vec::new();
-        let size = again.write_to(&mut file).expect("writes to memory");
+        let size = builder.write_to(&mut file).expect("writes to memory");
         assert_eq!(size, file.len() as u64);
-        (builder, file)
+        file
     }
 
-    async fn from_file(file: &[u8], phrase: &str) -> Vec<u64> {
+    async fn places_in_file(file: &[u8], phrase: &str) -> Vec<PhrasePlace> {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let object = Path::from("i.phrases");
         store.put(&object, file.to_vec().into()).await.expect("in memory");
-        rows_from_index(&IndexSource::Store(&store, &object), file.len() as u64, &phrase_words(phrase))
+        places_from_index(&IndexSource::Store(&store, &object), file.len() as u64, &phrase_words(phrase))
             .await
             .expect("index reads")
+            .expect("the current format")
+    }
+
+    /// The places found by scanning `rows` for `phrase`'s own words (exact).
+    fn places_scanned<D: AsRef<str>, T: AsRef<str>>(rows: &[(D, T)], phrase: &str) -> Vec<PhrasePlace> {
+        let words = phrase_words(phrase);
+        let mut only = PositionsBuilder::only(words.clone());
+        rows.iter().for_each(|(doc, text)| only.add_row(doc.as_ref(), text.as_ref()));
+        places_of(only.row_starts(), &only.starts_of(&words), words.len()).expect("positions lie in rows")
+    }
+
+    /// The rows of `places` where `phrase` is confirmed by the rows' text.
+    fn hit_rows<D, T: AsRef<str>>(rows: &[(D, T)], places: &[PhrasePlace], phrase: &str) -> Vec<u64> {
+        let words = phrase_words(phrase);
+        let confirmed: Vec<PhrasePlace> = places
+            .iter()
+            .filter(|p| {
+                let texts = rows[p.row as usize..=p.last_row as usize].iter().map(|(_, text)| text.as_ref());
+                phrase_at(texts, p.skip, &words)
+            })
+            .copied()
+            .collect();
+        PhrasePlace::rows(&confirmed)
     }
 
     const ROWS: &[(&str, &str)] = &[
@@ -331,7 +444,7 @@ mod tests {
 
     #[tokio::test]
     async fn phrases_are_found_across_rows_but_not_across_documents() {
-        let (builder, file) = build(ROWS);
+        let file = build(ROWS);
         for (phrase, rows) in [
             ("national supercomputing", vec![0, 3]),
             ("pipelines to national supercomputing centres", vec![0]),
@@ -340,13 +453,30 @@ mod tests {
             ("again supercomputing", vec![]),
             ("absent words", vec![]),
         ] {
-            let words = phrase_words(phrase);
-            assert_eq!(builder.rows_of(&words).expect("decodes"), rows, "{phrase} in memory");
-            assert_eq!(from_file(&file, phrase).await, rows, "{phrase} from the file");
-            let mut only = PositionsBuilder::only(words.clone());
-            ROWS.iter().for_each(|(doc, text)| only.add_row(doc, text));
-            assert_eq!(only.rows_of(&words).expect("decodes"), rows, "{phrase} recording only its words");
+            let scanned = places_scanned(ROWS, phrase);
+            assert_eq!(PhrasePlace::rows(&scanned), rows, "{phrase} scanned");
+            assert_eq!(hit_rows(ROWS, &scanned, phrase), rows, "{phrase}: scanned places are all hits");
+            assert_eq!(hit_rows(ROWS, &places_in_file(&file, phrase).await, phrase), rows, "{phrase} from the file");
         }
+        let across = places_scanned(ROWS, "pipelines to national supercomputing centres");
+        assert_eq!(across, [PhrasePlace { row: 0, skip: 3, last_row: 1 }]);
+    }
+
+    #[tokio::test]
+    async fn words_sharing_a_bucket_are_told_apart_by_their_text() {
+        let target = "supercomputing";
+        let bucket = builder::bucket_of(target);
+        let twin = (0..1_000_000)
+            .map(|i| format!("w{i}"))
+            .find(|word| builder::bucket_of(word) == bucket)
+            .expect("some word shares the bucket");
+        let rows = [("a", format!("national {twin}")), ("a", format!("national {target}"))];
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(doc, text)| (*doc, text.as_str())).collect();
+        let places = places_in_file(&build(&rows), "national supercomputing").await;
+        assert_eq!(PhrasePlace::rows(&places), [0, 1], "the index holds buckets: both rows may match");
+        assert_eq!(hit_rows(&rows, &places, "national supercomputing"), [1]);
+        assert!(phrase_at([rows[1].1], 0, &phrase_words("NATIONAL, supercomputing!")));
+        assert!(!phrase_at([rows[1].1], 1, &phrase_words("national supercomputing")));
     }
 
     #[test]
@@ -373,18 +503,11 @@ mod tests {
         let rows: Vec<(String, String)> = (0..30_000u32)
             .map(|i| (format!("d{}", i / 700), format!("w{} w{} w{}", i % 3000, (i * 7) % 3000, (i * 13) % 3000)))
             .collect();
-        let mut builder = PositionsBuilder::new();
-        let mut again = PositionsBuilder::new();
-        for (doc, text) in &rows {
-            builder.add_row(doc, text);
-            again.add_row(doc, text);
-        }
-        let mut file = Vec::new();
-        again.write_to(&mut file).expect("writes to memory");
+        let file = build(&rows.iter().map(|(d, t)| (d.as_str(), t.as_str())).collect::<Vec<_>>());
         for phrase in ["w1 w7", "w2999 w2993", "w0", "w5 w35 w65", "w1 w1"] {
-            let words = phrase_words(phrase);
-            let expected = builder.rows_of(&words).expect("decodes");
-            assert_eq!(from_file(&file, phrase).await, expected, "{phrase}");
+            let expected = PhrasePlace::rows(&places_scanned(&rows, phrase));
+            assert!(!expected.is_empty() || phrase == "w1 w1", "{phrase} occurs");
+            assert_eq!(hit_rows(&rows, &places_in_file(&file, phrase).await, phrase), expected, "{phrase}");
         }
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let object = Path::from("i.phrases");
@@ -396,5 +519,18 @@ mod tests {
             store.put(&object, damaged.into()).await.expect("in memory");
             assert!(check_index(&store, &object, file.len() as u64, 30_000, true).await.is_err(), "byte {at}");
         }
+        // An index of the older format is not read: its chunk is scanned instead.
+        let mut older = file.clone();
+        let end = older.len();
+        older[end - 8..].copy_from_slice(b"VBPHRS02");
+        let source = IndexSource::Local(tempfile_with(&older));
+        let read = places_from_index(&source, older.len() as u64, &phrase_words("w1 w7")).await;
+        assert_eq!(read, Ok(None));
+    }
+
+    fn tempfile_with(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().expect("a temporary file");
+        std::io::Write::write_all(&mut file, bytes).expect("writes");
+        file
     }
 }
