@@ -39,7 +39,8 @@ const NO_WORD: u32 = u32::MAX;
 #[derive(Debug, Default)]
 pub struct PositionsBuilder {
     only: Option<HashSet<String>>,
-    /// Only-mode: ids of the words seen, packed as [`packed`] does or (longer words) as written.
+    /// Only-mode: ids of the words seen, packed as [`packed`] does or (longer and non-ASCII words)
+    /// lowercased.
     packed_ids: FastMap<u128, u32>,
     long_ids: FastMap<Box<str>, u32>,
     /// Only-mode: the positions of each recorded word, by id.
