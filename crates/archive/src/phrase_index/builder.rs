@@ -120,15 +120,7 @@ impl PositionsBuilder {
         let bytes = text.as_bytes();
         let ascii = text.is_ascii();
         let mut lowercased = std::mem::take(&mut self.lowercased);
-        let mut words = 0;
-        let mut block = match self.tokens.pop() {
-            Some(block) if block.len() < TOKEN_BLOCK => block,
-            Some(full) => {
-                self.tokens.push(full);
-                Vec::with_capacity(TOKEN_BLOCK)
-            }
-            None => Vec::with_capacity(TOKEN_BLOCK),
-        };
+        let (tokens, mut words) = (&mut self.tokens, 0);
         for_each_word(text, |word| {
             let start = word.as_ptr() as usize - bytes.as_ptr() as usize;
             let bucket = match ascii.then(|| packed_ascii(bytes, start, word.len())).flatten() {
@@ -139,13 +131,9 @@ impl PositionsBuilder {
                     bucket_of(&lowercased)
                 }
             };
-            if block.len() == TOKEN_BLOCK {
-                self.tokens.push(std::mem::replace(&mut block, Vec::with_capacity(TOKEN_BLOCK)));
-            }
-            block.push(bucket);
+            push_token(tokens, bucket);
             words += 1;
         });
-        self.tokens.push(block);
         self.next_position += words;
         self.lowercased = lowercased;
     }
@@ -179,14 +167,7 @@ impl PositionsBuilder {
             }
             return;
         }
-        match self.tokens.last_mut() {
-            Some(block) if block.len() < TOKEN_BLOCK => block.push(id),
-            _ => {
-                let mut block = Vec::with_capacity(TOKEN_BLOCK);
-                block.push(id);
-                self.tokens.push(block);
-            }
-        }
+        push_token(&mut self.tokens, id);
     }
 
     /// Only-mode: the id of `word` (as written), numbered on first sight; [`NO_WORD`] for a word
@@ -281,32 +262,35 @@ impl PositionsBuilder {
         file::write(out, &lists, &row_starts, next_position)
     }
 
-    /// The positions where `phrase` (its words, lowercased) may start, from what was recorded:
-    /// exactly (only-mode), or where its words' buckets follow each other.
+    /// Only-mode: the positions where `phrase` (the words recorded, lowercased) starts.
     pub(super) fn starts_of(&self, phrase: &[String]) -> Vec<u64> {
-        let lists: Vec<Vec<u64>> = if self.only.is_some() {
-            let Some(ids) = phrase.iter().map(|word| self.id_of(word)).collect::<Option<Vec<u32>>>() else {
-                return Vec::new();
-            };
-            ids.iter().map(|&id| self.scanned[id as usize].clone()).collect()
-        } else {
-            let (labels, offsets, positions) = self.posting_lists();
-            let mut lists = Vec::with_capacity(phrase.len());
-            for word in phrase {
-                let Ok(at) = labels.binary_search_by(|label| (**label).cmp(&bucket_label(bucket_of(word)))) else {
-                    return Vec::new();
-                };
-                lists.push(positions[offsets[at]..offsets[at + 1]].iter().map(|&p| u64::from(p)).collect());
-            }
-            lists
+        debug_assert!(self.only.is_some(), "a whole index is read from its file");
+        let Some(lists) = phrase
+            .iter()
+            .map(|word| self.id_of(word).map(|id| self.scanned[id as usize].as_slice()))
+            .collect::<Option<Vec<&[u64]>>>()
+        else {
+            return Vec::new();
         };
-        let ordered: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
-        phrase_starts(&ordered)
+        phrase_starts(&lists)
     }
 
     /// Each row's first position.
     pub(super) fn row_starts(&self) -> &[u64] {
         &self.row_starts
+    }
+}
+
+/// Appends `id` to the last block of `tokens`, or to a new block when that one is full.
+#[inline]
+fn push_token(tokens: &mut Vec<Vec<u32>>, id: u32) {
+    match tokens.last_mut() {
+        Some(block) if block.len() < TOKEN_BLOCK => block.push(id),
+        _ => {
+            let mut block = Vec::with_capacity(TOKEN_BLOCK);
+            block.push(id);
+            tokens.push(block);
+        }
     }
 }
 

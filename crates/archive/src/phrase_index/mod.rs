@@ -156,18 +156,29 @@ pub fn phrase_at<'t>(texts: impl IntoIterator<Item = &'t str>, skip: u64, phrase
     found && matched == phrase.len()
 }
 
-/// The places where a phrase of `words` words starts at each of `starts` (ascending), given
-/// each row's first position.
-fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<PhrasePlace>, String> {
-    let row_of = |position: u64| holding_row(row_starts, position).ok_or("a position lies before the first row");
+/// The places where a phrase of `words` words starts at each of `starts`, given `locate`: the
+/// row holding a position and that row's first position.
+fn places_at(
+    starts: &[u64],
+    words: usize,
+    locate: impl Fn(u64) -> Result<(u64, u64), String>,
+) -> Result<Vec<PhrasePlace>, String> {
     starts
         .iter()
         .map(|&start| {
-            let row = row_of(start)?;
-            let last_row = row_of(start + words as u64 - 1)?;
-            Ok(PhrasePlace { row: row as u64, skip: start - row_starts[row], last_row: last_row as u64 })
+            let (row, row_start) = locate(start)?;
+            let (last_row, _) = locate(start + words as u64 - 1)?;
+            Ok(PhrasePlace { row, skip: start - row_start, last_row })
         })
         .collect()
+}
+
+/// [`places_at`], given each row's first position.
+fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<PhrasePlace>, String> {
+    places_at(starts, words, |position| {
+        let row = holding_row(row_starts, position).ok_or("a position lies before the first row")?;
+        Ok((row as u64, row_starts[row]))
+    })
 }
 
 /// The places of a chunk where `phrase` (lowercased words, at least one) may start, read from
@@ -190,21 +201,16 @@ async fn places_from_index(
     if starts.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    let ends: Vec<u64> = starts.iter().map(|start| start + phrase.len() as u64 - 1).collect();
-    let mut positions: Vec<u64> = starts.iter().chain(&ends).copied().collect();
+    // Each start and the position of the phrase's last word, located in one pass.
+    let last_word = phrase.len() as u64 - 1;
+    let mut positions: Vec<u64> = starts.iter().flat_map(|&start| [start, start + last_word]).collect();
     positions.sort_unstable();
     positions.dedup();
     let located = directory.locate(source, &positions).await?;
-    let at = |position: u64| located[positions.binary_search(&position).expect("every position was located")];
-    let places = starts
-        .iter()
-        .zip(&ends)
-        .map(|(&start, &end)| {
-            let (row, row_start) = at(start);
-            PhrasePlace { row, skip: start - row_start, last_row: at(end).0 }
-        })
-        .collect();
-    Ok(Some(places))
+    let locate = |position: u64| {
+        positions.binary_search(&position).map(|at| located[at]).map_err(|_| "a position was not located".to_string())
+    };
+    places_at(&starts, phrase.len(), locate).map(Some)
 }
 
 /// Checks an index file of `size` bytes for `rows` rows: its footer and directory, and (`deep`)
