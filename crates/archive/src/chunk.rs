@@ -12,7 +12,7 @@ use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use tokio_util::io::SyncIoBridge;
@@ -66,7 +66,23 @@ impl ChunkSettings {
                 .set_column_dictionary_enabled(ColumnPath::from(*column), false)
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
         }
+        for column in rising_columns(table) {
+            // Positions and times rise along a document: delta coding stores each in a few bits,
+            // which leaves zstd little to do, where a dictionary of them would overflow and fall back.
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(*column), false)
+                .set_column_encoding(ColumnPath::from(*column), Encoding::DELTA_BINARY_PACKED);
+        }
         Ok(builder.build())
+    }
+}
+
+/// Integer columns that rise along a document (positions and times), delta coded.
+fn rising_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Segments => &["seq", "start_ms", "end_ms"],
+        Table::Words => &["seq", "word_index", "start_ms", "end_ms"],
+        Table::Documents | Table::Rejects => &[],
     }
 }
 

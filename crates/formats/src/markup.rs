@@ -90,18 +90,30 @@ pub fn strip_tags(text: &str) -> Cow<'_, str> {
 
 /// Collapses runs of spaces and tabs, trims each line, and drops empty lines.
 pub fn tidy_lines(text: &str) -> String {
-    text.split('\n')
-        .map(|line| line.split([' ', '\t']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = String::with_capacity(text.len());
+    for line in text.split('\n') {
+        let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+        let Some(first) = words.next() else { continue };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(first);
+        for word in words {
+            out.push(' ');
+            out.push_str(word);
+        }
+    }
+    out
 }
 
 /// Parses a subtitle time stamp leniently: `[h:]m:s[.,:]fff`, any number of digits per field
 /// (`0:0:3.540`, `120:00:00.000`, `00:01.5`), fullwidth digits and colons; returns seconds.
 pub fn parse_timestamp(raw: &str) -> Option<f64> {
+    let raw = raw.trim();
+    if raw.is_ascii() {
+        return clock_seconds(raw);
+    }
     let normalised: String = raw
-        .trim()
         .chars()
         .map(|c| match c {
             '０'..='９' => char::from_digit(c as u32 - '０' as u32, 10).unwrap_or(c),
@@ -110,34 +122,53 @@ pub fn parse_timestamp(raw: &str) -> Option<f64> {
             c => c,
         })
         .collect();
-    let (negative, body) = match normalised.strip_prefix('-') {
+    clock_seconds(&normalised)
+}
+
+/// Seconds of an ASCII `[-][h:]m:s[.,:]fff` time stamp, read without allocating.
+fn clock_seconds(text: &str) -> Option<f64> {
+    let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, normalised.as_str()),
+        None => (false, text),
     };
     // The fraction follows the last '.' or ','; a third ':' also introduces it (`00:00:01:500`).
     let (clock, fraction) = match body.rfind(['.', ',']) {
         Some(i) => (&body[..i], &body[i + 1..]),
-        None if body.matches(':').count() == 3 => body.rsplit_once(':')?,
+        None if body.bytes().filter(|&b| b == b':').count() == 3 => body.rsplit_once(':')?,
         None => (body, ""),
     };
     let mut seconds = 0.0;
-    let fields: Vec<&str> = clock.split(':').collect();
-    if fields.is_empty() || fields.len() > 3 {
-        return None;
-    }
-    for field in &fields {
-        if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+    let mut fields = 0;
+    for field in clock.split(':') {
+        fields += 1;
+        if fields > 3 {
             return None;
         }
-        seconds = seconds * 60.0 + field.parse::<f64>().ok()?;
+        seconds = seconds * 60.0 + digits_value(field)?;
     }
     if !fraction.is_empty() {
-        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        seconds += format!("0.{fraction}").parse::<f64>().ok()?;
+        // As exact as parsing `0.fff`: both integers are exact in f64, and division rounds once.
+        let value = digits_value(fraction)?;
+        seconds += match POWERS_OF_TEN.get(fraction.len()) {
+            Some(power) => value / power,
+            None => format!("0.{fraction}").parse::<f64>().ok()?,
+        };
     }
     Some(if negative { -seconds } else { seconds })
+}
+
+/// 10^n for the fraction digits read exactly (up to 15, the digits `digits_value` sums exactly).
+const POWERS_OF_TEN: [f64; 16] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/// The value of a non-empty run of ASCII digits.
+fn digits_value(field: &str) -> Option<f64> {
+    if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if field.len() <= 15 {
+        return Some(field.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) as f64);
+    }
+    field.parse::<f64>().ok()
 }
 
 #[cfg(test)]
@@ -173,8 +204,39 @@ mod tests {
         assert_eq!(parse_timestamp("soon"), None);
     }
 
+    /// The time stamp read the way the non-ASCII path did before the ASCII path existed.
+    fn seconds_by_parsing_text(stamp: &str) -> f64 {
+        let (clock, fraction) = stamp.rsplit_once('.').unwrap();
+        let whole = clock.split(':').fold(0.0, |seconds, field| seconds * 60.0 + field.parse::<f64>().unwrap());
+        whole + format!("0.{fraction}").parse::<f64>().unwrap()
+    }
+
+    #[test]
+    fn ascii_time_stamps_read_exactly_as_parsed_text() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..20_000 {
+            let digits = 1 + next(9) as usize;
+            let fraction = format!("{:0width$}", next(10u64.pow(digits as u32)), width = digits);
+            let stamp = format!("{:02}:{:02}:{:02}.{fraction}", next(100), next(60), next(60));
+            assert_eq!(
+                parse_timestamp(&stamp).map(f64::to_bits),
+                Some(seconds_by_parsing_text(&stamp).to_bits()),
+                "{stamp}"
+            );
+        }
+        assert_eq!(parse_timestamp("00:00:01.1234567890123456789"), Some(1.0 + 0.1234567890123456789));
+    }
+
     #[test]
     fn lines_are_tidied() {
         assert_eq!(tidy_lines("  a   b \n \n\tc  "), "a b\nc");
+        assert_eq!(tidy_lines("already tidy\nlines"), "already tidy\nlines");
+        assert_eq!(tidy_lines(" \t \n"), "");
     }
 }

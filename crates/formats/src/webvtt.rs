@@ -39,9 +39,9 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
     let rolling = is_rolling(&cues, &parsed);
     let mut snippets = Vec::with_capacity(cues.len());
     let mut previous_lines: Vec<String> = Vec::new();
-    for (cue, parsed) in cues.iter().zip(&parsed) {
+    for (cue, parsed) in cues.iter().zip(parsed) {
         let speaker = parsed.iter().find_map(|l| l.speaker.clone());
-        let mut lines: Vec<&CueLine> = parsed.iter().filter(|l| !l.text.is_empty()).collect();
+        let mut lines: Vec<CueLine> = parsed.into_iter().filter(|l| !l.text.is_empty()).collect();
         if rolling {
             // Drop the lines carried over from the previous cue; what remains was newly spoken.
             let carried = lines.iter().zip(&previous_lines).take_while(|(l, p)| l.text == **p).count();
@@ -59,8 +59,11 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
                 continue;
             }
         }
-        let text = lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
         let words = words_of(&lines, cue.start, cue.end);
+        let text = match lines.as_mut_slice() {
+            [only] => std::mem::take(&mut only.text),
+            lines => lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
+        };
         let mut snippet = RawSnippet::spanning(text, cue.start, cue.end).with_speaker(speaker.map(Cow::Owned));
         snippet.words = words;
         snippets.push(snippet);
@@ -225,7 +228,7 @@ fn voice(raw: &str) -> Option<String> {
 
 /// Word timings of the lines that carry inline time stamps: a word ends where the next begins,
 /// the last at the cue's end; the first starts at the cue's start.
-fn words_of(lines: &[&CueLine], cue_start: f64, cue_end: f64) -> Vec<RawWord<'static>> {
+fn words_of(lines: &[CueLine], cue_start: f64, cue_end: f64) -> Vec<RawWord<'static>> {
     let stamped: Vec<(f64, &str)> = lines
         .iter()
         .flat_map(|l| l.pieces.iter())
@@ -247,10 +250,13 @@ fn words_of(lines: &[&CueLine], cue_start: f64, cue_end: f64) -> Vec<RawWord<'st
 /// Rolling captions: cues keep beginning with the previous cue's last line. YouTube's own
 /// word-timed `<c>` markup makes one such carry-over enough.
 fn is_rolling(cues: &[Cue<'_>], parsed: &[Vec<CueLine>]) -> bool {
-    let plain: Vec<Vec<&str>> =
-        parsed.iter().map(|lines| lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty()).collect()).collect();
-    let carried =
-        plain.windows(2).filter(|pair| pair[0].last().is_some_and(|last| pair[1].first() == Some(last))).count();
+    fn texts(lines: &[CueLine]) -> impl DoubleEndedIterator<Item = &str> {
+        lines.iter().map(|l| l.text.as_str()).filter(|t| !t.is_empty())
+    }
+    let carried = parsed
+        .windows(2)
+        .filter(|pair| texts(&pair[0]).next_back().is_some_and(|last| texts(&pair[1]).next() == Some(last)))
+        .count();
     let youtube_markup = cues.iter().flat_map(|c| &c.lines).any(|l| l.contains("><c>") || l.contains("<c."));
     (youtube_markup && carried >= 1) || (carried >= 2 && carried * 3 >= cues.len().saturating_sub(1))
 }
