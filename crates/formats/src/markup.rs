@@ -230,7 +230,10 @@ mod tests {
                 "{stamp}"
             );
         }
-        assert_eq!(parse_timestamp("00:00:01.1234567890123456789"), Some(1.0 + 0.1234567890123456789));
+        assert_eq!(
+            parse_timestamp("00:00:01.1234567890123456789"),
+            Some(1.0 + "0.1234567890123456789".parse::<f64>().unwrap())
+        );
     }
 
     #[test]
