@@ -97,8 +97,18 @@ def tree_rss_bytes(pid):
     return total
 
 
+def own_high_water_bytes():
+    """This process's peak resident bytes so far (VmHWM), which its children's ru_maxrss inherit."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def measure(cmd, stdout_path, stderr_path, env, timeout):
     """Runs `cmd`; returns dict(seconds, peak_bytes, status) where status is ok, failed or timeout."""
+    spawner_rss = own_high_water_bytes()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
@@ -111,7 +121,11 @@ def measure(cmd, stdout_path, stderr_path, env, timeout):
                 break
             if pid:
                 seconds = time.monotonic() - started
-                peak = max(peak, usage.ru_maxrss * 1024)
+                # Linux carries the spawning process's high-water mark into the child's ru_maxrss
+                # (exec keeps it), so a value no larger than this harness's own resident memory may
+                # be the harness's, not the step's: then only the sampled peak is trusted.
+                if usage.ru_maxrss * 1024 > spawner_rss:
+                    peak = max(peak, usage.ru_maxrss * 1024)
                 exit_code = os.waitstatus_to_exitcode(code)
                 status = "ok" if exit_code == 0 else "failed"
                 break
