@@ -108,7 +108,7 @@ def own_high_water_bytes():
 
 def measure(cmd, stdout_path, stderr_path, env, timeout):
     """Runs `cmd`; returns dict(seconds, peak_bytes, status) where status is ok, failed or timeout."""
-    spawner_rss = own_high_water_bytes()
+    spawner_high_water = own_high_water_bytes()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
@@ -122,9 +122,9 @@ def measure(cmd, stdout_path, stderr_path, env, timeout):
             if pid:
                 seconds = time.monotonic() - started
                 # Linux carries the spawning process's high-water mark into the child's ru_maxrss
-                # (exec keeps it), so a value no larger than this harness's own resident memory may
+                # (exec keeps it), so a value no larger than this harness's own high-water mark may
                 # be the harness's, not the step's: then only the sampled peak is trusted.
-                if usage.ru_maxrss * 1024 > spawner_rss:
+                if usage.ru_maxrss * 1024 > spawner_high_water:
                     peak = max(peak, usage.ru_maxrss * 1024)
                 exit_code = os.waitstatus_to_exitcode(code)
                 status = "ok" if exit_code == 0 else "failed"

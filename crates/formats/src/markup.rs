@@ -125,7 +125,8 @@ pub fn parse_timestamp(raw: &str) -> Option<f64> {
     clock_seconds(&normalised)
 }
 
-/// Seconds of an ASCII `[-][h:]m:s[.,:]fff` time stamp, read without allocating.
+/// Seconds of a `[-][h:]m:s[.,:]fff` time stamp in ASCII digits and separators (fullwidth forms
+/// already replaced), read without allocating; `None` for anything else.
 fn clock_seconds(text: &str) -> Option<f64> {
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),

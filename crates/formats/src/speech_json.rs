@@ -95,34 +95,73 @@ fn generated(language: Option<&str>) -> TranscriptMeta {
 }
 
 fn whisper(object: &Map<String, Value>) -> Result<RawTranscript<'static>, FormatError> {
-    let word = |w: &Value| RawWord {
-        text: Cow::Owned(string(w.get("word")).unwrap_or("").trim().to_string()),
-        start: number(w.get("start")),
-        end: number(w.get("end")),
-        confidence: w.get("probability").or_else(|| w.get("score")).and_then(Value::as_f64),
-        speaker: speaker(w.get("speaker")),
+    let word = |w: &Value| {
+        let confidence = w.get("probability").or_else(|| w.get("score")).and_then(Value::as_f64);
+        whisper_word(string(w.get("word")), number(w.get("start")), number(w.get("end")), confidence, w.get("speaker"))
     };
-    let meta = generated(string(object.get("language")));
+    let language = string(object.get("language"));
     let segments = array(object.get("segments"));
     if segments.is_empty() {
         let words: Vec<RawWord> = array(object.get("words")).iter().map(word).collect();
-        return Ok(RawTranscript { meta, snippets: sentences(words), ..RawTranscript::default() });
+        return Ok(RawTranscript { meta: generated(language), snippets: sentences(words), ..RawTranscript::default() });
     }
-    let mut snippets: Vec<RawSnippet> = segments
+    let snippets = segments
         .iter()
         .map(|s| {
-            let text = string(s.get("text")).unwrap_or("").trim().to_string();
-            let mut snippet = RawSnippet::spanning(text, number(s.get("start")), number(s.get("end")))
-                .with_speaker(speaker(s.get("speaker")));
-            snippet.words = array(s.get("words")).iter().map(word).collect();
-            snippet
+            let words = array(s.get("words")).iter().map(word).collect();
+            segment_snippet(
+                string(s.get("text")),
+                number(s.get("start")),
+                number(s.get("end")),
+                s.get("speaker"),
+                words,
+            )
         })
         .collect();
-    let top_level: Vec<RawWord> = array(object.get("words")).iter().map(word).collect();
-    if snippets.iter().all(|s| s.words.is_empty()) {
-        assign_words(&mut snippets, top_level);
+    Ok(segments_transcript(language, snippets, || array(object.get("words")).iter().map(word).collect()))
+}
+
+/// A Whisper word: its text trimmed, a missing text empty.
+fn whisper_word(
+    text: Option<&str>,
+    start: f64,
+    end: f64,
+    confidence: Option<f64>,
+    speaker_value: Option<&Value>,
+) -> RawWord<'static> {
+    RawWord {
+        text: Cow::Owned(text.unwrap_or("").trim().to_string()),
+        start,
+        end,
+        confidence,
+        speaker: speaker(speaker_value),
     }
-    Ok(RawTranscript { meta, snippets, ..RawTranscript::default() })
+}
+
+/// A Whisper segment as a snippet: its text trimmed (a missing text empty), times, speaker, words.
+fn segment_snippet(
+    text: Option<&str>,
+    start: f64,
+    end: f64,
+    speaker_value: Option<&Value>,
+    words: Vec<RawWord<'static>>,
+) -> RawSnippet<'static> {
+    let mut snippet =
+        RawSnippet::spanning(text.unwrap_or("").trim().to_string(), start, end).with_speaker(speaker(speaker_value));
+    snippet.words = words;
+    snippet
+}
+
+/// The transcript of Whisper segments; the top-level words go to the segments when none has its own.
+fn segments_transcript(
+    language: Option<&str>,
+    mut snippets: Vec<RawSnippet<'static>>,
+    top_level_words: impl FnOnce() -> Vec<RawWord<'static>>,
+) -> RawTranscript<'static> {
+    if snippets.iter().all(|s| s.words.is_empty()) {
+        assign_words(&mut snippets, top_level_words());
+    }
+    RawTranscript { meta: generated(language), snippets, ..RawTranscript::default() }
 }
 
 /// Whisper or WhisperX output with segments, read straight into its fields (several times faster
@@ -133,22 +172,19 @@ fn typed_whisper(text: &str) -> Option<RawTranscript<'static>> {
     if document.segments.is_empty() || document.results.is_some() || document.transcription.is_some() {
         return None;
     }
-    let mut snippets: Vec<RawSnippet> = document
+    let snippets = document
         .segments
         .into_iter()
         .map(|s| {
-            let text = s.text.as_deref().unwrap_or("").trim().to_string();
-            let mut snippet = RawSnippet::spanning(text, s.start.unwrap_or(f64::NAN), s.end.unwrap_or(f64::NAN))
-                .with_speaker(speaker(s.speaker.as_ref()));
-            snippet.words = s.words.into_iter().map(WhisperWord::into_raw).collect();
-            snippet
+            let words = s.words.into_iter().map(WhisperWord::into_raw).collect();
+            let (start, end) = (s.start.unwrap_or(f64::NAN), s.end.unwrap_or(f64::NAN));
+            segment_snippet(s.text.as_deref(), start, end, s.speaker.as_ref(), words)
         })
         .collect();
-    if snippets.iter().all(|s| s.words.is_empty()) {
-        assign_words(&mut snippets, document.words.into_iter().map(WhisperWord::into_raw).collect());
-    }
-    let meta = generated(document.language.as_deref());
-    Some(RawTranscript { meta, snippets, ..RawTranscript::default() })
+    let top_level = document.words;
+    Some(segments_transcript(document.language.as_deref(), snippets, || {
+        top_level.into_iter().map(WhisperWord::into_raw).collect()
+    }))
 }
 
 /// The fields of Whisper output that verbatim reads (`results` and `transcription` mark other tools).
@@ -190,13 +226,9 @@ struct WhisperWord {
 
 impl WhisperWord {
     fn into_raw(self) -> RawWord<'static> {
-        RawWord {
-            text: Cow::Owned(self.word.as_deref().unwrap_or("").trim().to_string()),
-            start: self.start.unwrap_or(f64::NAN),
-            end: self.end.unwrap_or(f64::NAN),
-            confidence: self.probability.or(self.score).flatten(),
-            speaker: speaker(self.speaker.as_ref()),
-        }
+        let confidence = self.probability.or(self.score).flatten();
+        let (start, end) = (self.start.unwrap_or(f64::NAN), self.end.unwrap_or(f64::NAN));
+        whisper_word(self.word.as_deref(), start, end, confidence, self.speaker.as_ref())
     }
 }
 

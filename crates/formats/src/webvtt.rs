@@ -39,8 +39,8 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
     let rolling = is_rolling(&cues, &parsed);
     let mut snippets = Vec::with_capacity(cues.len());
     let mut previous_lines: Vec<String> = Vec::new();
-    for (cue, parsed) in cues.iter().zip(parsed) {
-        let speaker = parsed.iter().find_map(|l| l.speaker.clone());
+    for (cue, mut parsed) in cues.iter().zip(parsed) {
+        let speaker = parsed.iter_mut().find_map(|l| l.speaker.take());
         let mut lines: Vec<CueLine> = parsed.into_iter().filter(|l| !l.text.is_empty()).collect();
         if rolling {
             // Drop the lines carried over from the previous cue; what remains was newly spoken.
