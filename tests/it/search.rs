@@ -120,6 +120,26 @@ fn the_index_and_a_scan_give_the_same_hits_and_compaction_writes_indexes() {
     }
 }
 
+#[test]
+fn selections_beyond_half_the_memory_pool_read_their_chunks_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = speech_corpus(dir.path(), "16MB");
+    let archive = dir.path().join("archive");
+    run_on(&archive, &["ingest", "-q", &corpus.to_string_lossy(), "--chunk-size", "512KiB"]);
+    let count = "SELECT count(*) FROM segments WHERE phrase_match(text, 'the')";
+    let explain = format!("EXPLAIN ANALYZE {count}");
+    // Rows the filter ran on: those selected, plus every row of the chunks read whole.
+    let filtered = |limit: &str| {
+        let plan = run_on(&archive, &["sql", "-q", "--memory-limit", limit, &explain]);
+        metric(&plan, "pushdown_rows_matched") + metric(&plan, "pushdown_rows_pruned")
+    };
+    let (tight, roomy) = (filtered("1MiB"), filtered("1GiB"));
+    assert!(tight > roomy, "under 1 MiB some chunks are read whole: {tight} rows filtered against {roomy}");
+    let answer = |limit: &str| run_on(&archive, &["sql", "-q", "--memory-limit", limit, "--format", "csv", count]);
+    assert_eq!(answer("1MiB"), answer("1GiB"), "the same count, narrowed or read whole");
+    assert!(answer("1GiB").lines().nth(1).and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 10_000));
+}
+
 fn phrase_match_sql(phrase: &str) -> String {
     format!(
         "SELECT doc_id, seq FROM segments WHERE phrase_match(text, '{}') AND seq >= 0 ORDER BY doc_id, seq",

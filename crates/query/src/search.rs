@@ -21,7 +21,7 @@ use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext
 use datafusion::logical_expr::Expr;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -307,19 +307,21 @@ impl ExecutionPlan for SearchHitsExec {
 
     leaf_plan_methods!("SearchHitsExec");
 
-    /// Searches the partition's chunks in order, the next chunk's search running while the
-    /// previous chunk's hits are taken.
+    /// Searches the partition's chunks in order, a window of places at a time, the next
+    /// chunk's places and the next window's rows read while the previous window's hits are taken.
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let (target, words, context) = (self.hits.target.clone(), Arc::new(self.hits.words.clone()), self.hits.context);
         let projection = self.projection.clone();
         let batches = futures::stream::iter(self.chunks_of(partition).to_vec())
             .map(move |entry| {
                 let (target, words) = (target.clone(), words.clone());
-                SpawnedTask::spawn(async move { chunk_hits(&target, &entry, &words, context as u64).await })
-                    .join_unwind()
+                spawned(async move { ChunkSearch::start(target, entry, words, context as u64).await })
             })
             .buffered(2)
-            .map(|joined| joined.map_err(|e| DataFusionError::External(Box::new(e)))?)
+            .map_ok(|chunk| futures::stream::iter(chunk.windows().map(Ok::<_, DataFusionError>)))
+            .try_flatten()
+            .map_ok(|window| spawned(async move { window.hits().await }))
+            .try_buffered(2)
             .try_filter_map(move |batch| {
                 let projected = match (&projection, batch) {
                     (Some(columns), Some(batch)) => batch.project(columns).map(Some).map_err(DataFusionError::from),
@@ -332,24 +334,93 @@ impl ExecutionPlan for SearchHitsExec {
     }
 }
 
-/// The hits in one chunk, if any.
-async fn chunk_hits(
-    target: &SearchTarget,
-    entry: &FileEntry,
-    words: &[String],
+/// Places of one chunk whose hits are read and confirmed together. A frequent phrase has hundreds
+/// of thousands of places in a chunk: taken in windows, its search holds a window's rows at a
+/// time rather than the chunk's.
+const WINDOW_PLACES: usize = 8192;
+
+/// `task` run on its own tokio task (so that windows and chunks are searched in parallel).
+async fn spawned<T: Send + 'static>(task: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    SpawnedTask::spawn(task).join_unwind().await.map_err(|e| DataFusionError::External(Box::new(e)))?
+}
+
+/// The search of one chunk: where the phrase may start in it, and its Parquet metadata.
+struct ChunkSearch {
+    target: Arc<SearchTarget>,
+    entry: FileEntry,
+    words: Arc<Vec<String>>,
     context: u64,
-) -> Result<Option<RecordBatch>> {
-    let places = target.phrase_places(entry, words).await?;
-    if places.is_empty() {
-        return Ok(None);
+    places: Vec<PhrasePlace>,
+    metadata: Option<ArrowReaderMetadata>,
+}
+
+impl ChunkSearch {
+    /// Looks the phrase up in the chunk (its index, or its text); reads the chunk's metadata when
+    /// there are places to confirm.
+    async fn start(
+        target: Arc<SearchTarget>,
+        entry: FileEntry,
+        words: Arc<Vec<String>>,
+        context: u64,
+    ) -> Result<ChunkSearch> {
+        let places = target.phrase_places(&entry, &words).await?;
+        let metadata = match places.is_empty() {
+            true => None,
+            false => {
+                let mut reader =
+                    StoreReader::new(target.store.clone(), target.archive.object(&entry.path), entry.bytes);
+                // The offset index lets the reader fetch and decode only the pages holding selected rows.
+                let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+                Some(ArrowReaderMetadata::load_async(&mut reader, options).await?)
+            }
+        };
+        Ok(ChunkSearch { target, entry, words, context, places, metadata })
     }
-    let selected = with_context(&places, context, entry.rows);
-    let rows = read_rows(&target.store, &target.archive.object(&entry.path), entry, &selected).await?;
-    let hits = confirmed_hits(&rows, &selected, &places, words)?;
-    if hits.is_empty() {
-        return Ok(None);
+
+    /// The chunk's windows of places, in row order.
+    fn windows(self) -> impl Iterator<Item = HitWindow> {
+        let chunk = Arc::new(self);
+        window_ranges(&chunk.places, WINDOW_PLACES)
+            .into_iter()
+            .map(move |places| HitWindow { chunk: chunk.clone(), places })
     }
-    Ok(Some(hit_batch(&rows, &selected, &hits, context)?))
+}
+
+/// Ranges of at most about `size` places (ascending by row), never splitting the places of one row.
+fn window_ranges(places: &[PhrasePlace], size: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < places.len() {
+        let mut end = (start + size.max(1)).min(places.len());
+        while end < places.len() && places[end].row == places[end - 1].row {
+            end += 1;
+        }
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
+/// One window of a chunk's places.
+struct HitWindow {
+    chunk: Arc<ChunkSearch>,
+    places: std::ops::Range<usize>,
+}
+
+impl HitWindow {
+    /// The hits among the window's places, if any.
+    async fn hits(self) -> Result<Option<RecordBatch>> {
+        let chunk = &self.chunk;
+        let (Some(metadata), places) = (&chunk.metadata, &chunk.places[self.places.clone()]) else { return Ok(None) };
+        let selected = with_context(places, chunk.context, chunk.entry.rows);
+        let object = chunk.target.archive.object(&chunk.entry.path);
+        let rows = read_rows(&chunk.target.store, &object, &chunk.entry, metadata, &selected).await?;
+        let hits = confirmed_hits(&rows, &selected, places, &chunk.words)?;
+        if hits.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(hit_batch(&rows, &selected, &hits, chunk.context)?))
+    }
 }
 
 /// The rows to read: each place's rows (where the phrase would start to where it would end) and
@@ -389,12 +460,11 @@ async fn read_rows(
     store: &Arc<dyn ObjectStore>,
     object: &Path,
     entry: &FileEntry,
+    metadata: &ArrowReaderMetadata,
     selected: &[u64],
 ) -> Result<RecordBatch> {
     let reader = StoreReader::new(store.clone(), object.clone(), entry.bytes);
-    // The offset index lets the reader fetch and decode only the pages holding selected rows.
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone());
     let columns: Vec<usize> = ["doc_id", "seq", "start_ms", "end_ms", "text"]
         .iter()
         .map(|name| builder.schema().index_of(name))
@@ -478,6 +548,15 @@ mod tests {
         // A phrase running on over the next rows: they are read to confirm it.
         let across = [PhrasePlace { row: 2, skip: 1, last_row: 5 }, PhrasePlace { row: 3, skip: 0, last_row: 3 }];
         assert_eq!(with_context(&across, 1, 10), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn windows_cover_every_place_once_and_keep_a_row_together() {
+        let places: Vec<PhrasePlace> =
+            [1, 2, 2, 2, 5, 7, 7, 9].iter().map(|&row| PhrasePlace { row, skip: 0, last_row: row }).collect();
+        assert_eq!(window_ranges(&places, 2), vec![0..4, 4..7, 7..8]);
+        assert_eq!(window_ranges(&places, 100), vec![0..8]);
+        assert_eq!(window_ranges(&places[..0], 2), Vec::<std::ops::Range<usize>>::new());
     }
 
     #[test]

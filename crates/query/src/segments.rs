@@ -27,10 +27,11 @@ use datafusion::datasource::listing::{ListingTable, PartitionedFile};
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::parquet::arrow::arrow_reader::RowSelection;
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -42,8 +43,14 @@ use verbatim_archive::phrase_index::{self, PhrasePlace};
 
 use crate::search::SearchTarget;
 
-/// Index files read at once when a narrowed scan starts.
-const CONCURRENT_INDEX_READS: usize = 8;
+/// Index files read at once when a narrowed scan starts, in a local archive: reading is decoding,
+/// and each lookup of a frequent phrase holds its chunk's posting lists.
+const LOCAL_INDEX_READS: usize = 2;
+/// The same for an archive on object storage, where reads wait on the network.
+const REMOTE_INDEX_READS: usize = 8;
+/// Share of the memory pool that row selections may take; the rest stays for the operators
+/// above the scan (a merge of sorted partitions cannot spill).
+const SELECTIONS_POOL_SHARE: usize = 2;
 
 /// The `segments` table of a snapshot: `listing` over its chunks, narrowed by their phrase indexes
 /// for `phrase_match` filters.
@@ -191,7 +198,7 @@ pub(crate) fn row_selection(rows: &[u64], total: u64) -> RowSelection {
 /// `plan`, a file scan, with `change` applied to each of its files (`Err(plan)` for other plans).
 fn map_files(
     plan: Arc<dyn ExecutionPlan>,
-    change: impl Fn(PartitionedFile) -> PartitionedFile,
+    mut change: impl FnMut(PartitionedFile) -> PartitionedFile,
 ) -> std::result::Result<Arc<dyn ExecutionPlan>, Arc<dyn ExecutionPlan>> {
     let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Err(plan) };
     let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Err(plan) };
@@ -200,7 +207,7 @@ fn map_files(
         .into_iter()
         .map(|group| {
             let statistics = group.file_statistics(None).cloned();
-            let group = FileGroup::new(group.into_inner().into_iter().map(&change).collect());
+            let group = FileGroup::new(group.into_inner().into_iter().map(&mut change).collect());
             match statistics {
                 Some(statistics) => group.with_statistics(Arc::new(statistics)),
                 None => group,
@@ -254,10 +261,23 @@ impl PhysicalOptimizerRule for NarrowPhraseScans {
 
 /// A `segments` scan that first asks its chunks' phrase indexes where the filtered phrase starts,
 /// once for all partitions, then runs the scan reading only those rows of each indexed chunk.
+///
+/// The row selections stay in memory until the scan ends (a frequent phrase over a large archive
+/// makes millions of them), so they are reserved from the query's memory pool, up to half of it:
+/// operators above the scan, a sort for one, spill earlier rather than take the process past its
+/// budget. A chunk whose selection does not fit is read whole; the filter still keeps only its
+/// matching rows.
 #[derive(Debug)]
 pub struct PhraseIndexedScanExec {
     scan: Arc<dyn ExecutionPlan>,
-    narrowed: Arc<tokio::sync::OnceCell<Arc<dyn ExecutionPlan>>>,
+    narrowed: Arc<tokio::sync::OnceCell<NarrowedScan>>,
+}
+
+/// The scan reading only the selected rows, and the memory its selections hold.
+#[derive(Debug)]
+struct NarrowedScan {
+    plan: Arc<dyn ExecutionPlan>,
+    _selections: MemoryReservation,
 }
 
 impl PhraseIndexedScanExec {
@@ -267,23 +287,41 @@ impl PhraseIndexedScanExec {
     }
 }
 
-/// `scan` reading only the rows its marked files' indexes name.
-async fn narrowed_scan(scan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    let selections: HashMap<Path, RowSelection> = futures::stream::iter(marked_files(scan.as_ref()))
-        .map(chunk_selection)
-        .buffer_unordered(CONCURRENT_INDEX_READS)
-        .try_collect()
-        .await?;
+/// `scan` reading only the rows its marked files' indexes name, with the selections' memory
+/// reserved from `pool` (at most half of it); chunks whose selections do not fit are read whole.
+async fn narrowed_scan(scan: Arc<dyn ExecutionPlan>, pool: &Arc<dyn MemoryPool>) -> Result<NarrowedScan> {
+    let reservation = MemoryConsumer::new("PhraseIndexedScan").register(pool);
+    let most = match pool.memory_limit() {
+        MemoryLimit::Finite(bytes) => bytes / SELECTIONS_POOL_SHARE,
+        MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+    };
+    let mut selections: HashMap<Path, RowSelection> = HashMap::new();
+    let marked = marked_files(scan.as_ref());
+    let local = marked.first().is_none_or(|file| file.lookup.target.archive.is_local());
+    let concurrent = if local { LOCAL_INDEX_READS } else { REMOTE_INDEX_READS };
+    let mut chunks = futures::stream::iter(marked).map(chunk_selection).buffer_unordered(concurrent);
+    while let Some((path, selection)) = chunks.try_next().await? {
+        let bytes = selection_bytes(&selection);
+        if reservation.size() + bytes <= most && reservation.try_grow(bytes).is_ok() {
+            selections.insert(path, selection);
+        }
+    }
     let partitions = scan.properties().output_partitioning().partition_count();
-    let narrowed = map_files(scan, |file| match selections.get(&file.object_meta.location) {
-        Some(selection) => file.with_extension(ParquetRowSelection::new(selection.clone())),
+    let plan = map_files(scan, |file| match selections.remove(&file.object_meta.location) {
+        Some(selection) => file.with_extension(ParquetRowSelection::new(selection)),
+        // Read whole: no index, or its selection did not fit in the memory pool.
         None => file,
     })
     .map_err(|_| DataFusionError::Internal("a phrase-indexed scan is not a file scan".into()))?;
-    if narrowed.properties().output_partitioning().partition_count() != partitions {
+    if plan.properties().output_partitioning().partition_count() != partitions {
         return Err(DataFusionError::Internal("narrowing a phrase-indexed scan changed its partitions".into()));
     }
-    Ok(narrowed)
+    Ok(NarrowedScan { plan, _selections: reservation })
+}
+
+/// Memory held by a row selection.
+fn selection_bytes(selection: &RowSelection) -> usize {
+    selection.iter().count() * std::mem::size_of::<RowSelector>()
 }
 
 impl DisplayAs for PhraseIndexedScanExec {
@@ -316,8 +354,9 @@ impl ExecutionPlan for PhraseIndexedScanExec {
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let (scan, narrowed) = (self.scan.clone(), self.narrowed.clone());
         let batches = futures::stream::once(async move {
-            let narrowed = narrowed.get_or_try_init(|| narrowed_scan(scan)).await?;
-            narrowed.execute(partition, context)
+            let pool = context.memory_pool().clone();
+            let narrowed = narrowed.get_or_try_init(|| narrowed_scan(scan, &pool)).await?;
+            narrowed.plan.execute(partition, context)
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches)))
