@@ -473,8 +473,9 @@ def report(results, path_md, path_png, command):
 
     lines.append("Ratios against verbatim (peer time / verbatim time):")
     lines.append("")
-    lines.append("| peer | ingest | " + " | ".join(results["queries"]) + " | query geomean |")
-    lines.append("|---|---|" + "---|" * (len(results["queries"]) + 1))
+    query_columns = [*results["queries"], "query geomean"] if results["queries"] else []
+    lines.append("| " + " | ".join(["peer", "ingest", *query_columns]) + " |")
+    lines.append("|" + "---|" * (2 + len(query_columns)))
     for peer in engines:
         if peer == "verbatim":
             continue
@@ -486,7 +487,8 @@ def report(results, path_md, path_png, command):
             if r:
                 ratios.append(r)
         geo = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
-        row.append(f"{geo:.2f}x" if geo else "n/a")
+        if query_columns:
+            row.append(f"{geo:.2f}x" if geo else "n/a")
         lines.append(f"| {peer} | " + " | ".join(row) + " |")
     lines.append("")
 
