@@ -318,7 +318,7 @@ impl ExecutionPlan for SearchHitsExec {
                 spawned(async move { ChunkSearch::start(target, entry, words, context as u64).await })
             })
             .buffered(2)
-            .map_ok(|chunk| futures::stream::iter(chunk.windows().map(Ok::<_, DataFusionError>)))
+            .map_ok(|chunk| futures::stream::iter(chunk.into_iter().flat_map(ChunkSearch::windows).map(Ok)))
             .try_flatten()
             .map_ok(|window| spawned(async move { window.hits().await }))
             .try_buffered(2)
@@ -344,37 +344,36 @@ async fn spawned<T: Send + 'static>(task: impl std::future::Future<Output = Resu
     SpawnedTask::spawn(task).join_unwind().await.map_err(|e| DataFusionError::External(Box::new(e)))?
 }
 
-/// The search of one chunk: where the phrase may start in it, and its Parquet metadata.
+/// The search of one chunk: where the phrase may start in it, and its Parquet file and metadata.
 struct ChunkSearch {
     target: Arc<SearchTarget>,
     entry: FileEntry,
+    object: Path,
     words: Arc<Vec<String>>,
     context: u64,
     places: Vec<PhrasePlace>,
-    metadata: Option<ArrowReaderMetadata>,
+    metadata: ArrowReaderMetadata,
 }
 
 impl ChunkSearch {
-    /// Looks the phrase up in the chunk (its index, or its text); reads the chunk's metadata when
-    /// there are places to confirm.
+    /// Looks the phrase up in the chunk (its index, or its text) and, when it may occur there,
+    /// reads the chunk's metadata; `None` when it cannot occur in the chunk.
     async fn start(
         target: Arc<SearchTarget>,
         entry: FileEntry,
         words: Arc<Vec<String>>,
         context: u64,
-    ) -> Result<ChunkSearch> {
+    ) -> Result<Option<ChunkSearch>> {
         let places = target.phrase_places(&entry, &words).await?;
-        let metadata = match places.is_empty() {
-            true => None,
-            false => {
-                let mut reader =
-                    StoreReader::new(target.store.clone(), target.archive.object(&entry.path), entry.bytes);
-                // The offset index lets the reader fetch and decode only the pages holding selected rows.
-                let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                Some(ArrowReaderMetadata::load_async(&mut reader, options).await?)
-            }
-        };
-        Ok(ChunkSearch { target, entry, words, context, places, metadata })
+        if places.is_empty() {
+            return Ok(None);
+        }
+        let object = target.archive.object(&entry.path);
+        let mut reader = StoreReader::new(target.store.clone(), object.clone(), entry.bytes);
+        // The offset index lets the reader fetch and decode only the pages holding selected rows.
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+        Ok(Some(ChunkSearch { target, entry, object, words, context, places, metadata }))
     }
 
     /// The chunk's windows of places, in row order.
@@ -411,10 +410,9 @@ impl HitWindow {
     /// The hits among the window's places, if any.
     async fn hits(self) -> Result<Option<RecordBatch>> {
         let chunk = &self.chunk;
-        let (Some(metadata), places) = (&chunk.metadata, &chunk.places[self.places.clone()]) else { return Ok(None) };
+        let places = &chunk.places[self.places.clone()];
         let selected = with_context(places, chunk.context, chunk.entry.rows);
-        let object = chunk.target.archive.object(&chunk.entry.path);
-        let rows = read_rows(&chunk.target.store, &object, &chunk.entry, metadata, &selected).await?;
+        let rows = read_rows(&chunk.target.store, &chunk.object, &chunk.entry, &chunk.metadata, &selected).await?;
         let hits = confirmed_hits(&rows, &selected, places, &chunk.words)?;
         if hits.is_empty() {
             return Ok(None);
