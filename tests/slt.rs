@@ -124,7 +124,7 @@ async fn ingested(dir: &Path, sources: &[PathBuf]) -> Archive {
     let sources: Vec<String> = sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
     let expansion = verbatim_sources::expand(&sources, verbatim_ingest::is_transcript_file);
     assert!(expansion.problems.is_empty(), "{:?}", expansion.problems);
-    let options = verbatim_ingest::IngestOptions::new(2, 512 << 20, 128 << 20);
+    let options = verbatim_ingest::IngestOptions::new(2, verbatim_model::MemoryBudget::new(512 << 20), 128 << 20);
     let report = verbatim_ingest::ingest(&archive, expansion.files, &options, Arc::new(verbatim_ingest::NoProgress))
         .await
         .expect("ingest");
@@ -174,7 +174,7 @@ fn main() -> ExitCode {
         let archive = sample_archive(&dir.path().join("sample")).await;
         let corpus = corpus_archive(&dir.path().join("corpus")).await;
         let options = SessionOptions {
-            memory_limit: 512 << 20,
+            budget: verbatim_model::MemoryBudget::new(512 << 20),
             spill_dir: None,
             target_partitions: 2,
             batch_size: 8192,

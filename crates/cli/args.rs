@@ -1,8 +1,14 @@
-//! Command-line arguments.
+//! Command-line arguments. A flag that sets a setting takes its help text from the setting
+//! (`verbatim_engine::Setting`: what it sets, its variable, its config key and its default, written
+//! once there), and adds its value to the settings the engine resolves; `VERBATIM_*` variables are
+//! read by the engine, not by the parser, so that every front end reads them the same way.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use verbatim_engine::{Setting, SettingsBuilder};
+
+use crate::settings::help;
 
 /// Turn archives of speech transcripts into a chunked Parquet archive and query it with SQL in
 /// bounded memory.
@@ -22,7 +28,7 @@ pub struct Cli {
 }
 
 const AFTER_HELP: &str = "\
-Settings come from flags, then VERBATIM_* environment variables, then the config file, then defaults.
+Settings come from flags, then VERBATIM_<SETTING> environment variables, then the config file, then defaults.
 Exit status: 0 success, 1 error (for `verify`: problems found), 2 usage error, 3 finished but some
 inputs were rejected, 4 archive busy (another writer held the lock for all of --wait).
 
@@ -72,34 +78,82 @@ pub enum Command {
 }
 
 /// Where the archive is.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct ArchiveArg {
-    /// The archive: a folder, file:// URL or object store URL (s3://bucket/prefix, gs://…, az://…; credentials
-    /// and endpoint from AWS_*, GOOGLE_*, AZURE_* variables) [env: VERBATIM_ARCHIVE] [config: archive].
-    #[arg(long, short, env = "VERBATIM_ARCHIVE", value_name = "DIR")]
+    // The archive.
+    #[arg(long, short, value_name = "DIR", help = help(Setting::Archive))]
     pub archive: Option<String>,
 }
 
+impl ArchiveArg {
+    /// Adds the flag's value to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        settings.given_if(Setting::Archive, self.archive.clone())
+    }
+}
+
 /// The memory budget.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct MemoryArg {
-    /// Memory budget of the run, e.g. 512MiB or 4GB [env: VERBATIM_MEMORY_LIMIT] [config: memory_limit]
-    /// [default: half of the machine's memory].
-    #[arg(long, short = 'm', env = "VERBATIM_MEMORY_LIMIT", value_name = "SIZE")]
+    // The memory budget.
+    #[arg(long, short = 'm', value_name = "SIZE", help = help(Setting::MemoryLimit))]
     pub memory_limit: Option<String>,
 }
 
+impl MemoryArg {
+    /// Adds the flag's value to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        settings.given_if(Setting::MemoryLimit, self.memory_limit.clone())
+    }
+}
+
 /// How a writer waits for a busy archive.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct WaitArg {
-    /// How long to wait when another writer holds the archive's lock, e.g. 30s, 10m, 0s; then exit
-    /// with status 4 (archive busy) [config: wait] [default: 5m].
-    #[arg(long, value_name = "DURATION")]
+    // How long to wait; then exit status 4.
+    #[arg(long, value_name = "DURATION", help = format!("{}; then exit with status 4 (archive busy)", help(Setting::Wait)))]
     pub wait: Option<String>,
 }
 
+impl WaitArg {
+    /// Adds the flag's value to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        settings.given_if(Setting::Wait, self.wait.clone())
+    }
+}
+
+/// Threads for parsing and queries.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ThreadsArg {
+    // Threads.
+    #[arg(long, short = 'j', value_name = "N", help = help(Setting::Threads))]
+    pub threads: Option<String>,
+}
+
+impl ThreadsArg {
+    /// Adds the flag's value to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        settings.given_if(Setting::Threads, self.threads.clone())
+    }
+}
+
+/// How long superseded snapshots are kept.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RetentionArg {
+    // The retention.
+    #[arg(long, value_name = "DURATION", help = help(Setting::Retention))]
+    pub retention: Option<String>,
+}
+
+impl RetentionArg {
+    /// Adds the flag's value to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        settings.given_if(Setting::Retention, self.retention.clone())
+    }
+}
+
 /// Arguments of `ingest`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct IngestArgs {
     /// Files, folders or glob patterns (quote globs). Folders are walked for *.json, *.jsonl, *.vtt,
     /// *.srt, *.xml, and *.txt files that begin like speaker turns (also gzip- or zstd-compressed:
@@ -112,18 +166,17 @@ pub struct IngestArgs {
     pub archive: ArchiveArg,
     #[command(flatten)]
     pub memory: MemoryArg,
-    /// Parsing threads [config: threads] [default: number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub threads: Option<usize>,
-    /// Target size of each Parquet chunk file [config: chunk_size] [default: 128MiB].
-    #[arg(long, value_name = "SIZE")]
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    // Chunk size.
+    #[arg(long, value_name = "SIZE", help = help(Setting::ChunkSize))]
     pub chunk_size: Option<String>,
-    /// Target encoded size of a row group [config: row_group_size] [default: from the memory budget, at most 128MiB].
-    #[arg(long, value_name = "SIZE")]
+    // Row group size.
+    #[arg(long, value_name = "SIZE", help = help(Setting::RowGroupSize))]
     pub row_group_size: Option<String>,
-    /// zstd compression level, 1-22 [config: zstd_level] [default: 3].
-    #[arg(long, value_name = "LEVEL")]
-    pub zstd_level: Option<i32>,
+    // zstd level.
+    #[arg(long, value_name = "LEVEL", help = help(Setting::ZstdLevel))]
+    pub zstd_level: Option<String>,
     /// Read every file as this format (youtube-json, webvtt, srt, whisper-json, deepgram-json,
     /// assemblyai-json, youtube-xml, jsonl, speaker-turns) [default: by name, then content].
     #[arg(long, value_name = "FORMAT")]
@@ -147,10 +200,8 @@ pub struct IngestArgs {
     /// removed, rejected; bytes, rows, seconds, peak memory; versions before and after).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Keep superseded snapshots this long before the run's vacuum deletes them [config: retention]
-    /// [default: 7d].
-    #[arg(long, value_name = "DURATION")]
-    pub retention: Option<String>,
+    #[command(flatten)]
+    pub retention: RetentionArg,
     /// Do not vacuum after the run.
     #[arg(long)]
     pub no_vacuum: bool,
@@ -158,42 +209,66 @@ pub struct IngestArgs {
     /// [config: phrase_index = false].
     #[arg(long)]
     pub no_phrase_index: bool,
-    /// Compact after the run: auto (when the archive has compact_threshold or more overlapping
-    /// runs, 4 by default), always (whenever it would change anything), or never [config: compact]
-    /// [default: auto].
-    #[arg(long, value_name = "WHEN")]
+    // When to compact.
+    #[arg(long, value_name = "WHEN", help = help(Setting::Compact))]
     pub compact: Option<String>,
     #[command(flatten)]
     pub wait: WaitArg,
 }
 
+impl IngestArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        let settings = self.archive.given(self.memory.given(self.threads.given(settings)));
+        let settings = self.retention.given(self.wait.given(settings));
+        settings
+            .given_if(Setting::ChunkSize, self.chunk_size.clone())
+            .given_if(Setting::RowGroupSize, self.row_group_size.clone())
+            .given_if(Setting::ZstdLevel, self.zstd_level.clone())
+            .given_if(Setting::Compact, self.compact.clone())
+            .given_if(Setting::PhraseIndex, self.no_phrase_index.then_some("false"))
+    }
+}
+
 /// Options shared by `sql` and `run`.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct QueryArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
     #[command(flatten)]
     pub memory: MemoryArg,
-    /// Output format: table, csv, json, ndjson or parquet [env: VERBATIM_FORMAT] [config: format] [default: table].
-    #[arg(long, env = "VERBATIM_FORMAT", value_name = "FORMAT")]
+    // Output format.
+    #[arg(long, value_name = "FORMAT", help = help(Setting::Format))]
     pub format: Option<String>,
     /// Write results to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Folder for spill files [env: VERBATIM_SPILL_DIR] [config: spill_dir] [default: the OS temp folder].
-    #[arg(long, env = "VERBATIM_SPILL_DIR", value_name = "DIR")]
-    pub spill_dir: Option<PathBuf>,
-    /// Query parallelism [config: threads] [default: number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub threads: Option<usize>,
+    // Spill folder.
+    #[arg(long, value_name = "DIR", help = help(Setting::SpillDir))]
+    pub spill_dir: Option<String>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Read the snapshot of this version instead of the newest (`verbatim log` lists them).
     #[arg(long, value_name = "VERSION")]
     pub as_of: Option<u64>,
-    /// Run on the cluster whose scheduler is at this address, e.g. df://node1:50050 (`verbatim
-    /// scheduler` and `verbatim executor` start one) [env: VERBATIM_CLUSTER] [config: cluster]
-    /// [default: run in this process].
-    #[arg(long, env = "VERBATIM_CLUSTER", value_name = "df://HOST:PORT")]
+    // The cluster (`verbatim scheduler` and `verbatim executor` start one).
+    #[arg(long, value_name = "df://HOST:PORT", help = help(Setting::Cluster))]
     pub cluster: Option<String>,
+    // The time limit of each statement.
+    #[arg(long, value_name = "DURATION", help = help(Setting::QueryTimeout))]
+    pub query_timeout: Option<String>,
+}
+
+impl QueryArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        let settings = self.archive.given(self.memory.given(self.threads.given(settings)));
+        settings
+            .given_if(Setting::Format, self.format.clone())
+            .given_if(Setting::SpillDir, self.spill_dir.clone())
+            .given_if(Setting::Cluster, self.cluster.clone())
+            .given_if(Setting::QueryTimeout, self.query_timeout.clone())
+    }
 }
 
 /// Arguments of `sql`.
@@ -225,11 +300,18 @@ pub struct RunArgs {
     /// Print the SQL with parameters filled in, instead of running it.
     #[arg(long)]
     pub print_sql: bool,
-    /// Also load saved queries from this folder (overrides built-ins of the same name) [env: VERBATIM_QUERIES] [config: queries].
-    #[arg(long, env = "VERBATIM_QUERIES", value_name = "DIR")]
-    pub queries: Option<PathBuf>,
+    // Saved queries.
+    #[arg(long, value_name = "DIR", help = help(Setting::Queries))]
+    pub queries: Option<String>,
     #[command(flatten)]
     pub query: QueryArgs,
+}
+
+impl RunArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        self.query.given(settings).given_if(Setting::Queries, self.queries.clone())
+    }
 }
 
 fn parse_param(value: &str) -> Result<(String, String), String> {
@@ -273,15 +355,21 @@ pub struct CompactArgs {
     pub archive: ArchiveArg,
     #[command(flatten)]
     pub memory: MemoryArg,
-    /// Target size of each output chunk's segments file [config: chunk_size] [default: 128MiB].
-    #[arg(long, value_name = "SIZE")]
+    // Target size of an output chunk.
+    #[arg(long, value_name = "SIZE", help = help(Setting::ChunkSize))]
     pub chunk_size: Option<String>,
-    /// Keep superseded snapshots this long before the vacuum after compaction deletes them
-    /// [config: retention] [default: 7d].
-    #[arg(long, value_name = "DURATION")]
-    pub retention: Option<String>,
+    #[command(flatten)]
+    pub retention: RetentionArg,
     #[command(flatten)]
     pub wait: WaitArg,
+}
+
+impl CompactArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        let settings = self.archive.given(self.memory.given(self.retention.given(self.wait.given(settings))));
+        settings.given_if(Setting::ChunkSize, self.chunk_size.clone())
+    }
 }
 
 /// Arguments of `log`.
@@ -299,10 +387,8 @@ pub struct LogArgs {
 pub struct VacuumArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
-    /// Keep superseded snapshots this long, e.g. 7d, 36h, 0s (only the newest) [config: retention]
-    /// [default: 7d].
-    #[arg(long, value_name = "DURATION")]
-    pub retention: Option<String>,
+    #[command(flatten)]
+    pub retention: RetentionArg,
     #[command(flatten)]
     pub wait: WaitArg,
 }
@@ -355,9 +441,8 @@ pub struct FmtArgs {
     /// Print the formatted JSON instead of rewriting the files.
     #[arg(long)]
     pub stdout: bool,
-    /// Files formatted at once [default: number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
 }
 
 /// Arguments of `gen`.
@@ -372,9 +457,8 @@ pub struct GenArgs {
     /// Seed: the same size and seed always give the same files.
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
-    /// Writer threads [default: number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Make real speech instead of generated text: cut the speaker-turn transcripts (*.txt) under
     /// this folder (e.g. benches/corpora/oxide-and-friends) into caption-sized snippets, repeated
     /// with shifted windows and new ids up to --size (youtube-transcript-api JSON, a tenth WebVTT,
@@ -415,9 +499,9 @@ pub struct ExecutorArgs {
     /// this machine's host name when binding to all interfaces, else the bound address].
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
-    /// Tasks run at once [config: threads] [default: number of cores].
+    /// Tasks run at once [config: threads] [default: the number of cores].
     #[arg(long, short = 'j', value_name = "N")]
-    pub slots: Option<usize>,
+    pub slots: Option<String>,
     #[command(flatten)]
     pub memory: MemoryArg,
     /// Folder for shuffle files and spills, on node-local disk [default: a folder under the OS temp folder].
@@ -428,11 +512,18 @@ pub struct ExecutorArgs {
     pub connect_timeout: String,
 }
 
+impl ExecutorArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        self.memory.given(settings).given_if(Setting::Threads, self.slots.clone())
+    }
+}
+
 /// Arguments of `top`.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// The cluster's scheduler [env: VERBATIM_CLUSTER] [config: cluster].
-    #[arg(long, env = "VERBATIM_CLUSTER", value_name = "df://HOST:PORT")]
+    // The cluster.
+    #[arg(long, value_name = "df://HOST:PORT", help = help(Setting::Cluster))]
     pub cluster: Option<String>,
     /// Time between refreshes, e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
@@ -458,10 +549,22 @@ pub struct ServeArgs {
     /// Require clients to send `authorization: Bearer TOKEN` [env: VERBATIM_SERVE_TOKEN].
     #[arg(long, env = "VERBATIM_SERVE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Folder for spill files [env: VERBATIM_SPILL_DIR] [config: spill_dir] [default: the OS temp folder].
-    #[arg(long, env = "VERBATIM_SPILL_DIR", value_name = "DIR")]
-    pub spill_dir: Option<PathBuf>,
-    /// Query parallelism [config: threads] [default: number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
-    pub threads: Option<usize>,
+    // Spill folder.
+    #[arg(long, value_name = "DIR", help = help(Setting::SpillDir))]
+    pub spill_dir: Option<String>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    // The time limit of each query.
+    #[arg(long, value_name = "DURATION", help = help(Setting::QueryTimeout))]
+    pub query_timeout: Option<String>,
+}
+
+impl ServeArgs {
+    /// Adds the flags' values to `settings`.
+    pub fn given(&self, settings: SettingsBuilder) -> SettingsBuilder {
+        let settings = self.archive.given(self.memory.given(self.threads.given(settings)));
+        settings
+            .given_if(Setting::SpillDir, self.spill_dir.clone())
+            .given_if(Setting::QueryTimeout, self.query_timeout.clone())
+    }
 }

@@ -4,8 +4,9 @@
 
 mod args;
 mod commands;
-mod config;
 mod progress;
+mod settings;
+mod shell;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("verbatim: {e:#}");
+            if let Some(hint) = settings::hint(&e) {
+                eprintln!("  hint: {hint}");
+            }
             if is_busy(&e) { ExitCode::from(EXIT_BUSY) } else { ExitCode::FAILURE }
         }
     }
@@ -54,12 +58,5 @@ fn disable_transparent_huge_pages() {
 
 /// Whether `error` says the archive was busy (locked by another writer for all of `--wait`).
 fn is_busy(error: &anyhow::Error) -> bool {
-    use verbatim_archive::ArchiveError;
-    error.chain().any(|cause| {
-        let archive_error = cause.downcast_ref::<ArchiveError>().or_else(|| match cause.downcast_ref() {
-            Some(verbatim_ingest::IngestError::Archive(inner)) => Some(inner),
-            _ => None,
-        });
-        matches!(archive_error, Some(ArchiveError::Locked { .. }))
-    })
+    error.chain().any(verbatim_engine::is_busy)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use verbatim_archive::rows::RejectRow;
 
-use crate::config::show_size;
+use crate::settings::show_size;
 
 /// How progress is shown.
 pub struct IngestProgress {
@@ -204,12 +204,8 @@ impl Ticker {
 
     /// A query's progress: rows and bytes its scans read, scan partitions done, the memory pool's
     /// use against its size, spills.
-    pub fn query(
-        plan: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-        pool: std::sync::Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
-        pool_bytes: u64,
-    ) -> Ticker {
-        Ticker::start("query", move || describe_query(&verbatim_query::progress::sample(&plan, &pool), pool_bytes))
+    pub fn query(probe: verbatim_engine::ProgressProbe, pool_bytes: u64) -> Ticker {
+        Ticker::start("query", move || describe_query(&probe.sample(), pool_bytes))
     }
 
     /// A compaction's progress: rows written against rows in, the merge pass, memory against the budget.

@@ -224,7 +224,7 @@ fn endless_and_special_files_stop_at_their_share_of_the_memory_limit() {
     let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("/dev/zero: file is more than") && stderr.contains("raise --memory-limit"), "{stderr}");
+    assert!(stderr.contains("/dev/zero: file is more than") && stderr.contains("raise the memory limit"), "{stderr}");
     if made {
         assert!(stderr.contains("pipe.json: file is more than"), "{stderr}");
     }

@@ -55,7 +55,7 @@ fn an_operator_that_cannot_spill_says_which_setting_to_raise() {
     let output = run(&["sql", "--archive", &archive_arg, "--memory-limit", "2MiB", join]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("needs more memory than --memory-limit 2.0 MiB allows"), "{stderr}");
+    assert!(stderr.contains("needs more memory than the memory limit of 2.0 MiB allows"), "{stderr}");
     assert!(stderr.contains("raise --memory-limit"), "{stderr}");
 }
 

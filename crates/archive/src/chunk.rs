@@ -20,6 +20,12 @@ use tokio_util::io::SyncIoBridge;
 use crate::phrase_index::{self, PositionsBuilder};
 use crate::{ArchiveError, FileEntry, IndexFile, Table};
 
+/// The zstd level chunks are written with unless told otherwise.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// The size a chunk file is cut at (at the next document boundary) unless told otherwise.
+pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 20;
+
 /// How chunk files are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkSettings {
@@ -38,7 +44,7 @@ pub struct ChunkSettings {
 impl Default for ChunkSettings {
     fn default() -> Self {
         ChunkSettings {
-            zstd_level: 3,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
             row_group_bytes: 64 << 20,
             row_group_rows: 1 << 20,
             upload_buffer_bytes: 8 << 20,

@@ -23,9 +23,11 @@ use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use serde::Serialize;
 
 use crate::archive::file_name;
-use crate::integrity::{StoreReader, read_footer};
+use crate::integrity::read_footer;
 use crate::keys::{chains, sorted_runs};
 use crate::manifest::{Changes, Manifest};
+use crate::store_reader::StoreReader;
+use crate::transaction::Operation;
 use crate::{Archive, ArchiveError, ArchiveWriter, ChunkFactory, ChunkWriter, DocRange, FileEntry, Table};
 
 /// The tables whose files make up a chunk, in the order they are merged.
@@ -36,8 +38,9 @@ const CHUNK_TABLES: [Table; 3] = [Table::Documents, Table::Segments, Table::Word
 pub struct CompactOptions {
     /// Target size of an output chunk's `segments` file, in bytes.
     pub target_bytes: u64,
-    /// The memory budget: bounds how many chains are merged at once.
-    pub memory_limit: u64,
+    /// The memory budget: its compaction shares bound how many chains are merged at once, the
+    /// output row groups and the output phrase index.
+    pub budget: verbatim_model::MemoryBudget,
     /// Write a phrase index beside each output `segments` chunk.
     pub phrase_index: bool,
     /// Where the compaction counts its work as it goes, for a progress display.
@@ -156,7 +159,7 @@ pub fn fragmentation(manifest: &Manifest, target_bytes: u64) -> Fragmentation {
 impl Archive {
     /// Takes the lock and compacts (see [`ArchiveWriter::compact`]).
     pub async fn compact(&self, options: &CompactOptions) -> Result<CompactReport, ArchiveError> {
-        let mut writer = self.begin_writing("compact").await?;
+        let mut writer = self.begin_writing(Operation::Compact).await?;
         let result = writer.compact(options).await;
         writer.close(result).await
     }
@@ -183,7 +186,7 @@ impl ArchiveWriter {
         }
         let fan_in = self.fan_in(&inputs, options).await?;
         let settings = crate::ChunkSettings {
-            row_group_bytes: output_row_group_bytes(options.memory_limit) as usize,
+            row_group_bytes: options.budget.compaction().output_row_group as usize,
             phrase_index: options.phrase_index,
             ..crate::ChunkSettings::default()
         };
@@ -205,7 +208,7 @@ impl ArchiveWriter {
                 merge(&factory, merging, target, &format!("compact-{pass:02}"), progress)
             })
             .await
-            .map_err(|e| ArchiveError::Location { location: "compaction".into(), reason: e.to_string() })??;
+            .map_err(|source| ArchiveError::Task { what: "a compaction merge", source })??;
             report.rows = rows;
             if chains.is_empty() {
                 break merged;
@@ -236,7 +239,7 @@ impl ArchiveWriter {
         report.bytes_out = added.iter().map(|(_, f)| f.bytes).sum();
         let changes =
             Changes { added, removed: inputs.into_iter().map(|(_, f)| f.path).collect(), removed_documents: 0 };
-        report.version = Some(self.commit_as("compact", &changes).await?);
+        report.version = self.commit_as(Operation::Compact, changes).await?.version;
         self.delete_files(&intermediate).await?;
         report.elapsed = started.elapsed();
         Ok(report)
@@ -258,10 +261,7 @@ impl ArchiveWriter {
         }
         // A stream holds its row group's compressed column chunks and the batch being decoded.
         let per_chain: u64 = largest.values().map(|bytes| 2 * bytes + (1 << 20)).sum::<u64>().max(1);
-        // The output holds one open row group per table, the `segments` one by far the largest.
-        let output = 2 * output_row_group_bytes(options.memory_limit) + index_bytes(options.memory_limit);
-        let available = (options.memory_limit / 5 * 3).saturating_sub(output);
-        Ok(((available / per_chain) as usize).max(2))
+        Ok(((options.budget.compaction().merge_inputs / per_chain) as usize).max(2))
     }
 
     /// Deletes files this run wrote and no longer needs.
@@ -271,12 +271,6 @@ impl ArchiveWriter {
         }
         Ok(())
     }
-}
-
-/// The most memory the phrase index of an output chunk may take under `memory_limit` (the chunk
-/// is cut at the next document boundary past it).
-fn index_bytes(memory_limit: u64) -> u64 {
-    memory_limit / 8
 }
 
 /// When an output chunk is cut.
@@ -290,13 +284,8 @@ struct ChunkLimits {
 
 impl ChunkLimits {
     fn of(options: &CompactOptions) -> ChunkLimits {
-        ChunkLimits { bytes: options.target_bytes, index_bytes: index_bytes(options.memory_limit) }
+        ChunkLimits { bytes: options.target_bytes, index_bytes: options.budget.compaction().phrase_index }
     }
-}
-
-/// The row group size of compaction's output under `memory_limit`.
-fn output_row_group_bytes(memory_limit: u64) -> u64 {
-    (memory_limit / 16).clamp(1 << 20, 64 << 20)
 }
 
 /// Merges `chains` into new chunks named `<run>-<prefix>-<n>`; returns them in order and the rows

@@ -12,14 +12,14 @@ pub enum ArchiveError {
         reason: String,
     },
     /// There is no archive at the location.
-    #[error("no verbatim archive at {location} (create one with `verbatim ingest SOURCE... --archive {location}`)")]
+    #[error("no verbatim archive at {location}")]
     NotAnArchive {
         /// The archive location.
         location: String,
     },
     /// Another run held the write lock for as long as this one would wait: the archive is busy.
     #[error(
-        "archive {location} is busy: locked by {holder} (waited {waited}; --wait sets how long). The lock expires when its lease ends; if that run is gone for sure, delete {lock_path}"
+        "archive {location} is busy: locked by {holder} (waited {waited}). The lock expires when its lease ends; if that run is gone for sure, delete {lock_path}"
     )]
     Locked {
         /// The archive location.
@@ -51,7 +51,7 @@ pub enum ArchiveError {
         version: u64,
     },
     /// The snapshot asked for is not kept (never existed, or vacuumed after its retention).
-    #[error("archive {location} has no snapshot v{version} (kept: {kept}; `verbatim log` lists them)")]
+    #[error("archive {location} has no snapshot v{version} (kept: {kept})")]
     NoSuchSnapshot {
         /// The archive location.
         location: String,
@@ -61,10 +61,7 @@ pub enum ArchiveError {
         kept: String,
     },
     /// Files of the current snapshot are missing or damaged.
-    #[error(
-        "archive {location} has lost data (run `verbatim verify --archive {location}` for a full check):{}",
-        damaged_lines(files)
-    )]
+    #[error("archive {location} has lost data:{}", damaged_lines(files))]
     Damaged {
         /// The archive location.
         location: String,
@@ -73,14 +70,12 @@ pub enum ArchiveError {
     },
     /// Manifests were lost: table files but no manifest, or a run that published a newer
     /// snapshot than the newest manifest. Nothing is read or changed.
-    #[error(
-        "archive {location} has lost manifests: {reason}. Nothing was changed; `verbatim verify --archive {location}` lists what is affected"
-    )]
+    #[error("archive {location} has lost manifests: {loss}. Nothing was changed")]
     ManifestsLost {
         /// The archive location.
         location: String,
-        /// What shows the loss, and what to do.
-        reason: String,
+        /// What shows the loss.
+        loss: ManifestLoss,
     },
     /// A manifest or marker could not be decoded.
     #[error("{path}: corrupt archive metadata: {reason}")]
@@ -106,6 +101,24 @@ pub enum ArchiveError {
         /// The Parquet error (boxed: it is large).
         source: Box<parquet::errors::ParquetError>,
     },
+    /// A file of the local file system could not be read or written.
+    #[error("{path}: {action}: {source}")]
+    Io {
+        /// The file or folder concerned.
+        path: String,
+        /// What was being done.
+        action: &'static str,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A task the archive started on another thread failed (it panicked or was cancelled).
+    #[error("{what} failed: {source}")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// Why it ended.
+        source: tokio::task::JoinError,
+    },
     /// Building an Arrow batch failed.
     #[error("building {table} rows: {source}")]
     Arrow {
@@ -113,6 +126,34 @@ pub enum ArchiveError {
         table: &'static str,
         /// The Arrow error (boxed: it is large).
         source: Box<arrow::error::ArrowError>,
+    },
+}
+
+/// What shows that manifests were lost.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestLoss {
+    /// Table files that no run record explains, but no manifest: recovery rebuilds one.
+    #[error("it has {files} table files (e.g. {example}) but no manifest")]
+    NoManifest {
+        /// How many files.
+        files: usize,
+        /// One of them, as shown.
+        example: String,
+    },
+    /// A run recorded a version newer than the newest manifest.
+    #[error(
+        "run {run} published snapshot v{version} but {}; restore _verbatim/manifests from a copy, or delete {record} to accept the older snapshot",
+        newest.map_or("there is none".to_string(), |v| format!("the newest is v{v}"))
+    )]
+    RunAhead {
+        /// The run.
+        run: String,
+        /// The version it recorded.
+        version: u64,
+        /// The newest manifest's version.
+        newest: Option<u64>,
+        /// Its run record, as shown.
+        record: String,
     },
 }
 

@@ -6,17 +6,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use crate::store_reader::StoreReader;
 use crate::{FileEntry, Table};
 
 /// How much of each file to check.
@@ -181,7 +176,7 @@ pub(crate) async fn read_footer(
     table: Table,
     size: u64,
 ) -> Result<(ParquetRecordBatchStreamBuilder<StoreReader>, u64), FileDamage> {
-    let reader = StoreReader { store: store.clone(), object: object.clone(), size };
+    let reader = StoreReader::new(store.clone(), object.clone(), size);
     let builder =
         ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| FileDamage::UnreadableFooter(e.to_string()))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
@@ -199,53 +194,4 @@ pub(crate) fn schema_difference(table: Table, found: &arrow::datatypes::SchemaRe
     };
     let (expected, found) = (columns(&expected), columns(found));
     (expected != found).then(|| format!("columns [{}], expected [{}]", found.join(", "), expected.join(", ")))
-}
-
-/// Reads one Parquet file of `size` bytes from an object store (with its page index when the
-/// reader options ask for it).
-pub struct StoreReader {
-    store: Arc<dyn ObjectStore>,
-    object: Path,
-    size: u64,
-}
-
-impl StoreReader {
-    /// Reads `object` of `size` bytes from `store`.
-    pub fn new(store: Arc<dyn ObjectStore>, object: Path, size: u64) -> StoreReader {
-        StoreReader { store, object, size }
-    }
-}
-
-impl AsyncFileReader for StoreReader {
-    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        Box::pin(async move {
-            self.store.get_range(&self.object, range).await.map_err(|e| ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        Box::pin(async move {
-            self.store.get_ranges(&self.object, &ranges).await.map_err(|e| ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        Box::pin(async move {
-            let size = self.size;
-            let mut reader = ParquetMetaDataReader::new();
-            if let Some(options) = options {
-                reader = reader
-                    .with_column_index_policy(options.column_index_policy())
-                    .with_offset_index_policy(options.offset_index_policy());
-            }
-            let metadata = reader.load_and_finish(self, size).await?;
-            Ok(Arc::new(metadata))
-        })
-    }
 }

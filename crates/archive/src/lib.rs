@@ -13,12 +13,12 @@
 //! documents/…  rejects/…
 //! ```
 //!
-//! Guarantees this module relies on from the store: a `put` is atomic (no reader sees a partial
-//! object) and `PutMode::Create` fails if the object exists. A chunk becomes part of a table only
-//! when a manifest listing it is published, so a run killed at any moment leaves the previous
-//! snapshot intact; the next writer deletes the unlisted leftovers of runs that have a record (and
-//! nothing else: data of unknown origin is reported, never deleted). Committed chunks are never
-//! rewritten, so a reader holding an older snapshot keeps reading valid files.
+//! A chunk becomes part of a table only when a manifest listing it is published, so a run killed
+//! at any moment leaves the previous snapshot intact; the next writer deletes the unlisted
+//! leftovers of runs that have a record (and nothing else: data of unknown origin is reported,
+//! never deleted). Committed chunks are never rewritten, so a reader holding an older snapshot
+//! keeps reading valid files. The protocol, and what it needs from the store, is in
+//! [`transaction`]; reading snapshots in `snapshot`; the handle in [`Archive`].
 
 mod archive;
 pub mod checked_store;
@@ -29,26 +29,29 @@ mod history;
 pub mod integrity;
 mod keys;
 mod location;
-mod lock;
 pub mod manifest;
 pub mod phrase_index;
-mod rewrite;
 pub mod rows;
-mod runs;
 pub mod schema;
+mod snapshot;
+mod store_reader;
+pub mod transaction;
 mod verify;
 
-pub use archive::{Archive, ArchiveWriter, ChunkFactory, Snapshot};
+pub use archive::Archive;
 pub use arrow::array::RecordBatch;
-pub use chunk::{ChunkSettings, ChunkWriter};
+pub use chunk::{ChunkSettings, ChunkWriter, DEFAULT_CHUNK_BYTES, DEFAULT_ZSTD_LEVEL};
 pub use compact::{CompactOptions, CompactProgress, CompactReport, Fragmentation, fragmentation};
-pub use error::ArchiveError;
-pub use history::{DEFAULT_RETENTION, LogEntry, VacuumReport};
-pub use integrity::{CheckDepth, DamagedFile, FileDamage, StoreReader};
+pub use error::{ArchiveError, ManifestLoss};
+pub use history::LogEntry;
+pub use integrity::{CheckDepth, DamagedFile, FileDamage};
 pub use keys::{DocumentIndex, KnownDocument, RejectKeys, sorted_runs};
-pub use lock::LockOptions;
 pub use manifest::{Changes, Commit, DocRange, FileEntry, IndexFile, Manifest};
 pub use phrase_index::IndexCache;
-pub use rewrite::Rewritten;
 pub use schema::Table;
+pub use snapshot::Snapshot;
+pub use store_reader::StoreReader;
+pub use transaction::{
+    ArchiveWriter, ChunkFactory, Committed, DEFAULT_RETENTION, LockOptions, Operation, Rewritten, VacuumReport,
+};
 pub use verify::{RecoverReport, VerifyReport};

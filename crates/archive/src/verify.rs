@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStoreExt;
 
-use crate::archive::LOCK;
 use crate::archive::file_name;
 use crate::integrity::{CheckDepth, read_footer};
 use crate::manifest::{Changes, Manifest};
-use crate::runs::RUNS_DIR;
+use crate::transaction::Operation;
+use crate::transaction::lock::HeldLock;
+use crate::transaction::runs::{self, RUNS_DIR};
 
 /// How chunk `name` sorts by age: its run (UUIDv7, so by time), then within the run plain chunks,
 /// then rewrites (`-rewrite-`, made at commit time from older chunks), then compaction outputs
@@ -27,7 +28,7 @@ fn age_order(name: &str) -> (&str, u8, &str) {
     };
     (run, stage, name)
 }
-use crate::{Archive, ArchiveError, FileEntry, IndexFile, Snapshot, Table, lock, phrase_index, runs};
+use crate::{Archive, ArchiveError, FileEntry, IndexFile, Snapshot, Table, phrase_index};
 
 /// What [`Archive::verify`] found.
 #[derive(Debug, Default, Clone)]
@@ -115,7 +116,7 @@ impl Archive {
         let unknown = self.unexplained(table_objects, &listed_anywhere, latest.unwrap_or(0)).await?;
         if latest.is_none() && !unknown.is_empty() {
             report.problems.push(format!(
-                "{} table files but no manifest: the manifests were lost (`verbatim recover` rebuilds one from the files)",
+                "{} table files but no manifest: the manifests were lost (recovery rebuilds one from the files)",
                 unknown.len()
             ));
             report.problems.extend(unknown.iter().map(|f| format!("{}: not listed in any manifest", self.show(f))));
@@ -168,12 +169,9 @@ impl Archive {
         }
         self.create_if_missing().await?;
         let run_id = uuid::Uuid::now_v7().to_string();
-        let lock_path = self.object(LOCK);
-        let shown_lock = self.show(LOCK);
-        let store = self.store();
-        lock::acquire(store.as_ref(), &lock_path, &run_id, self.display(), &shown_lock, self.lock_options()).await?;
-        let result = self.recover_locked(&run_id).await;
-        let released = lock::release(store.as_ref(), &lock_path, &shown_lock).await;
+        let lock = HeldLock::acquire(self, &run_id).await?;
+        let result = self.recover_locked(&run_id, &lock).await;
+        let released = lock.release().await;
         let report = result?;
         released?;
         Ok(report)
@@ -255,7 +253,7 @@ impl Archive {
         report.skipped.extend(indexes.into_values().map(|shown| format!("{shown}: a phrase index without its chunk")));
     }
 
-    async fn recover_locked(&self, run_id: &str) -> Result<RecoverReport, ArchiveError> {
+    async fn recover_locked(&self, run_id: &str, lock: &HeldLock) -> Result<RecoverReport, ArchiveError> {
         let mut report = RecoverReport::default();
         if let Some(version) = self.latest_manifest_version().await? {
             report.existing_version = Some(version);
@@ -298,11 +296,12 @@ impl Archive {
             return Ok(report);
         }
         let changes = Changes { added: report.recovered.clone(), ..Changes::default() };
-        let mut manifest = Manifest::empty().next(run_id, "recover", &changes);
+        let mut manifest = Manifest::empty().next(run_id, Operation::Recover.name(), &changes);
         // Recorded as removed by this commit, so `verify` knows them and `vacuum` deletes them.
         if let Some(commit) = &mut manifest.commit {
             commit.removed = superseded;
         }
+        lock.ensure_held().await?;
         self.publish(&manifest).await?;
         // The records of dead runs referred to the lost versions; the new snapshot replaces them.
         for run in runs::recorded(self).await? {

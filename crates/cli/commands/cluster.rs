@@ -1,6 +1,7 @@
 //! `verbatim scheduler` and `verbatim executor`: the processes of a cluster.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -9,9 +10,15 @@ use verbatim_cluster::scheduler::{SchedulerOptions, run_scheduler};
 use verbatim_cluster::{ClusterAddress, DEFAULT_SCHEDULER_PORT};
 
 use crate::args::{ExecutorArgs, SchedulerArgs, ServeArgs, TopArgs};
-use crate::config::{Config, parse_duration, show_size};
+use crate::settings::{resolve, show_size};
 
-pub async fn scheduler(args: SchedulerArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+/// `text` read as a duration, or an error naming `flag`.
+fn duration(flag: &str, text: &str) -> Result<std::time::Duration> {
+    crate::settings::parse_duration(text).map_err(|reason| anyhow::anyhow!("{flag} {text:?}: {reason}"))
+}
+
+pub async fn scheduler(args: SchedulerArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| settings)?;
     let bind = socket_address(&args.bind, DEFAULT_SCHEDULER_PORT).context("--bind")?;
     let external_host = args.external_host.unwrap_or_else(|| reachable_host(&bind));
     if !quiet {
@@ -22,52 +29,54 @@ pub async fn scheduler(args: SchedulerArgs, config: &Config, quiet: bool) -> Res
             bind.port()
         );
     }
-    run_scheduler(SchedulerOptions { bind, external_host, store_options: config.store_options() }).await?;
+    run_scheduler(SchedulerOptions { bind, external_host, store_options: settings.storage }).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn executor(args: ExecutorArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+pub async fn executor(args: ExecutorArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| args.given(settings))?;
     let scheduler = ClusterAddress::parse(&args.scheduler)?;
     let mut bind = socket_address(&args.bind, 50051).context("--bind")?;
     if bind.port() == 0 {
         bind.set_port(free_port(bind)?);
     }
     let external_host = args.external_host.unwrap_or_else(|| reachable_host(&bind));
-    let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
-    let slots = config.threads(args.slots);
+    let slots = settings.threads;
     let work_dir =
         args.work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("verbatim-executor-{}", bind.port())));
     if !quiet {
         eprintln!(
             "verbatim executor on {bind} ({external_host}): {slots} slots, {} memory, work folder {}; scheduler {scheduler}",
-            show_size(memory_limit),
+            show_size(settings.memory_limit),
             work_dir.display()
         );
     }
     let options = ExecutorOptions {
         scheduler_host: scheduler.host,
         scheduler_port: scheduler.port,
-        connect_timeout: parse_duration(&args.connect_timeout).context("--connect-timeout")?,
+        connect_timeout: duration("--connect-timeout", &args.connect_timeout)?,
         bind,
         external_host,
         slots,
-        memory_limit,
+        budget: settings.budget(),
         work_dir,
-        store_options: config.store_options(),
-        index_cache: Some(config.index_cache()?),
+        store_options: settings.storage.clone(),
+        index_cache: Some(settings.index_cache.clone()),
     };
     run_executor(options).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn top(args: TopArgs, config: &Config) -> Result<ExitCode> {
+pub async fn top(args: TopArgs, config: Option<&Path>) -> Result<ExitCode> {
     use std::io::{IsTerminal, Write};
     use verbatim_cluster::top::{Top, render};
-    let Some(given) = args.cluster.as_ref().or(config.file.cluster.as_ref()) else {
+    let settings =
+        resolve(config, |settings| settings.given_if(verbatim_engine::Setting::Cluster, args.cluster.clone()))?;
+    let Some(given) = settings.cluster.as_ref() else {
         bail!("top needs the cluster: --cluster df://HOST:PORT, VERBATIM_CLUSTER or `cluster` in the config file");
     };
     let address = ClusterAddress::parse(given)?;
-    let interval = parse_duration(&args.interval).context("--interval")?;
+    let interval = duration("--interval", &args.interval)?;
     let top = Top::new(address.clone());
     let state = top.state().await?;
     let once = args.once || !std::io::stdout().is_terminal();
@@ -98,25 +107,24 @@ pub async fn top(args: TopArgs, config: &Config) -> Result<ExitCode> {
     }
 }
 
-pub async fn serve(args: ServeArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    use verbatim_cluster::flight::{ServeOptions, serve};
-    let archive = config.open_archive(&args.archive.archive)?;
+pub async fn serve(args: ServeArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    use verbatim_flight::{ServeOptions, serve};
+    let settings = resolve(config, |settings| args.given(settings))?;
     let bind = socket_address(&args.bind, 50060).context("--bind")?;
-    let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
-    let session = config.session_options(memory_limit, &args.spill_dir, args.threads, None)?;
-    if !archive.exists().await? {
-        bail!("no archive at {}", archive.display());
+    let memory_limit = settings.memory_limit;
+    let engine = verbatim_engine::Engine::open(settings)?;
+    if !engine.archive().exists().await? {
+        bail!("no archive at {}", engine.archive().display());
     }
     if !quiet {
         eprintln!(
             "verbatim serving {} over Arrow Flight SQL at grpc://{bind} ({} memory{}); Ctrl-C to stop",
-            archive.display(),
+            engine.archive().display(),
             show_size(memory_limit),
             if args.token.is_some() { ", bearer token required" } else { "" }
         );
     }
-    let options = ServeOptions { bind, token: args.token, session, limit_shown: show_size(memory_limit) };
-    serve(archive, options).await?;
+    serve(engine, ServeOptions { bind, token: args.token }).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,20 +1,21 @@
 //! `verbatim demo`: the whole pipeline on the bundled sample, for a first run.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use verbatim_query::saved;
 
-use crate::args::{ArchiveArg, DemoArgs, IngestArgs, MemoryArg, QueryArgs, WaitArg};
+use crate::args::{ArchiveArg, DemoArgs, IngestArgs};
 use crate::commands::{ingest, query::Runner};
-use crate::config::Config;
+use crate::settings::resolve;
 
 /// The transcript of the talk "Python for HPC" (youtube-transcript-api JSON).
 const SAMPLE: &[u8] = include_bytes!("../../../samples/python-for-hpc.json");
 
-pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive =
-        args.archive.archive.clone().or_else(|| config.file.archive.clone()).unwrap_or_else(|| "verbatim-demo".into());
+pub async fn run(args: DemoArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    let configured = resolve(config, |settings| args.archive.given(settings))?;
+    let archive = configured.archive.clone().unwrap_or_else(|| "verbatim-demo".into());
     let staging = std::env::temp_dir().join(format!("verbatim-demo-{}", std::process::id()));
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     let sample = staging.join("python-for-hpc.json");
@@ -24,38 +25,14 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
     let ingest_args = IngestArgs {
         sources: vec![sample.to_string_lossy().into_owned()],
         archive: ArchiveArg { archive: Some(archive.clone()) },
-        memory: MemoryArg { memory_limit: None },
-        threads: None,
-        chunk_size: None,
-        row_group_size: None,
-        zstd_level: None,
-        input_format: None,
-        encoding: None,
-        strict: false,
-        prune: false,
-        commit_every: None,
-        report: None,
-        retention: None,
-        no_vacuum: false,
-        no_phrase_index: false,
-        compact: None,
-        wait: WaitArg { wait: None },
+        ..IngestArgs::default()
     };
     let ingested = ingest::run(ingest_args, config, quiet).await;
     std::fs::remove_dir_all(&staging).ok();
     ingested?;
 
-    let query_args = QueryArgs {
-        archive: ArchiveArg { archive: Some(archive.clone()) },
-        memory: MemoryArg { memory_limit: None },
-        format: None,
-        output: None,
-        spill_dir: None,
-        threads: None,
-        as_of: None,
-        cluster: None,
-    };
-    let runner = Runner::open(&query_args, config, quiet).await?;
+    let settings = resolve(config, |settings| settings.given(verbatim_engine::Setting::Archive, archive.clone()))?;
+    let runner = Runner::open(settings, None, None, quiet).await?;
     let catalog = saved::builtin();
     let steps: [(&str, &[(&str, &str)]); 3] = [
         ("top-words", &[("limit", "15"), ("stopwords", "english")]),
@@ -63,7 +40,7 @@ pub async fn run(args: DemoArgs, config: &Config, quiet: bool) -> Result<ExitCod
         ("doc-stats", &[]),
     ];
     for (name, params) in steps {
-        let query = catalog.iter().find(|q| q.name == name).context("built-in query missing")?;
+        let query = saved::find(&catalog, name)?;
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let shown: Vec<String> = params.iter().map(|(k, v)| format!("--param {k}={v}")).collect();
         eprintln!("\n== verbatim run {name} {} --archive {archive}", shown.join(" "));

@@ -1,17 +1,17 @@
 //! `verbatim export`: documents written back out as SRT, WebVTT, youtube-transcript-api JSON or
 //! text, one document at a time, to stdout, a file, or a folder of files named from the ids.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use verbatim_output::transcript::{self, Limits, TranscriptFormat};
-use verbatim_query::{ArchiveSession, DocumentRows, Selection, SessionOptions};
+use anyhow::{Result, bail};
+use verbatim_engine::{Engine, ExportRequest};
+use verbatim_output::transcript::{Limits, TranscriptFormat};
+use verbatim_query::Selection;
 
 use crate::args::ExportArgs;
-use crate::config::{Config, show_size};
+use crate::settings::{resolve, show_size};
 
 /// Where the documents go.
 enum Destination {
@@ -20,7 +20,7 @@ enum Destination {
     Folder(PathBuf),
 }
 
-pub async fn run(args: ExportArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
+pub async fn run(args: ExportArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     let Some(format) = TranscriptFormat::from_name(&args.format) else {
         let names: Vec<_> = TranscriptFormat::NAMES.iter().map(|(n, _)| *n).collect();
         bail!("unknown --format {:?}; use one of {}", args.format, names.join(", "));
@@ -49,55 +49,22 @@ pub async fn run(args: ExportArgs, config: &Config, quiet: bool) -> Result<ExitC
         }
         Some(path) => Destination::Folder(path.clone()),
     };
-    let archive = config.open_archive(&args.archive.archive)?;
-    let memory_limit = config.memory_limit(&args.memory.memory_limit)?;
-    let options = SessionOptions {
-        memory_limit,
-        spill_dir: config.file.spill_dir.clone(),
-        target_partitions: config.threads(None),
-        batch_size: 8192,
-        as_of: args.as_of,
-        index_cache: Some(config.index_cache()?),
-    };
-    let session = ArchiveSession::open(&archive, &options).await?;
-    let mut exported = BTreeSet::new();
-    let mut cues_written = 0usize;
-    let mut bytes_written = 0u64;
-    let result = session
-        .for_each_document(&selection, |document: DocumentRows| -> Result<()> {
-            let cues = transcript::cues_from(&document.segments)?;
-            let cues = if limits.any() {
-                transcript::resegment(&cues, &transcript::words_from(&document.words)?, &limits)
-            } else {
-                cues.into_iter().map(|(_, cue)| cue).collect()
-            };
-            let mut text = Vec::new();
-            transcript::write(format, &cues, &mut text)?;
-            cues_written += cues.len();
-            bytes_written += text.len() as u64;
-            deliver(&destination, &document.doc_id, format, &text)?;
-            exported.insert(document.doc_id);
-            Ok(())
-        })
-        .await;
-    if let Err(e) = result {
-        return match e.downcast::<datafusion::error::DataFusionError>() {
-            Ok(error) => Err(session.explain(error, &show_size(memory_limit)).await.into()),
-            Err(other) => Err(other),
-        };
-    }
+    let settings = resolve(config, |settings| args.archive.given(args.memory.given(settings)))?;
+    let engine = Engine::open(settings)?;
+    let request = ExportRequest { selection: selection.clone(), format, limits, as_of: args.as_of };
+    let report = engine.export(&request, |doc_id| open(&destination, doc_id, format)).await?;
     if let Selection::Ids(ids) = &selection {
-        let missing: Vec<&String> = ids.iter().filter(|id| !exported.contains(*id)).collect();
+        let missing: Vec<String> =
+            ids.iter().filter(|id| !report.documents.contains(id)).map(|id| format!("{id:?}")).collect();
         if !missing.is_empty() {
-            let list: Vec<String> = missing.iter().map(|id| format!("{id:?}")).collect();
             bail!(
                 "no document {} in {} (`verbatim sql \"SELECT doc_id FROM documents\"` lists them)",
-                list.join(", "),
-                archive.display()
+                missing.join(", "),
+                engine.archive().display()
             );
         }
     }
-    if exported.is_empty() {
+    if report.documents.is_empty() {
         bail!("no document matches the --where condition");
     }
     if !quiet {
@@ -106,32 +73,54 @@ pub async fn run(args: ExportArgs, config: &Config, quiet: bool) -> Result<ExitC
             Destination::File(path) | Destination::Folder(path) => path.display().to_string(),
         };
         eprintln!(
-            "exported {} documents ({cues_written} cues, {}) as {} to {to}",
-            exported.len(),
-            show_size(bytes_written),
+            "exported {} documents ({} cues, {}) as {} to {to}",
+            report.documents.len(),
+            report.cues,
+            show_size(report.bytes),
             format.extension()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes one document's file where it belongs.
-fn deliver(destination: &Destination, doc_id: &str, format: TranscriptFormat, text: &[u8]) -> Result<()> {
+/// The writer of one document's file, where it belongs.
+fn open(
+    destination: &Destination,
+    doc_id: &str,
+    format: TranscriptFormat,
+) -> Result<Box<dyn Write>, verbatim_engine::Error> {
     let path = match destination {
-        Destination::Stdout => {
-            let mut stdout = std::io::stdout().lock();
-            return match stdout.write_all(text).and_then(|_| stdout.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                other => Ok(other?),
-            };
-        }
+        Destination::Stdout => return Ok(Box::new(StdoutIgnoringClosedPipe)),
         Destination::File(path) => path.clone(),
         Destination::Folder(folder) => folder.join(file_name_for(doc_id, format)),
     };
+    let io = |action: &'static str| {
+        let path = path.display().to_string();
+        move |source| verbatim_engine::Error::Io { path, action, source }
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(io("creating its folder"))?;
     }
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    Ok(Box::new(std::io::BufWriter::new(std::fs::File::create(&path).map_err(io("creating"))?)))
+}
+
+/// Standard output, where a reader that went away (`| head`) ends the output quietly.
+struct StdoutIgnoringClosedPipe;
+
+impl Write for StdoutIgnoringClosedPipe {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match std::io::stdout().lock().write(bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(bytes.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stdout().lock().flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
 }
 
 /// The relative file for a document: its id's `/`-separated parts (never `..` or absolute), with

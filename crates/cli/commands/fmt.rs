@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Result;
 
 use crate::args::FmtArgs;
-use crate::config::Config;
 
 /// What happened to one file.
 enum Outcome {
@@ -23,8 +22,9 @@ enum Outcome {
     Failed(String),
 }
 
-pub fn run(args: FmtArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let threads = config.threads(args.threads).min(args.files.len()).max(1);
+pub fn run(args: FmtArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = crate::settings::resolve(config, |settings| args.threads.given(settings))?;
+    let threads = settings.threads.min(args.files.len()).max(1);
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..args.files.len()).map(|_| None).collect());
     std::thread::scope(|scope| {

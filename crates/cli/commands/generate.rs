@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::args::GenArgs;
-use crate::config::{Config, parse_size, show_size};
 use crate::progress::{bytes_bar, rate};
+use crate::settings::{parse_size, resolve, show_size};
 
-pub fn run(args: GenArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let size = parse_size(&args.size).context("--size")?;
-    let threads = config.threads(args.threads);
+pub fn run(args: GenArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let size = parse_size(&args.size).map_err(|reason| anyhow::anyhow!("--size {:?}: {reason}", args.size))?;
+    let threads = resolve(config, |settings| args.threads.given(settings))?.threads;
     let bar = bytes_bar(size, quiet);
     let started = std::time::Instant::now();
     let report = match &args.speech {

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::args::{CompactArgs, LogArgs, VacuumArgs};
-use crate::config::{Config, show_size};
+use crate::commands::ingest::lock_wait_notice;
+use crate::settings::{resolve, show_size};
 
 /// Lists the commits whose manifests are kept, oldest first.
-pub async fn log(args: LogArgs, config: &Config) -> Result<ExitCode> {
-    let archive = config.open_archive(&args.archive.archive)?;
+pub async fn log(args: LogArgs, config: Option<&std::path::Path>) -> Result<ExitCode> {
+    let engine = verbatim_engine::Engine::open(resolve(config, |settings| args.archive.given(settings))?)?;
+    let archive = engine.archive();
     let entries = archive.log().await?;
     if args.json {
         for entry in &entries {
@@ -41,9 +43,12 @@ pub async fn log(args: LogArgs, config: &Config) -> Result<ExitCode> {
 }
 
 /// Deletes manifests past the retention and the files no retained snapshot lists.
-pub async fn vacuum(args: VacuumArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
-    let retention = config.retention(&args.retention)?;
+pub async fn vacuum(args: VacuumArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| args.archive.given(args.retention.given(args.wait.given(settings))))?;
+    let retention = settings.retention;
+    let notice = lock_wait_notice(quiet, &settings);
+    let engine = verbatim_engine::Engine::open_with(settings, notice)?;
+    let archive = engine.archive();
     let report = archive.vacuum(retention).await?;
     if !quiet {
         eprintln!(
@@ -61,17 +66,20 @@ pub async fn vacuum(args: VacuumArgs, config: &Config, quiet: bool) -> Result<Ex
 }
 
 /// Compacts the archive, then vacuums with the retention.
-pub async fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
+pub async fn compact(args: CompactArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| args.given(settings))?;
     let progress = std::sync::Arc::new(verbatim_archive::CompactProgress::default());
     let options = verbatim_archive::CompactOptions {
-        target_bytes: config.chunk_size(&args.chunk_size)?,
-        memory_limit: config.memory_limit(&args.memory.memory_limit)?,
-        phrase_index: config.file.phrase_index.unwrap_or(true),
+        target_bytes: settings.chunk_size,
+        budget: settings.budget(),
+        phrase_index: settings.phrase_index,
         progress: Some(progress.clone()),
     };
-    let retention = config.retention(&args.retention)?;
-    let ticker = (!quiet).then(|| crate::progress::Ticker::compaction(progress, options.memory_limit));
+    let retention = settings.retention;
+    let notice = lock_wait_notice(quiet, &settings);
+    let engine = verbatim_engine::Engine::open_with(settings, notice)?;
+    let archive = engine.archive();
+    let ticker = (!quiet).then(|| crate::progress::Ticker::compaction(progress, options.budget.limit()));
     let report = archive.compact(&options).await;
     drop(ticker);
     let report = report?;

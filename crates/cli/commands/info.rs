@@ -6,10 +6,11 @@ use anyhow::Result;
 use verbatim_archive::{CheckDepth, Table};
 
 use crate::args::InfoArgs;
-use crate::config::{Config, show_size};
+use crate::settings::{resolve, show_size};
 
-pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
-    let archive = config.open_archive(&args.archive.archive)?;
+pub async fn run(args: InfoArgs, config: Option<&std::path::Path>) -> Result<ExitCode> {
+    let engine = verbatim_engine::Engine::open(resolve(config, |settings| args.archive.given(settings))?)?;
+    let archive = engine.archive();
     let snapshot = archive.snapshot().await?;
     // A summary of files that are not there would be a wrong answer.
     archive.ensure_sound(&snapshot, CheckDepth::Footer).await?;
@@ -39,7 +40,7 @@ pub async fn run(args: InfoArgs, config: &Config) -> Result<ExitCode> {
         segments.len(),
         show_size(index_bytes)
     );
-    let shape = verbatim_archive::fragmentation(manifest, config.chunk_size(&None)?);
+    let shape = verbatim_archive::fragmentation(manifest, engine.settings().chunk_size);
     let order = match shape.sorted_runs {
         0 => "no ordered chunks".to_string(),
         1 => "in document order (1 sorted run): per-document queries stream".to_string(),

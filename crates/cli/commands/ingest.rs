@@ -6,100 +6,89 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use verbatim_archive::Archive;
-use verbatim_ingest::{IngestOptions, IngestReport, ingest, is_transcript_file, is_transcript_key};
+use verbatim_engine::{Engine, IngestRequest, OnLockWait, Settings};
+use verbatim_ingest::{IngestOptions, IngestReport};
 
 use crate::EXIT_REJECTS;
 use crate::args::IngestArgs;
-use crate::config::{Config, parse_duration, parse_size, show_size};
 use crate::progress::{IngestProgress, describe_reject, human_count, rate};
+use crate::settings::{parse_duration, resolve, show_size};
 
 /// Rejects listed in the summary; the rest are in the `rejects` table.
 const REJECTS_SHOWN: usize = 20;
 
-pub async fn run(args: IngestArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
-    let mut options = options(&args, config)?;
-    let expansion = expand_sources(&args.sources, config).await;
-    for problem in &expansion.problems {
+pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| args.given(settings))?;
+    let notice = lock_wait_notice(quiet, &settings);
+    let engine = Engine::open_with(settings, notice)?;
+    let request = request(&args)?;
+    let options = engine.ingest_options(&request);
+    let progress = Arc::new(IngestProgress::new(quiet, options.budget.limit()));
+    let outcome = engine.ingest(&request, progress.clone()).await;
+    progress.clear();
+    let outcome = outcome.with_context(|| format!("ingesting into {}", engine.archive().display()))?;
+    for problem in &outcome.unlisted {
         eprintln!("verbatim: {problem}");
     }
-    if !options.prune_under.is_empty() && !expansion.problems.is_empty() {
+    if request.prune && !outcome.unlisted.is_empty() {
         // A root that could not be listed would look as if all its sources had vanished.
         eprintln!(
-            "verbatim: --prune skipped: {} source(s) could not be listed, so nothing is removed this run",
-            expansion.problems.len()
+            "verbatim: --prune skipped: {} source(s) could not be listed, so nothing was removed this run",
+            outcome.unlisted.len()
         );
-        options.prune_under.clear();
     }
-    let progress = Arc::new(IngestProgress::new(quiet, options.memory_limit));
-    let report = ingest(&archive, expansion.files, &options, progress.clone()).await;
-    progress.clear();
-    let report = report.with_context(|| format!("ingesting into {}", archive.display()))?;
+    let report = &outcome.report;
+    let archive = engine.archive();
     if let Some(path) = &args.report {
-        write_report(path, &report, &archive, expansion.problems.len())?;
+        write_report(path, report, archive, outcome.unlisted.len())?;
     }
     if !quiet {
-        print_summary(&report, &archive, &options, expansion.problems.len());
+        print_summary(report, archive, &options, outcome.unlisted.len());
     }
-    let rejected = report.files_rejected > 0 || !expansion.problems.is_empty();
+    let rejected = report.files_rejected > 0 || !outcome.unlisted.is_empty();
     Ok(if rejected { ExitCode::from(EXIT_REJECTS) } else { ExitCode::SUCCESS })
 }
 
-/// Expands local sources (files, folders, globs) and object store URLs (objects, prefixes, globs
-/// over keys) into one list of files.
-async fn expand_sources(sources: &[String], config: &Config) -> verbatim_sources::Expansion {
-    let (remote, local): (Vec<String>, Vec<String>) =
-        sources.iter().cloned().partition(|source| verbatim_sources::stores::is_store_url(source));
-    let mut expansion = verbatim_sources::expand(&local, is_transcript_file);
-    if !remote.is_empty() {
-        let options = config.store_options();
-        let found = verbatim_sources::expand_remote(&remote, &options, is_transcript_key).await;
-        expansion.files.extend(found.files);
-        expansion.problems.extend(found.problems);
-    }
-    expansion
+/// Tells the user on stderr (unless `quiet`) who holds the archive's lock when a writer waits.
+pub fn lock_wait_notice(quiet: bool, settings: &Settings) -> Option<OnLockWait> {
+    let shown = settings.archive.clone().unwrap_or_default();
+    let wait = humantime::format_duration(settings.wait).to_string();
+    (!quiet).then(|| -> OnLockWait {
+        Arc::new(move |holder: &str| eprintln!("verbatim: {shown} is locked by {holder}; waiting up to {wait}"))
+    })
 }
 
-/// Ingest options from flags, config and the memory budget.
-pub fn options(args: &IngestArgs, config: &Config) -> Result<IngestOptions> {
-    let memory = config.memory_limit(&args.memory.memory_limit)?;
-    let chunk = config.chunk_size(&args.chunk_size)?;
-    let mut options = IngestOptions::new(config.threads(args.threads), memory, chunk);
-    if let Some(size) = args.row_group_size.as_ref().or(config.file.row_group_size.as_ref()) {
-        options.row_group_bytes = parse_size(size).context("--row-group-size")?;
-    }
-    if let Some(name) = &args.input_format {
-        let format = verbatim_formats::Format::from_name(name);
-        let names: Vec<_> = verbatim_formats::Format::ALL.iter().map(|f| f.name()).collect();
-        options.input_format =
-            Some(format.with_context(|| format!("unknown --input-format {name:?}; use one of {}", names.join(", ")))?);
-    }
-    if let Some(label) = &args.encoding {
-        let encoding = verbatim_formats::decode::encoding_for_label(label);
-        options.read.encoding = Some(encoding.with_context(|| {
-            format!("unknown --encoding {label:?} (WHATWG labels such as utf-8, utf-16le, windows-1250, big5, gb18030)")
-        })?);
-    }
-    options.read.strict = args.strict;
-    if let Some(level) = args.zstd_level.or(config.file.zstd_level) {
-        anyhow::ensure!((1..=22).contains(&level), "--zstd-level must be 1 to 22, got {level}");
-        options.zstd_level = level;
-    }
-    if args.prune {
-        options.prune_under = args.sources.clone();
-    }
-    if let Some(every) = &args.commit_every {
-        options.commit_every = Some(parse_duration(every).context("--commit-every")?);
-    }
-    options.phrase_index = !args.no_phrase_index && config.file.phrase_index.unwrap_or(true);
-    options.vacuum = if args.no_vacuum { None } else { Some(config.retention(&args.retention)?) };
-    options.compact_at_runs = match args.compact.as_ref().or(config.file.compact.as_ref()).map(String::as_str) {
-        None | Some("auto") => Some(config.file.compact_threshold.unwrap_or(4)),
-        Some("always") => Some(1),
-        Some("never") => None,
-        Some(other) => anyhow::bail!("unknown --compact {other:?}; use auto, always or never"),
+/// What the flags ask to ingest, and how.
+fn request(args: &IngestArgs) -> Result<IngestRequest> {
+    let input_format = match &args.input_format {
+        Some(name) => {
+            let names: Vec<_> = verbatim_formats::Format::ALL.iter().map(|f| f.name()).collect();
+            let format = verbatim_formats::Format::from_name(name);
+            Some(format.with_context(|| format!("unknown --input-format {name:?}; use one of {}", names.join(", ")))?)
+        }
+        None => None,
     };
-    Ok(options)
+    let encoding = match &args.encoding {
+        Some(label) => Some(verbatim_formats::decode::encoding_for_label(label).with_context(|| {
+            format!("unknown --encoding {label:?} (WHATWG labels such as utf-8, utf-16le, windows-1250, big5, gb18030)")
+        })?),
+        None => None,
+    };
+    let commit_every = match &args.commit_every {
+        Some(every) => {
+            Some(parse_duration(every).map_err(|reason| anyhow::anyhow!("--commit-every {every:?}: {reason}"))?)
+        }
+        None => None,
+    };
+    Ok(IngestRequest {
+        sources: args.sources.clone(),
+        prune: args.prune,
+        input_format,
+        encoding,
+        strict: args.strict,
+        commit_every,
+        vacuum: !args.no_vacuum,
+    })
 }
 
 /// Writes the run's report as JSON, for the job that runs ingest every night.
@@ -145,7 +134,7 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         rate(report.bytes, report.elapsed),
         human_count((report.segments as f64 / seconds.max(1e-3)) as u64),
         options.workers,
-        show_size(options.memory_limit),
+        show_size(options.budget.limit()),
     );
     eprintln!(
         "  added {} documents, {} segments; {} files unchanged, {} changed, {} rejected",

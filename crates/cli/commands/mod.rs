@@ -1,4 +1,6 @@
-//! One module per subcommand; `run` dispatches.
+//! One module per subcommand; `run` dispatches. Each command resolves its settings once (its
+//! flags over `VERBATIM_*` variables over the config file over defaults) and works through the
+//! engine, as every front end does.
 
 mod cluster;
 mod demo;
@@ -8,7 +10,7 @@ mod generate;
 mod history;
 mod info;
 mod ingest;
-mod query;
+pub mod query;
 mod verify;
 
 use std::process::ExitCode;
@@ -16,28 +18,28 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::args::{Cli, Command};
-use crate::config::Config;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = cli.config.as_deref();
+    let quiet = cli.quiet;
     match cli.command {
-        Command::Ingest(args) => ingest::run(args, &config, cli.quiet).await,
-        Command::Sql(args) => query::sql(args, &config, cli.quiet).await,
-        Command::Run(args) => query::run_saved(args, &config, cli.quiet).await,
-        Command::Info(args) => info::run(args, &config).await,
-        Command::Verify(args) => verify::verify(args, &config, cli.quiet).await,
-        Command::Recover(args) => verify::recover(args, &config, cli.quiet).await,
-        Command::Log(args) => history::log(args, &config).await,
-        Command::Vacuum(args) => history::vacuum(args, &config, cli.quiet).await,
-        Command::Compact(args) => history::compact(args, &config, cli.quiet).await,
-        Command::Export(args) => export::run(args, &config, cli.quiet).await,
-        Command::Fmt(args) => fmt::run(args, &config, cli.quiet),
-        Command::Gen(args) => generate::run(args, &config, cli.quiet),
-        Command::Demo(args) => demo::run(args, &config, cli.quiet).await,
-        Command::Scheduler(args) => cluster::scheduler(args, &config, cli.quiet).await,
-        Command::Executor(args) => cluster::executor(args, &config, cli.quiet).await,
-        Command::Top(args) => cluster::top(args, &config).await,
-        Command::Serve(args) => cluster::serve(args, &config, cli.quiet).await,
+        Command::Ingest(args) => ingest::run(args, config, quiet).await,
+        Command::Sql(args) => query::sql(args, config, quiet).await,
+        Command::Run(args) => query::run_saved(args, config, quiet).await,
+        Command::Info(args) => info::run(args, config).await,
+        Command::Verify(args) => verify::verify(args, config, quiet).await,
+        Command::Recover(args) => verify::recover(args, config, quiet).await,
+        Command::Log(args) => history::log(args, config).await,
+        Command::Vacuum(args) => history::vacuum(args, config, quiet).await,
+        Command::Compact(args) => history::compact(args, config, quiet).await,
+        Command::Export(args) => export::run(args, config, quiet).await,
+        Command::Fmt(args) => fmt::run(args, config, quiet),
+        Command::Gen(args) => generate::run(args, config, quiet),
+        Command::Demo(args) => demo::run(args, config, quiet).await,
+        Command::Scheduler(args) => cluster::scheduler(args, config, quiet).await,
+        Command::Executor(args) => cluster::executor(args, config, quiet).await,
+        Command::Top(args) => cluster::top(args, config).await,
+        Command::Serve(args) => cluster::serve(args, config, quiet).await,
     }
 }

@@ -7,11 +7,12 @@ use indicatif::ProgressBar;
 use verbatim_archive::CheckDepth;
 
 use crate::args::{RecoverArgs, VerifyArgs};
-use crate::config::{Config, show_size};
+use crate::settings::{resolve, show_size};
 
 /// Checks the archive; prints one line per problem and exits 1 when there is any.
-pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive(&args.archive.archive)?;
+pub async fn verify(args: VerifyArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let engine = verbatim_engine::Engine::open(resolve(config, |settings| args.archive.given(settings))?)?;
+    let archive = engine.archive();
     let depth = if args.deep { CheckDepth::Deep } else { CheckDepth::Footer };
     let bar = progress_bar(quiet);
     let report = archive
@@ -50,8 +51,11 @@ pub async fn verify(args: VerifyArgs, config: &Config, quiet: bool) -> Result<Ex
 }
 
 /// Rebuilds a manifest from the table files when every manifest was lost.
-pub async fn recover(args: RecoverArgs, config: &Config, quiet: bool) -> Result<ExitCode> {
-    let archive = config.open_archive_to_write(&args.archive.archive, &args.wait, quiet)?;
+pub async fn recover(args: RecoverArgs, config: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    let settings = resolve(config, |settings| args.archive.given(args.wait.given(settings)))?;
+    let notice = crate::commands::ingest::lock_wait_notice(quiet, &settings);
+    let engine = verbatim_engine::Engine::open_with(settings, notice)?;
+    let archive = engine.archive();
     let report = archive.recover().await?;
     for skipped in &report.skipped {
         eprintln!("left out: {skipped}");

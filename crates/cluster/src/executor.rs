@@ -33,8 +33,8 @@ pub struct ExecutorOptions {
     pub external_host: String,
     /// Tasks run at once.
     pub slots: usize,
-    /// The executor's memory budget in bytes; its query pool gets the same share as a local query's.
-    pub memory_limit: u64,
+    /// The executor's memory budget; its tasks share the budget's executor pool.
+    pub budget: verbatim_model::MemoryBudget,
     /// The folder for shuffle files and spills (node-local disk).
     pub work_dir: PathBuf,
     /// Object store settings for archives on object storage (object_store's names).
@@ -88,7 +88,6 @@ fn executor_config(options: &ExecutorOptions) -> ExecutorProcessConfig {
             .build_arc()
     });
     let opener = Arc::new(ArchiveOpener::new(options.store_options.clone(), options.index_cache.clone()));
-    let pool_bytes = (options.memory_limit as f64 * verbatim_query::POOL_SHARE) as u64;
     ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         port: options.bind.port(),
@@ -98,7 +97,7 @@ fn executor_config(options: &ExecutorOptions) -> ExecutorProcessConfig {
         vcores: options.slots.max(1),
         task_scheduling_policy: SCHEDULING,
         work_dir: Some(options.work_dir.to_string_lossy().into_owned()),
-        memory_pool_size: Some(pool_bytes.max(1 << 20)),
+        memory_pool_size: Some(options.budget.executor_pool()),
         override_function_registry: Some(Arc::new(functions)),
         override_runtime_producer: Some(runtime_producer),
         override_logical_codec: Some(Arc::new(LogicalCodec::new(opener.clone()))),

@@ -17,13 +17,13 @@ pub mod client;
 pub mod codec;
 mod error;
 pub mod executor;
-pub mod flight;
 pub mod scheduler;
 pub mod stores;
 pub mod top;
 
 pub use client::{ClusterAddress, open_cluster_session};
 pub use error::ClusterError;
+pub use scheduler::stop_signal;
 
 /// Seconds without a word from an executor after which the scheduler counts it lost and runs its
 /// tasks again elsewhere.

@@ -88,7 +88,7 @@ fn scheduler_config(options: &SchedulerOptions) -> datafusion::common::Result<Sc
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
-pub(crate) async fn stop_signal() {
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

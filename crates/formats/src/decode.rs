@@ -8,7 +8,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+pub use encoding_rs::Encoding;
+use encoding_rs::{UTF_8, UTF_16BE, UTF_16LE};
 
 use crate::FormatError;
 
@@ -70,7 +71,7 @@ pub fn decompress(bytes: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, FormatError
     result.map_err(|e| FormatError::whole_file(format!("corrupt {name} data: {e}")))?;
     if out.len() as u64 > limit {
         return Err(FormatError::whole_file(format!(
-            "decompresses to more than {limit} bytes, the limit per file at this --memory-limit"
+            "decompresses to more than {limit} bytes, the limit per file at this memory limit"
         )));
     }
     Ok(Cow::Owned(out))

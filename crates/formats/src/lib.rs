@@ -92,7 +92,7 @@ impl Format {
         Format::SpeakerTurns,
     ];
 
-    /// The name stored in the `documents.format` column and accepted by `--input-format`.
+    /// The name stored in the `documents.format` column and accepted as an input format.
     pub fn name(self) -> &'static str {
         match self {
             Format::YoutubeJson => "youtube-json",
@@ -171,7 +171,10 @@ impl Format {
         }
         Format::sniff(text).ok_or_else(|| {
             let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
-            FormatError::whole_file(format!("unknown format: not {} (name it with --input-format)", names.join(", ")))
+            FormatError::whole_file(format!(
+                "unknown format: not {} (name the input format to read it as one)",
+                names.join(", ")
+            ))
         })
     }
 

@@ -1,19 +1,17 @@
-//! Ingest settings, derived from one memory budget so that peak memory stays within it whatever
-//! the corpus size: each worker gets an equal share for its file, its row batch, its open
-//! row group and the phrase index of its open chunk.
+//! Ingest settings, sized from the memory budget's ingest shares (`verbatim_model::budget`) so
+//! that peak memory stays within it whatever the corpus size: each worker gets an equal share for
+//! its file, its row batch, its open row group and the phrase index of its open chunk.
 
 use verbatim_archive::ChunkSettings;
-
-/// Memory not attributable to workers: runtime, channels, pending commit lists.
-const FIXED_OVERHEAD: u64 = 64 << 20;
+use verbatim_model::MemoryBudget;
 
 /// How an ingestion run is carried out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestOptions {
     /// Parsing threads (each also encodes its own chunks).
     pub workers: usize,
-    /// The memory budget the run is sized for, in bytes.
-    pub memory_limit: u64,
+    /// The memory budget the run is sized for.
+    pub budget: MemoryBudget,
     /// Target size of a chunk file in bytes (closed at the first file boundary past it).
     pub chunk_bytes: u64,
     /// Target encoded size of a row group in bytes.
@@ -48,24 +46,23 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
-    /// Options for `workers` threads within `memory_limit` bytes, with `chunk_bytes` chunks.
-    pub fn new(workers: usize, memory_limit: u64, chunk_bytes: u64) -> IngestOptions {
+    /// Options for `workers` threads within `budget`, with `chunk_bytes` chunks.
+    pub fn new(workers: usize, budget: MemoryBudget, chunk_bytes: u64) -> IngestOptions {
         let workers = workers.max(1);
-        let index_cache_bytes = (memory_limit / 16).clamp(4 << 20, 64 << 20);
-        let per_worker = memory_limit.saturating_sub(FIXED_OVERHEAD + index_cache_bytes).max(16 << 20) / workers as u64;
+        let shares = budget.ingest(workers);
         IngestOptions {
             workers,
-            memory_limit,
+            budget,
             chunk_bytes: chunk_bytes.max(1),
-            row_group_bytes: (per_worker / 4).clamp(1 << 20, 128 << 20),
-            batch_bytes: (per_worker / 16).clamp(256 << 10, 8 << 20),
-            max_file_bytes: (per_worker / 4).max(4 << 20),
+            row_group_bytes: shares.worker.row_group,
+            batch_bytes: shares.worker.batch,
+            max_file_bytes: shares.worker.file,
             phrase_index: true,
-            phrase_index_bytes: (per_worker * 3 / 16).max(4 << 20),
-            zstd_level: 3,
+            phrase_index_bytes: shares.worker.phrase_index,
+            zstd_level: verbatim_archive::DEFAULT_ZSTD_LEVEL,
             input_format: None,
             read: verbatim_formats::ReadOptions::default(),
-            index_cache_bytes,
+            index_cache_bytes: shares.document_keys,
             prune_under: Vec::new(),
             commit_every: None,
             vacuum: None,
@@ -78,26 +75,9 @@ impl IngestOptions {
         ChunkSettings {
             zstd_level: self.zstd_level,
             row_group_bytes: self.row_group_bytes as usize,
-            upload_buffer_bytes: (self.row_group_bytes as usize / 4).clamp(1 << 20, 8 << 20),
+            upload_buffer_bytes: self.budget.ingest(self.workers).worker.upload_buffer as usize,
             phrase_index: self.phrase_index,
             ..ChunkSettings::default()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_scale_with_the_budget_and_stay_within_it() {
-        let options = IngestOptions::new(2, 512 << 20, 128 << 20);
-        let per_worker =
-            options.max_file_bytes + options.batch_bytes + options.row_group_bytes * 2 + options.phrase_index_bytes;
-        assert!(per_worker * 2 + FIXED_OVERHEAD + options.index_cache_bytes <= 512 << 20, "{options:?}");
-        let big = IngestOptions::new(2, 16 << 30, 128 << 20);
-        assert_eq!(big.row_group_bytes, 128 << 20);
-        let tiny = IngestOptions::new(8, 1 << 20, 1);
-        assert!(tiny.row_group_bytes >= 1 << 20 && tiny.max_file_bytes >= 4 << 20);
     }
 }

@@ -21,7 +21,7 @@
 mod budget;
 mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,9 +41,20 @@ pub enum IngestError {
     /// The archive could not be written.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    /// A worker thread could not be started or died.
-    #[error("ingest worker failed: {0}")]
-    Worker(String),
+    /// A worker thread could not be started.
+    #[error("cannot start an ingest worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// A worker thread panicked outside the guarded reading of a file (a bug).
+    #[error("an ingest worker panicked: {0}")]
+    WorkerPanicked(String),
+    /// A task of the run on another thread failed.
+    #[error("{what} failed: {source}")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// Why it ended.
+        source: tokio::task::JoinError,
+    },
 }
 
 /// Receives progress as ingestion goes; every method has a no-op default.
@@ -122,12 +133,12 @@ pub async fn ingest(
     progress: Arc<dyn Progress>,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let mut writer = archive.begin_writing("ingest").await?;
+    let mut writer = archive.begin_writing(verbatim_archive::Operation::Ingest).await?;
     let mut result = run(&mut writer, files, options, progress, started).await;
     if let (Ok(report), Some(runs)) = (&mut result, options.compact_at_runs) {
         let compact = verbatim_archive::CompactOptions {
             target_bytes: options.chunk_bytes,
-            memory_limit: options.memory_limit,
+            budget: options.budget,
             phrase_index: options.phrase_index,
             progress: None,
         };
@@ -188,6 +199,7 @@ async fn run(
     let mut files = files;
     files.sort_by(|a, b| a.doc_id.cmp(&b.doc_id));
     let shards = worker::plan_shards(&files, workers);
+    let factory = writer.chunk_factory(options.chunk_settings(), tokio::runtime::Handle::current());
     let shared = Arc::new(worker::Shared {
         files,
         shards,
@@ -196,7 +208,7 @@ async fn run(
         claims: Mutex::new(Default::default()),
         cancelled: AtomicBool::new(false),
         ingested_at_ms: chrono::Utc::now().timestamp_millis(),
-        factory: writer.chunk_factory(options.chunk_settings(), tokio::runtime::Handle::current()),
+        factory,
         options: options.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
@@ -206,7 +218,7 @@ async fn run(
         let thread = std::thread::Builder::new()
             .name(format!("verbatim-ingest-{id}"))
             .spawn(move || worker.run())
-            .map_err(|e| IngestError::Worker(e.to_string()))?;
+            .map_err(IngestError::Spawn)?;
         threads.push(thread);
     }
     drop(events);
@@ -217,11 +229,9 @@ async fn run(
     let outcome = async {
         let mut last_commit = Instant::now();
         while let Some(event) = inbox.recv().await {
-            if let Some((files, replaces)) = committer.absorb(event, &mut report, progress.as_ref()) {
-                writer.stage(&files, replaces).await?;
-            }
+            committer.absorb(event, writer, &mut report, progress.as_ref()).await?;
             let due = options.commit_every.is_some_and(|every| last_commit.elapsed() >= every);
-            if due && committer.has_work() {
+            if due && committer.has_work(writer) {
                 committer.commit(writer, &mut report, progress.as_ref()).await?;
                 last_commit = Instant::now();
             }
@@ -242,7 +252,7 @@ async fn run(
         match thread.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => worker_failure = Some(IngestError::Archive(e)),
-            Err(_) => worker_failure = Some(IngestError::Worker("a worker thread panicked".into())),
+            Err(panic) => worker_failure = Some(IngestError::WorkerPanicked(worker::panic_message(panic.as_ref()))),
         }
     }
     outcome?;
@@ -287,7 +297,8 @@ impl CacheReleaser {
     }
 }
 
-/// Collects finished chunks, rejects and removals, and commits them as one snapshot.
+/// Collects finished chunks and rejects, marks the documents they replace for removal, and commits
+/// them as one snapshot.
 struct Committer {
     known_rejects: verbatim_archive::RejectKeys,
     factory: verbatim_archive::ChunkFactory,
@@ -296,15 +307,10 @@ struct Committer {
     pending_documents: u64,
     pending_segments: u64,
     pending_rejects: Vec<RejectRow>,
-    /// Archived documents to remove at the next commit, by the `documents` file holding them.
-    pending_removals: HashMap<String, HashSet<String>>,
-    /// Of those, how many are replaced (the rest are pruned).
+    /// Documents marked for removal since the last commit: replaced by new versions, and pruned.
     pending_replaced: u64,
     pending_pruned: u64,
-    /// Files this run rewrote, to the file that replaced them (None: nothing remained).
-    rewritten: HashMap<String, Option<String>>,
     rejects_written: u64,
-    rewrites: u64,
 }
 
 impl Committer {
@@ -321,12 +327,9 @@ impl Committer {
             pending_documents: 0,
             pending_segments: 0,
             pending_rejects: Vec::new(),
-            pending_removals: HashMap::new(),
             pending_replaced: 0,
             pending_pruned: 0,
-            rewritten: HashMap::new(),
             rejects_written: 0,
-            rewrites: 0,
         }
     }
 
@@ -344,18 +347,19 @@ impl Committer {
         }
     }
 
-    fn has_work(&self) -> bool {
-        !self.pending_files.is_empty() || !self.pending_removals.is_empty()
+    fn has_work(&self, writer: &ArchiveWriter) -> bool {
+        !self.pending_files.is_empty() || writer.has_removals()
     }
 
-    /// Takes in a worker's event; returns the chunk files to stage, if it brought some, and
-    /// whether they hold new versions of archived documents.
-    fn absorb(
+    /// Takes in a worker's event: chunks are staged (with the documents they replace marked for
+    /// removal), files counted, rejects kept for the next commit.
+    async fn absorb(
         &mut self,
         event: Event,
+        writer: &mut ArchiveWriter,
         report: &mut IngestReport,
         progress: &dyn Progress,
-    ) -> Option<(Vec<(Table, FileEntry)>, bool)> {
+    ) -> Result<(), IngestError> {
         match event {
             Event::Chunk { files, documents, segments, replaced } => {
                 let replaces = !replaced.is_empty();
@@ -364,9 +368,9 @@ impl Committer {
                 self.pending_segments += segments;
                 self.pending_replaced += replaced.len() as u64;
                 for (doc_id, documents_file) in replaced {
-                    self.pending_removals.entry(documents_file).or_default().insert(doc_id);
+                    writer.remove_document(documents_file, doc_id);
                 }
-                return Some((files, replaces));
+                writer.stage(&files, replaces).await?;
             }
             Event::Files(done) => {
                 report.files_ingested += done.ingested;
@@ -388,14 +392,14 @@ impl Committer {
                 }
             }
         }
-        None
+        Ok(())
     }
 
     /// Finds the archived documents whose source lies under one of `roots` but is not among
     /// `seen` (this run's sources), and marks them for removal at the next commit.
     async fn find_pruned(
         &mut self,
-        writer: &ArchiveWriter,
+        writer: &mut ArchiveWriter,
         roots: &[String],
         seen: &HashSet<String>,
         report: &mut IngestReport,
@@ -404,7 +408,7 @@ impl Committer {
         let gone = writer.documents_where(|source| roots.contains(source) && !seen.contains(source)).await?;
         for (doc_id, documents_file) in gone {
             self.pending_pruned += 1;
-            self.pending_removals.entry(documents_file).or_default().insert(doc_id);
+            writer.remove_document(documents_file, doc_id);
         }
         report.documents_pruned = self.pending_pruned;
         Ok(())
@@ -421,93 +425,24 @@ impl Committer {
             writer.stage(std::slice::from_ref(&(Table::Rejects, entry.clone())), false).await?;
             self.pending_files.push((Table::Rejects, entry));
         }
-        let mut changes = Changes::default();
-        if !self.pending_removals.is_empty() {
-            let removals = std::mem::take(&mut self.pending_removals);
-            let (added, removed, rows_removed) = self.rewrite(writer, removals).await?;
-            writer.stage(&added, true).await?;
-            self.pending_files.extend(added);
-            // Staged files (adopted from a killed run) that were rewritten are dropped from the
-            // commit and from the store; committed ones are removed by the commit.
-            let staged: HashSet<String> = removed
-                .iter()
-                .filter(|path| self.pending_files.iter().any(|(_, entry)| entry.path == **path))
-                .cloned()
-                .collect();
-            self.pending_files.retain(|(_, entry)| !staged.contains(&entry.path));
-            writer.discard_staged(&staged).await?;
-            changes.removed = removed.into_iter().filter(|path| !staged.contains(path)).collect();
-            changes.removed_documents = self.pending_replaced + self.pending_pruned;
-            report.rows_removed += rows_removed;
-        }
-        if self.pending_files.is_empty() && changes.removed.is_empty() {
-            return Ok(());
-        }
-        changes.added = std::mem::take(&mut self.pending_files);
-        let version = writer.commit(&changes).await?;
+        let changes = Changes { added: std::mem::take(&mut self.pending_files), ..Changes::default() };
+        let committed = writer.commit(changes).await?;
+        let Some(version) = committed.version else { return Ok(()) };
         report.version = version;
         report.commits += 1;
         report.documents += self.pending_documents;
         report.segments += self.pending_segments;
         report.documents_replaced += self.pending_replaced;
+        report.rows_removed += committed.rows_removed;
         progress.committed(version, report.documents);
-        for (_, entry) in &changes.added {
-            self.releaser.release(&entry.path);
+        for entry in writer.manifest().commit.iter().flat_map(|commit| &commit.added) {
+            self.releaser.release(entry);
         }
         self.pending_documents = 0;
         self.pending_segments = 0;
         self.pending_replaced = 0;
         self.pending_pruned = 0;
         Ok(())
-    }
-
-    /// Rewrites the chunks that hold documents to remove, without them: returns the new files,
-    /// the paths of the files they replace, and the rows left out.
-    async fn rewrite(
-        &mut self,
-        writer: &ArchiveWriter,
-        removals: HashMap<String, HashSet<String>>,
-    ) -> Result<(Vec<(Table, FileEntry)>, Vec<String>, u64), IngestError> {
-        // A file rewritten at an earlier commit of this run is found under its new name.
-        let mut by_file: HashMap<String, HashSet<String>> = HashMap::new();
-        for (mut file, ids) in removals {
-            while let Some(next) = self.rewritten.get(&file) {
-                match next {
-                    Some(next) => file = next.clone(),
-                    None => break,
-                }
-            }
-            by_file.entry(file).or_default().extend(ids);
-        }
-        let (mut added, mut removed, mut rows_removed) = (Vec::new(), Vec::new(), 0);
-        let mut by_file: Vec<_> = by_file.into_iter().collect();
-        by_file.sort_by(|a, b| a.0.cmp(&b.0));
-        for (documents_file, doc_ids) in by_file {
-            if self.rewritten.get(&documents_file).is_some_and(Option::is_none) {
-                continue;
-            }
-            let suffix = format!("rewrite-{:06}", self.rewrites);
-            self.rewrites += 1;
-            let doc_ids = Arc::new(doc_ids);
-            let chunk = writer.chunk_files(&documents_file);
-            if chunk.is_empty() {
-                let reason = format!("{documents_file}: the chunk holding documents to replace is not in the snapshot");
-                return Err(IngestError::Archive(ArchiveError::Corrupt { path: documents_file, reason }));
-            }
-            for (table, entry) in chunk {
-                let (factory, ids, suffix, old) =
-                    (self.factory.clone(), doc_ids.clone(), suffix.clone(), entry.clone());
-                let rewritten =
-                    tokio::task::spawn_blocking(move || factory.rewrite_without(table, &old, &ids, &suffix))
-                        .await
-                        .map_err(|e| IngestError::Worker(e.to_string()))??;
-                rows_removed += rewritten.rows_removed;
-                self.rewritten.insert(entry.path.clone(), rewritten.entry.as_ref().map(|e| e.path.clone()));
-                removed.push(entry.path);
-                added.extend(rewritten.entry.map(|new| (table, new)));
-            }
-        }
-        Ok((added, removed, rows_removed))
     }
 
     async fn write_rejects(&mut self) -> Result<FileEntry, IngestError> {
@@ -522,7 +457,7 @@ impl Committer {
             chunk.finish()
         })
         .await
-        .map_err(|e| IngestError::Worker(e.to_string()))??;
+        .map_err(|source| IngestError::Task { what: "writing the rejects", source })??;
         Ok(entry)
     }
 }

@@ -470,11 +470,7 @@ pub(crate) fn plan_shards(files: &[SourceFile], workers: usize) -> Vec<Range<usi
 /// (its size when the sources were listed) refuses large regular files without reading them.
 fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let over_limit = |size: String| {
-        format!(
-            "file is {size} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit"
-        )
-    };
+    let over_limit = |size: String| over_file_limit(&size, limit);
     if listed_size > limit {
         return Err(over_limit(listed_size.to_string()));
     }
@@ -487,6 +483,11 @@ fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<
     Ok(bytes)
 }
 
+/// Why a file of `size` bytes is refused under a per-file `limit`.
+fn over_file_limit(size: &str, limit: u64) -> String {
+    format!("file is {size} bytes, over the {limit}-byte limit per file at this memory limit; raise the memory limit")
+}
+
 /// Reads a whole source object, refusing one larger than `limit` bytes (as listed, and as read).
 fn read_remote(
     remote: &verbatim_sources::RemoteSource,
@@ -496,18 +497,13 @@ fn read_remote(
 ) -> Result<Vec<u8>, String> {
     use object_store::ObjectStoreExt;
     if listed_size > limit {
-        return Err(format!(
-            "file is {listed_size} bytes, over the {limit}-byte limit per file at this --memory-limit; raise --memory-limit"
-        ));
+        return Err(over_file_limit(&listed_size.to_string(), limit));
     }
     let bytes = runtime
         .block_on(async { remote.store.get(&remote.object).await?.bytes().await })
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {
-        return Err(format!(
-            "file grew to {} bytes, over the {limit}-byte limit per file; raise --memory-limit",
-            bytes.len()
-        ));
+        return Err(over_file_limit(&format!("grew to {}", bytes.len()), limit));
     }
     Ok(bytes.to_vec())
 }
@@ -536,13 +532,18 @@ fn open_without_blocking(path: &std::path::Path) -> std::io::Result<std::fs::Fil
 /// Runs one step of reading a file, turning a panic into the reason the file is rejected.
 fn guarded<T>(step: &str, run: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
+        let message = panic_message(panic.as_ref());
         format!("internal error in {step} (a verbatim bug; please report it with this file): {message}")
     })
+}
+
+/// What a panic said, when it said it with a string.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => message.to_string(),
+        (_, Some(message)) => message.clone(),
+        _ => "unknown panic".to_string(),
+    }
 }
 
 /// Document ids for a file's transcripts: the file's id alone; for several, `id#<key>` when the
@@ -589,7 +590,7 @@ mod tests {
     #[test]
     fn reads_stop_at_the_limit_even_when_the_listed_size_is_zero() {
         let reason = read_bounded(std::path::Path::new("/dev/zero"), 0, 1024).expect_err("endless");
-        assert!(reason.contains("more than 1024") && reason.contains("--memory-limit"), "{reason}");
+        assert!(reason.contains("more than 1024") && reason.contains("raise the memory limit"), "{reason}");
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("small.json");
         std::fs::write(&file, b"[]").expect("write");

@@ -2,11 +2,14 @@
 //!
 //! Formats parse files into [`RawSnippet`]s exactly as written (seconds, possibly inconsistent);
 //! [`normalise`] turns them into [`Segment`]s with integer milliseconds and a normalised end time;
-//! [`words`] defines what a word is, for word counts at ingest and the `tokenize` SQL function alike.
+//! [`words`] defines what a word is, for word counts at ingest and the `tokenize` SQL function alike;
+//! [`budget`] divides the one memory limit of a process between the stages that run in it.
 
+pub mod budget;
 pub mod normalise;
 pub mod words;
 
+pub use budget::MemoryBudget;
 pub use normalise::{NormaliseStats, Segment, Word, normalise};
 
 use std::borrow::Cow;

@@ -48,6 +48,11 @@ impl Format {
         Self::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| *f)
     }
 
+    /// The format's name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, f)| *f == self).map_or("table", |(n, _)| n)
+    }
+
     /// Whether the format is binary (not for a terminal).
     pub fn is_binary(self) -> bool {
         self == Format::Parquet

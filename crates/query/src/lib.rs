@@ -15,10 +15,8 @@ mod session;
 pub mod shell;
 
 pub use documents::{DocumentRows, Selection};
-pub use error::QueryError;
-pub use saved::{Param, SavedQuery};
-pub use session::{
-    ArchiveSession, POOL_SHARE, SessionOptions, configure, context_with_runtime, open_session, runtime_env,
-};
+pub use error::{QueryError, ReadFinding};
+pub use saved::{Param, SavedQuery, SavedQueryError};
+pub use session::{ArchiveSession, SessionOptions, configure, context_with_runtime, open_session, runtime_env};
 /// The transcript functions (crate `verbatim-functions`), registered in every session.
 pub use verbatim_functions as udf;

@@ -16,7 +16,66 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::QueryError;
+/// A saved query could not be read, or was given parameters it cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedQueryError {
+    /// The file breaks the saved-query rules (header, placeholders, quoting).
+    #[error("{origin}:{line}: {reason}")]
+    Malformed {
+        /// Where the query comes from.
+        origin: String,
+        /// The line (0: the query as a whole).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No saved query has the name.
+    #[error("no saved query {name:?}; saved queries: {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+    /// A value was given for a parameter the query does not take.
+    #[error("{query} has no parameter {param:?}; it takes: {takes}")]
+    UnknownParam {
+        /// The query.
+        query: String,
+        /// The parameter given.
+        param: String,
+        /// The parameters it takes.
+        takes: String,
+    },
+    /// A required parameter was not given.
+    #[error("{query} needs a value for its parameter {param} ({about})")]
+    MissingParam {
+        /// The query.
+        query: String,
+        /// The parameter.
+        param: String,
+        /// What it means.
+        about: String,
+    },
+    /// A value is not of its parameter's type.
+    #[error("{query}: parameter {param}: {reason}")]
+    BadValue {
+        /// The query.
+        query: String,
+        /// The parameter.
+        param: String,
+        /// Why the value does not do.
+        reason: String,
+    },
+    /// A folder or file of saved queries could not be read.
+    #[error("{path}: {source}")]
+    Unreadable {
+        /// The folder or file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 
@@ -61,8 +120,9 @@ pub struct SavedQuery {
 
 impl SavedQuery {
     /// Parses a saved query's text; `name` is its file stem.
-    pub fn parse(name: &str, sql: &str, origin: &str) -> Result<SavedQuery, QueryError> {
-        let error = |line: usize, reason: String| QueryError::SavedQuery(format!("{origin}:{line}: {reason}"));
+    pub fn parse(name: &str, sql: &str, origin: &str) -> Result<SavedQuery, SavedQueryError> {
+        let error =
+            |line: usize, reason: String| SavedQueryError::Malformed { origin: origin.to_string(), line, reason };
         let mut description = Vec::new();
         let mut params: Vec<Param> = Vec::new();
         for (index, line) in sql.lines().enumerate() {
@@ -98,15 +158,15 @@ impl SavedQuery {
     }
 
     /// The SQL with every `${name}` replaced by its value (given or default) as a literal.
-    pub fn render(&self, values: &[(String, String)]) -> Result<String, QueryError> {
+    pub fn render(&self, values: &[(String, String)]) -> Result<String, SavedQueryError> {
         let mut given: BTreeMap<&str, &str> = BTreeMap::new();
         for (key, value) in values {
             if !self.params.iter().any(|p| &p.name == key) {
-                return Err(QueryError::SavedQuery(format!(
-                    "{} has no parameter {key:?}; it takes: {}",
-                    self.name,
-                    self.param_names()
-                )));
+                return Err(SavedQueryError::UnknownParam {
+                    query: self.name.clone(),
+                    param: key.clone(),
+                    takes: self.param_names(),
+                });
             }
             given.insert(key, value);
         }
@@ -116,31 +176,35 @@ impl SavedQuery {
                 (Some(value), _) => value.to_string(),
                 (None, Some(default)) => default.clone(),
                 (None, None) => {
-                    return Err(QueryError::SavedQuery(format!(
-                        "{} needs --param {}=VALUE ({})",
-                        self.name, param.name, param.description
-                    )));
+                    return Err(SavedQueryError::MissingParam {
+                        query: self.name.clone(),
+                        param: param.name.clone(),
+                        about: param.description.clone(),
+                    });
                 }
             };
-            let literal = literal(param, &value)
-                .map_err(|reason| QueryError::SavedQuery(format!("{}: --param {}: {reason}", self.name, param.name)))?;
+            let literal = literal(param, &value).map_err(|reason| SavedQueryError::BadValue {
+                query: self.name.clone(),
+                param: param.name.clone(),
+                reason,
+            })?;
             literals.insert(param.name.clone(), literal);
         }
-        let error = |reason: String| QueryError::SavedQuery(format!("{}: {reason}", self.origin));
-        let pieces = pieces(&self.sql).map_err(|(line, reason)| error(format!("line {line}: {reason}")))?;
-        let rendered = substitute(&pieces, &literals).map_err(error)?;
+        let error =
+            |line: usize, reason: String| SavedQueryError::Malformed { origin: self.origin.clone(), line, reason };
+        let pieces = pieces(&self.sql).map_err(|(line, reason)| error(line, reason))?;
+        let rendered = substitute(&pieces, &literals).map_err(|reason| error(0, reason))?;
         // The values must not change the query's shape: its tokens must be those it has with
         // neutral text values, but for the text literals themselves.
         let mut neutral = literals;
         for param in self.params.iter().filter(|p| p.kind == ParamType::Text) {
             neutral.insert(param.name.clone(), "'x'".to_string());
         }
-        let neutral = substitute(&pieces, &neutral).map_err(error)?;
+        let neutral = substitute(&pieces, &neutral).map_err(|reason| error(0, reason))?;
         if let Some(reason) = shape_change(&neutral, &rendered) {
-            return Err(QueryError::SavedQuery(format!(
-                "{}: a parameter value changes the query's shape ({reason}); check the placeholders' surroundings in {}",
-                self.name, self.origin
-            )));
+            let reason =
+                format!("a parameter value changes the query's shape ({reason}); check the placeholders' surroundings");
+            return Err(error(0, reason));
         }
         Ok(rendered)
     }
@@ -323,8 +387,8 @@ pub fn builtin() -> Vec<SavedQuery> {
 }
 
 /// The saved queries in `dir` (`*.sql`), sorted by name.
-pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, QueryError> {
-    let read_error = |e: std::io::Error| QueryError::SavedQuery(format!("{}: {e}", dir.display()));
+pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, SavedQueryError> {
+    let read_error = |source| SavedQueryError::Unreadable { path: dir.display().to_string(), source };
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(read_error)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -335,15 +399,23 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SavedQuery>, QueryError> {
         .iter()
         .map(|path| {
             let sql = std::fs::read_to_string(path)
-                .map_err(|e| QueryError::SavedQuery(format!("{}: {e}", path.display())))?;
+                .map_err(|source| SavedQueryError::Unreadable { path: path.display().to_string(), source })?;
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             SavedQuery::parse(&name, &sql, &path.display().to_string())
         })
         .collect()
 }
 
+/// The query called `name` in `catalog`.
+pub fn find<'a>(catalog: &'a [SavedQuery], name: &str) -> Result<&'a SavedQuery, SavedQueryError> {
+    catalog.iter().find(|query| query.name == name).ok_or_else(|| SavedQueryError::Unknown {
+        name: name.to_string(),
+        known: catalog.iter().map(|query| query.name.as_str()).collect::<Vec<_>>().join(", "),
+    })
+}
+
 /// Built-in queries, overridden and extended by those of `dirs` (later folders win).
-pub fn catalog(dirs: &[&Path]) -> Result<Vec<SavedQuery>, QueryError> {
+pub fn catalog(dirs: &[&Path]) -> Result<Vec<SavedQuery>, SavedQueryError> {
     let mut by_name: BTreeMap<String, SavedQuery> = builtin().into_iter().map(|q| (q.name.clone(), q)).collect();
     for dir in dirs {
         for query in load_dir(dir)? {
@@ -383,7 +455,7 @@ mod tests {
     fn bad_or_missing_or_unknown_params_are_refused_with_the_reason() {
         let query = SavedQuery::parse("find", SQL, "test").unwrap();
         let missing = query.render(&[]).unwrap_err().to_string();
-        assert!(missing.contains("needs --param phrase=VALUE"), "{missing}");
+        assert!(missing.contains("needs a value for its parameter phrase"), "{missing}");
         let bad = query.render(&values(&[("phrase", "x"), ("limit", "ten")])).unwrap_err().to_string();
         assert!(bad.contains("expected an integer"), "{bad}");
         let unknown = query.render(&values(&[("phrase", "x"), ("lmit", "1")])).unwrap_err().to_string();

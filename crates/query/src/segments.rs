@@ -48,9 +48,6 @@ use crate::search::SearchTarget;
 const LOCAL_INDEX_READS: usize = 2;
 /// The same for an archive on object storage, where reads wait on the network.
 const REMOTE_INDEX_READS: usize = 8;
-/// Share of the memory pool that row selections may take; the rest stays for the operators
-/// above the scan (a merge of sorted partitions cannot spill).
-const SELECTIONS_POOL_SHARE: usize = 2;
 
 /// The `segments` table of a snapshot: `listing` over its chunks, narrowed by their phrase indexes
 /// for `phrase_match` filters.
@@ -292,7 +289,7 @@ impl PhraseIndexedScanExec {
 async fn narrowed_scan(scan: Arc<dyn ExecutionPlan>, pool: &Arc<dyn MemoryPool>) -> Result<NarrowedScan> {
     let reservation = MemoryConsumer::new("PhraseIndexedScan").register(pool);
     let most = match pool.memory_limit() {
-        MemoryLimit::Finite(bytes) => bytes / SELECTIONS_POOL_SHARE,
+        MemoryLimit::Finite(bytes) => verbatim_model::budget::index_selections(bytes as u64) as usize,
         MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
     };
     let mut selections: HashMap<Path, RowSelection> = HashMap::new();

@@ -19,15 +19,14 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, Table};
+use verbatim_model::MemoryBudget;
+use verbatim_model::budget;
 
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
 use crate::segments::{NarrowPhraseScans, SegmentsTable};
 
+use crate::error::ReadFinding;
 use crate::{QueryError, layout, udf};
-
-/// Share of the memory limit given to DataFusion's pool. The rest covers what the pool does not
-/// track: scan buffers, batches in flight between operators, and allocator overhead.
-pub const POOL_SHARE: f64 = 0.6;
 
 /// When a query fails inside a Parquet file and no footer is damaged, snapshots up to this size are
 /// decoded whole to name the damaged file; larger ones are left to `verbatim verify --deep`.
@@ -36,8 +35,8 @@ const DEEP_CHECK_ON_ERROR_BYTES: u64 = 4 << 30;
 /// How a query session is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOptions {
-    /// The memory budget of the whole process, in bytes.
-    pub memory_limit: u64,
+    /// The memory budget of the whole process; queries get its query pool share.
+    pub budget: MemoryBudget,
     /// Where operators spill; the OS temporary directory when `None`.
     pub spill_dir: Option<PathBuf>,
     /// Parallelism of query plans.
@@ -53,7 +52,7 @@ pub struct SessionOptions {
 impl SessionOptions {
     /// Bytes given to DataFusion's spilling memory pool.
     pub fn pool_bytes(&self) -> usize {
-        (self.memory_limit as f64 * POOL_SHARE) as usize
+        self.budget.query_pool() as usize
     }
 }
 
@@ -142,7 +141,7 @@ impl ArchiveSession {
     /// or page that does not decode), the snapshot's footers are checked to name the damaged file.
     pub async fn explain(&self, error: DataFusionError, limit: &str) -> QueryError {
         let error = QueryError::from_datafusion(error, limit);
-        let QueryError::Read(reason) = &error else { return error };
+        let QueryError::Read { source, .. } = error else { return error };
         let mut damaged = self.archive.check_snapshot(&self.snapshot, CheckDepth::Footer, &|_| {}).await;
         let bytes: u64 = self.snapshot.all_files().map(|(_, f)| f.bytes).sum();
         let decode_all = damaged.is_empty() && bytes <= DEEP_CHECK_ON_ERROR_BYTES;
@@ -150,12 +149,8 @@ impl ArchiveSession {
             damaged = self.archive.check_snapshot(&self.snapshot, CheckDepth::Deep, &|_| {}).await;
         }
         match damaged.len() {
-            0 if decode_all => QueryError::Read(format!(
-                "{reason}\n  (every file of the snapshot decodes: the failure is not in the archive's data)"
-            )),
-            0 => QueryError::Read(format!(
-                "{reason}\n  (every file's footer reads; `verbatim verify --deep` decodes every row group to find the damaged one)"
-            )),
+            0 if decode_all => QueryError::Read { source, finding: ReadFinding::EveryFileDecodes },
+            0 => QueryError::Read { source, finding: ReadFinding::FootersRead },
             1 => QueryError::Damaged(damaged.into_iter().next().expect("one damaged file")),
             _ => QueryError::Archive(ArchiveError::Damaged {
                 location: self.archive.display().to_string(),
@@ -173,13 +168,13 @@ fn session_context(options: &SessionOptions) -> Result<SessionContext, QueryErro
 /// consumers, and the spill folder. A long-running process (a server) shares one between its
 /// sessions, so that all its queries together stay within the budget.
 pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>, QueryError> {
-    let pool_bytes = options.pool_bytes().max(1 << 20);
+    let pool_bytes = options.pool_bytes();
     let top_consumers = NonZeroUsize::new(5).expect("5 is not zero");
     let pool = TrackConsumersPool::new(FairSpillPool::new(pool_bytes), top_consumers);
     let disk = match &options.spill_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
-                .map_err(|e| QueryError::Spill(format!("cannot create spill directory {}: {e}", dir.display())))?;
+                .map_err(|source| QueryError::SpillFolder { path: dir.display().to_string(), source })?;
             DiskManagerMode::Directories(vec![dir.clone()])
         }
         None => DiskManagerMode::OsTmpDirectory,
@@ -188,7 +183,7 @@ pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>, QueryErr
         .with_memory_pool(Arc::new(pool))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(disk))
         .build_arc()
-        .map_err(|e| QueryError::DataFusion(e.to_string()))
+        .map_err(QueryError::datafusion)
 }
 
 /// A session context sharing `runtime`'s memory pool, spill files and caches, with verbatim's
@@ -199,7 +194,7 @@ pub fn context_with_runtime(runtime: Arc<RuntimeEnv>, options: &SessionOptions) 
     let runtime = RuntimeEnvBuilder::from_runtime_env(&runtime)
         .with_object_store_registry(Arc::new(DefaultObjectStoreRegistry::new()))
         .build_arc()
-        .map_err(|e| QueryError::DataFusion(e.to_string()))?;
+        .map_err(QueryError::datafusion)?;
     context_on(runtime, options)
 }
 
@@ -207,7 +202,7 @@ pub fn context_with_runtime(runtime: Arc<RuntimeEnv>, options: &SessionOptions) 
 fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<SessionContext, QueryError> {
     // Any DataFusion option can be set from the environment (DATAFUSION_EXECUTION_BATCH_SIZE=4096, …),
     // as in datafusion-cli; verbatim's own settings below take precedence.
-    let config = SessionConfig::from_env().map_err(|e| QueryError::DataFusion(e.to_string()))?;
+    let config = SessionConfig::from_env().map_err(QueryError::datafusion)?;
     let config = configure(config, options);
     let state = SessionStateBuilder::new()
         .with_config(config)
@@ -221,7 +216,7 @@ fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<Sess
 /// `config` with verbatim's query settings: partitions, batch size, spill compression, filters
 /// evaluated while decoding Parquet, and a sort reservation that fits the pool.
 pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConfig {
-    let pool_bytes = options.pool_bytes().max(1 << 20);
+    let pool_bytes = options.budget.query_pool();
     let mut config = config
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1))
@@ -240,7 +235,7 @@ pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConf
     // of documents asked for 645 MB and failed there.
     execution.parquet.schema_force_view_types = false;
     // The merge phase of an external sort reserves this up front; keep it small against the pool.
-    execution.sort_spill_reservation_bytes = (pool_bytes / 16).min(10 << 20);
+    execution.sort_spill_reservation_bytes = budget::merge_reservation(pool_bytes) as usize;
     // `segments` partitions are ranges of documents (see `layout`): a grouping by `doc_id` and more
     // keys is already partitioned, at any partition count. Without this, DataFusion shuffles it
     // again below 4 partitions, keeping document order through a merge that buffers one side
@@ -267,7 +262,7 @@ fn register_archive_tables(
     snapshot: &Snapshot,
     indexes: Option<&Arc<SearchTarget>>,
 ) -> Result<(), QueryError> {
-    let df = |e: datafusion::error::DataFusionError| QueryError::DataFusion(e.to_string());
+    let df = QueryError::datafusion;
     for table in Table::ALL {
         let urls = snapshot
             .files(table)

@@ -30,7 +30,7 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 
 pub use builder::PositionsBuilder;
 
-use crate::integrity::StoreReader;
+use crate::store_reader::StoreReader;
 use crate::{ArchiveError, FileEntry};
 
 /// The file name extension of phrase index files.
@@ -252,6 +252,9 @@ pub struct IndexCache {
 }
 
 impl IndexCache {
+    /// The most bytes the folder holds unless told otherwise.
+    pub const DEFAULT_LIMIT_BYTES: u64 = 1 << 30;
+
     /// The local copy of `relative` (an index file of `size` bytes of the archive at `archive_url`),
     /// opened, and fetched whole from `store` when it is not there yet; `None` when the file is
     /// larger than the whole cache (it is then read from the store). Searches of other chunks may

@@ -1,9 +1,10 @@
 //! `verbatim serve`: an archive answered over Arrow Flight SQL, for notebooks and any client with
-//! a Flight SQL or ADBC driver. The protocol is arrow-flight's `FlightSqlService`; each request
-//! reads the archive's newest snapshot (a nightly ingest shows up without a restart), all queries
-//! share one memory pool of the budget, and only queries run: DDL (`CREATE EXTERNAL TABLE` over
-//! arbitrary paths), DML (`COPY TO`, `INSERT`) and statements (`SET`) are refused. With a token,
-//! every call must carry `authorization: Bearer TOKEN`.
+//! a Flight SQL or ADBC driver. The protocol is arrow-flight's `FlightSqlService`, over the
+//! [`Engine`] every front end shares: each request reads the archive's newest snapshot (a nightly
+//! ingest shows up without a restart), all queries share the engine's memory pool and run on its
+//! query runtime, and only queries run: DDL (`CREATE EXTERNAL TABLE` over arbitrary paths), DML
+//! (`COPY TO`, `INSERT`) and statements (`SET`) are refused. With a token, every call must carry
+//! `authorization: Bearer TOKEN`.
 //!
 //! Statements and prepared statements (what ADBC sends) are supported; parameters, catalog
 //! listings and transactions are not.
@@ -11,6 +12,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -27,15 +29,16 @@ use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status};
-use verbatim_archive::Archive;
-use verbatim_query::{ArchiveSession, SessionOptions};
+use verbatim_engine::{Engine, Error, Session};
+use verbatim_query::QueryError;
 
-use crate::ClusterError;
+/// How long queries still running when the server is told to stop may take to end; then the
+/// server stops anyway.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// How `serve` is set up.
 #[derive(Debug, Clone)]
@@ -44,22 +47,36 @@ pub struct ServeOptions {
     pub bind: SocketAddr,
     /// The bearer token clients must send, if any.
     pub token: Option<String>,
-    /// The query sessions' settings (memory budget, spill folder, parallelism).
-    pub session: SessionOptions,
-    /// The memory limit as shown to people, for errors.
-    pub limit_shown: String,
 }
 
-/// Serves `archive` until the process gets Ctrl-C or SIGTERM.
-pub async fn serve(archive: Archive, options: ServeOptions) -> Result<(), ClusterError> {
-    let process = format!("Flight SQL server on {}", options.bind);
-    let failed = |reason: String| ClusterError::Process { process: process.clone(), reason };
-    let runtime = verbatim_query::runtime_env(&options.session)?;
+/// The server could not start, or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while serving.
+    #[error("Flight SQL server on {address}: {source}")]
+    Serve {
+        /// The address.
+        address: SocketAddr,
+        /// What failed.
+        source: tonic::transport::Error,
+    },
+}
+
+/// Serves `engine`'s archive until the process gets Ctrl-C or SIGTERM. Queries run on the
+/// engine's runtime, so that a runaway query leaves this runtime free to accept connections and
+/// answer calls; a query stops when its client goes away or at the engine's time limit. On a stop
+/// signal every query still running is cancelled and the server ends within [`DRAIN`].
+pub async fn serve(engine: Engine, options: ServeOptions) -> Result<(), ServeError> {
     let service = ArchiveService {
-        archive,
-        session: options.session.clone(),
-        runtime,
-        limit_shown: options.limit_shown.clone(),
+        engine: engine.clone(),
         read_only: SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false),
     };
     let expected = options.token.map(|token| format!("Bearer {token}"));
@@ -76,13 +93,25 @@ pub async fn serve(archive: Archive, options: ServeOptions) -> Result<(), Cluste
             None => Ok(request),
         }
     };
-    let listener = tokio::net::TcpListener::bind(options.bind).await.map_err(|e| failed(e.to_string()))?;
-    let incoming = tokio_stream_of(listener);
-    tonic::transport::Server::builder()
+    let address = options.bind;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let stop = {
+        let stopping = stopping.clone();
+        async move {
+            verbatim_cluster::stop_signal().await;
+            engine.shut_down();
+            stopping.notify_one();
+        }
+    };
+    let server = tonic::transport::Server::builder()
         .add_service(FlightServiceServer::with_interceptor(service, check_token))
-        .serve_with_incoming_shutdown(incoming, crate::scheduler::stop_signal())
-        .await
-        .map_err(|e| failed(e.to_string()))
+        .serve_with_incoming_shutdown(tokio_stream_of(listener), stop);
+    tokio::select! {
+        served = server => served.map_err(|source| ServeError::Serve { address, source }),
+        () = async { stopping.notified().await; tokio::time::sleep(DRAIN).await } => Ok(()),
+    }
 }
 
 /// Whether `given` equals `expected`, in time that does not depend on where they differ.
@@ -102,30 +131,22 @@ fn tokio_stream_of(
 
 /// The Flight SQL handlers over one archive.
 struct ArchiveService {
-    archive: Archive,
-    session: SessionOptions,
-    runtime: Arc<RuntimeEnv>,
-    limit_shown: String,
+    engine: Engine,
     read_only: SQLOptions,
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
 
 impl ArchiveService {
-    /// A session over the archive's newest snapshot, on the shared runtime.
-    async fn open(&self) -> Result<ArchiveSession, Status> {
-        let ctx = verbatim_query::context_with_runtime(self.runtime.clone(), &self.session)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        ArchiveSession::open_in(ctx, &self.archive, &self.session).await.map_err(|e| Status::unavailable(e.to_string()))
-    }
-
-    /// `sql` planned in a new session, if it is one query.
-    async fn plan(&self, sql: &str) -> Result<(ArchiveSession, LogicalPlan), Status> {
-        let session = self.open().await?;
-        let plan = match session.ctx.state().create_logical_plan(sql).await {
-            Ok(plan) => plan,
-            Err(e) => return Err(Status::invalid_argument(session.explain(e, &self.limit_shown).await.to_string())),
+    /// `sql` planned in a session over the newest snapshot, if it is one query.
+    async fn plan(&self, sql: &str) -> Result<(Session, LogicalPlan), Status> {
+        let session = self.engine.session(None).await.map_err(|e| status(&e))?;
+        let mut statements = session.statements(sql).await.map_err(|e| status(&e))?;
+        let statement = match (statements.pop(), statements.is_empty()) {
+            (Some(statement), true) => statement,
+            _ => return Err(Status::invalid_argument("send one SQL statement per request")),
         };
+        let plan = session.plan(statement).await.map_err(|e| status(&e))?;
         self.read_only
             .verify_plan(&plan)
             .map_err(|e| Status::permission_denied(format!("this server is read-only: {}", plain(&e))))?;
@@ -145,36 +166,40 @@ impl ArchiveService {
         Ok(Response::new(info))
     }
 
-    /// The rows of `sql`, as Flight data.
+    /// The rows of `sql`, as Flight data. The query runs while the client reads; when the client
+    /// goes away, tonic drops the stream and the query stops.
     async fn rows(&self, sql: &str) -> Result<Response<DoGetStream>, Status> {
         let (session, plan) = self.plan(sql).await?;
         let schema = served_schema(plan.schema().as_arrow());
-        let limit = self.limit_shown.clone();
-        let stream = match session.ctx.execute_logical_plan(plan).await {
-            Ok(frame) => frame.execute_stream().await,
-            Err(e) => Err(e),
-        };
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(e) => return Err(Status::internal(session.explain(e, &limit).await.to_string())),
-        };
         let target = schema.clone();
-        let batches = stream
-            .then(move |batch| {
-                let (session, limit, target) = (session.clone(), limit.clone(), target.clone());
-                async move {
-                    match batch {
-                        Ok(batch) => served_batch(&batch, &target).map_err(|e| FlightError::ExternalError(Box::new(e))),
-                        Err(e) => Err(FlightError::ExternalError(Box::new(session.explain(e, &limit).await))),
-                    }
-                }
+        let batches = session
+            .run(plan)
+            .map(move |batch| match batch {
+                Ok(batch) => served_batch(&batch, &target).map_err(|e| FlightError::ExternalError(Box::new(e))),
+                Err(error) => Err(FlightError::Tonic(Box::new(status(&error)))),
             })
             .boxed();
         let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(|e| match e {
+            FlightError::Tonic(status) => *status,
             FlightError::ExternalError(inner) => Status::internal(inner.to_string()),
             other => Status::internal(other.to_string()),
         });
         Ok(Response::new(Box::pin(encoded)))
+    }
+}
+
+/// The gRPC status for an engine error: the message, with the code that says what kind it is.
+fn status(error: &Error) -> Status {
+    let message = error.to_string();
+    match error {
+        Error::Query(QueryError::TimedOut { .. }) => Status::deadline_exceeded(message),
+        Error::Query(QueryError::Cancelled) => Status::cancelled(message),
+        Error::Query(QueryError::OutOfMemory { .. }) => Status::resource_exhausted(message),
+        Error::Query(QueryError::DataFusion { .. }) => Status::invalid_argument(message),
+        Error::Archive(_) | Error::Query(QueryError::Archive(_) | QueryError::Damaged(_) | QueryError::Read { .. }) => {
+            Status::unavailable(message)
+        }
+        _ => Status::internal(message),
     }
 }
 

@@ -3,7 +3,7 @@
 //! The lock is a lease: its holder rewrites it every third of the lease with a new expiry, so a
 //! lock whose holder died on any host expires (and one whose holder on this host is gone is taken
 //! over at once). A writer that finds the lock held waits up to [`LockOptions::wait`], then gives
-//! up with [`ArchiveError::Locked`] (the CLI's "archive busy" exit status). A holder that could not
+//! up with [`ArchiveError::Locked`] (what front ends report as "archive busy"). A holder that could not
 //! renew in time, or finds the lock taken over, stops before its next commit.
 
 use std::sync::Arc;
@@ -14,7 +14,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use crate::ArchiveError;
+use crate::{Archive, ArchiveError};
+
+/// The write lock, under the archive root.
+pub(crate) const LOCK: &str = "_verbatim/lock";
 
 /// Told who holds the lock when a writer starts waiting for it.
 pub type OnWait = Arc<dyn Fn(&str) + Send + Sync>;
@@ -30,9 +33,14 @@ pub struct LockOptions {
     pub on_wait: Option<OnWait>,
 }
 
+impl LockOptions {
+    /// How long a writer waits for a busy archive unless told otherwise.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+}
+
 impl Default for LockOptions {
     fn default() -> Self {
-        LockOptions { wait: Duration::from_secs(300), lease: Duration::from_secs(60), on_wait: None }
+        LockOptions { wait: LockOptions::DEFAULT_WAIT, lease: Duration::from_secs(60), on_wait: None }
     }
 }
 
@@ -78,9 +86,62 @@ fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The write lock as one run holds it: taken, kept alive by its lease, and released.
+#[derive(Debug)]
+pub(crate) struct HeldLock {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    /// The lock object as a person finds it.
+    shown: String,
+    /// The archive, as shown.
+    location: String,
+    run_id: String,
+    lease: Lease,
+}
+
+impl HeldLock {
+    /// Takes `archive`'s lock for `run_id` as its lock options say (see [`acquire`]) and starts
+    /// renewing its lease.
+    pub async fn acquire(archive: &Archive, run_id: &str) -> Result<HeldLock, ArchiveError> {
+        let (store, path) = (archive.store(), archive.object(LOCK));
+        let shown = archive.show(LOCK);
+        let options = archive.lock_options();
+        acquire(store.as_ref(), &path, run_id, archive.display(), &shown, options).await?;
+        let lease = Lease::keep(store.clone(), path.clone(), run_id.to_string(), options.lease);
+        Ok(HeldLock { store, path, shown, location: archive.display().to_string(), run_id: run_id.to_string(), lease })
+    }
+
+    /// Fails with [`ArchiveError::LockLost`] unless this run still holds the lock with a lease
+    /// fresh enough for a commit to rely on.
+    pub async fn ensure_held(&self) -> Result<(), ArchiveError> {
+        let held = !self.lease.lost()
+            && holds(self.store.as_ref(), &self.path, &self.run_id).await.map_err(ArchiveError::store(&self.shown))?;
+        if held {
+            return Ok(());
+        }
+        Err(ArchiveError::LockLost { location: self.location.clone(), lock_path: self.shown.clone() })
+    }
+
+    /// Stops renewing the lease, after a renewal in flight.
+    #[cfg(test)]
+    pub async fn stop_renewing(&mut self) {
+        self.lease.stop().await;
+    }
+
+    /// Stops renewing the lease (after a renewal in flight) and deletes the lock, if it is still
+    /// this run's.
+    pub async fn release(mut self) -> Result<(), ArchiveError> {
+        self.lease.stop().await;
+        if holds(self.store.as_ref(), &self.path, &self.run_id).await.map_err(ArchiveError::store(&self.shown))? {
+            release(self.store.as_ref(), &self.path, &self.shown).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Takes the lock at `path` (shown to people as `shown_path`) for `run_id`, breaking it if its
 /// holder is dead or its lease ran out, waiting up to `options.wait` while it is held.
-pub(crate) async fn acquire(
+async fn acquire(
     store: &dyn ObjectStore,
     path: &Path,
     run_id: &str,
@@ -132,7 +193,7 @@ pub(crate) async fn acquire(
 
 /// Keeps a held lock's lease alive from a background task until dropped.
 #[derive(Debug)]
-pub(crate) struct Lease {
+struct Lease {
     lost: Arc<AtomicBool>,
     /// When the lease was last written; a commit needs it fresher than half the lease.
     last_renewal: Arc<std::sync::Mutex<Instant>>,
@@ -234,7 +295,7 @@ async fn renew(
 }
 
 /// Whether the lock at `path` is held by `run_id`.
-pub(crate) async fn holds(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Result<bool, object_store::Error> {
+async fn holds(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Result<bool, object_store::Error> {
     match store.get(path).await {
         Ok(result) => {
             let bytes = result.bytes().await?;
@@ -246,7 +307,7 @@ pub(crate) async fn holds(store: &dyn ObjectStore, path: &Path, run_id: &str) ->
 }
 
 /// Releases the lock at `path` (shown to people as `shown_path`).
-pub(crate) async fn release(store: &dyn ObjectStore, path: &Path, shown_path: &str) -> Result<(), ArchiveError> {
+async fn release(store: &dyn ObjectStore, path: &Path, shown_path: &str) -> Result<(), ArchiveError> {
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(ArchiveError::store(shown_path)(e)),
