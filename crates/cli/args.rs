@@ -30,7 +30,8 @@ pub struct Cli {
 const AFTER_HELP: &str = "\
 Settings come from flags, then VERBATIM_<SETTING> environment variables, then the config file, then defaults.
 Exit status: 0 success, 1 error (for `verify`: problems found), 2 usage error, 3 finished but some
-inputs were rejected, 4 archive busy (another writer held the lock for all of --wait).
+inputs were rejected, 4 archive busy (another writer held the lock for all of --wait), 5 ingest
+finished but --prune removed nothing (more documents vanished than --max-delete allows).
 
 Examples:
   verbatim demo
@@ -192,6 +193,9 @@ pub struct IngestArgs {
     /// every run. Never touches documents from elsewhere.
     #[arg(long)]
     pub prune: bool,
+    // How many documents --prune may remove.
+    #[arg(long, value_name = "N|P%", help = help(Setting::MaxDelete))]
+    pub max_delete: Option<String>,
     /// Commit every DURATION (e.g. 10m) instead of once at the end, so a long backfill shows
     /// progress to readers; by default a run's work appears in one commit.
     #[arg(long, value_name = "DURATION")]
@@ -227,6 +231,7 @@ impl IngestArgs {
             .given_if(Setting::ZstdLevel, self.zstd_level.clone())
             .given_if(Setting::Compact, self.compact.clone())
             .given_if(Setting::PhraseIndex, self.no_phrase_index.then_some("false"))
+            .given_if(Setting::MaxDelete, self.max_delete.clone())
     }
 }
 

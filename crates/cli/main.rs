@@ -1,6 +1,6 @@
 //! The `verbatim` command: a thin layer that parses arguments, resolves configuration and runs
 //! the pipeline crates. Exit status: 0 success, 1 error, 2 usage error, 3 finished but some
-//! inputs were rejected, 4 archive busy.
+//! inputs were rejected, 4 archive busy, 5 pruning refused.
 
 mod args;
 mod commands;
@@ -21,6 +21,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub const EXIT_REJECTS: u8 = 3;
 /// Exit status when another writer held the archive's lock for all of `--wait`.
 pub const EXIT_BUSY: u8 = 4;
+/// Exit status when an ingest finished but pruning was refused: more archived documents vanished
+/// than `--max-delete` allows, so none were removed.
+pub const EXIT_PRUNE_REFUSED: u8 = 5;
 
 fn main() -> ExitCode {
     disable_transparent_huge_pages();

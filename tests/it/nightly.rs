@@ -230,3 +230,77 @@ fn the_nightly_job_compacts_on_its_own_once_runs_overlap_enough() {
     let info = run_on(&archive, &["info"]);
     assert!(!info.contains(" 4 overlapping"), "{info}");
 }
+
+#[test]
+fn prune_refuses_an_empty_root_a_fifo_and_more_than_max_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    for i in 0..20 {
+        write(
+            &corpus,
+            &format!("talk-{i:02}.json"),
+            &format!(r#"[{{"text": "talk {i}", "start": 0, "duration": 1}}]"#),
+        );
+    }
+    let archive = dir.path().join("archive");
+    ingest(&corpus, &archive, &[]);
+    let count = || sql_value(&archive, "SELECT count(*) FROM documents");
+    let prune = |extra: &[&str]| {
+        let output = verbatim()
+            .args(["ingest", "--prune", "--archive"])
+            .arg(&archive)
+            .arg(&corpus)
+            .args(extra)
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    // An unmounted drive: the folder is there, and empty.
+    let stash = dir.path().join("stash");
+    std::fs::rename(&corpus, &stash).unwrap();
+    std::fs::create_dir(&corpus).unwrap();
+    let (code, stderr) = prune(&["--max-delete", "100%"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("holds no transcript files") && stderr.contains("nothing was removed"), "{stderr}");
+    assert_eq!(count(), "20");
+    std::fs::remove_dir(&corpus).unwrap();
+    std::fs::rename(&stash, &corpus).unwrap();
+
+    // A FIFO where a transcript was: unreadable, not deleted.
+    std::fs::remove_file(corpus.join("talk-00.json")).unwrap();
+    let fifo = corpus.join("talk-00.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (code, stderr) = prune(&[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("talk-00.json: not a regular file (a FIFO)"), "{stderr}");
+    assert_eq!(count(), "20");
+    std::fs::remove_file(&fifo).unwrap();
+
+    // Five of twenty vanished: more than the default 10%, so none go, and the status says so.
+    for i in 1..5 {
+        std::fs::remove_file(corpus.join(format!("talk-{i:02}.json"))).unwrap();
+    }
+    let report = dir.path().join("report.json");
+    let (code, stderr) = prune(&["--report", &report.to_string_lossy()]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("5 of the archive's 20 documents") && stderr.contains("--max-delete 10%"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["documents"]["removed"], 0, "{json}");
+    assert_eq!(json["documents"]["prune_refused"]["vanished"], 5, "{json}");
+    assert_eq!(count(), "20");
+
+    // Told so, by count or share, in a flag or the environment, the run removes them.
+    let (code, stderr) = prune(&["--max-delete", "4"]);
+    assert_eq!((code, count()), (Some(5), "20".to_string()), "{stderr}");
+    let output = verbatim()
+        .args(["ingest", "--prune", "--archive"])
+        .arg(&archive)
+        .arg(&corpus)
+        .env("VERBATIM_MAX_DELETE", "25%")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(count(), "15");
+}

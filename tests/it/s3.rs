@@ -306,3 +306,126 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// An HTTP proxy in front of the S3 server that refuses (403, as a revoked credential or a policy
+/// would) every upload of a phrase index after the first `allowed`: a fault that no retry mends,
+/// at a moment of the run chosen by `allowed`. Requests pass through unchanged otherwise.
+struct FaultyProxy {
+    port: u16,
+}
+
+impl FaultyProxy {
+    fn start(allowed: usize) -> FaultyProxy {
+        let upstream = std::env::var("AWS_ENDPOINT").expect("tests/run sets AWS_ENDPOINT");
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let uploads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, uploads) = (upstream.clone(), uploads.clone());
+                std::thread::spawn(move || FaultyProxy::serve(client, &upstream, &uploads, allowed));
+            }
+        });
+        FaultyProxy { port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Relays one client connection request by request (HTTP/1.1 without pipelining: a request is
+    /// sent only when the previous response has arrived), refusing the uploads past the limit.
+    fn serve(
+        mut client: std::net::TcpStream,
+        upstream: &str,
+        uploads: &std::sync::atomic::AtomicUsize,
+        allowed: usize,
+    ) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let Ok(mut server) = std::net::TcpStream::connect(upstream) else { return };
+        let (Ok(mut to_client), Ok(from_server)) = (client.try_clone(), server.try_clone()) else { return };
+        std::thread::spawn(move || {
+            let mut from_server = from_server;
+            let _ = std::io::copy(&mut from_server, &mut to_client);
+            let _ = to_client.shutdown(std::net::Shutdown::Both);
+        });
+        let mut reader = BufReader::new(client.try_clone().unwrap());
+        loop {
+            let mut head = Vec::new();
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                head.extend_from_slice(&line);
+                if line == b"\r\n" {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&head).to_string();
+            let length: usize = text
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let request_line = text.lines().next().unwrap_or_default();
+            let is_index_upload = (request_line.starts_with("PUT ") || request_line.starts_with("POST "))
+                && request_line.contains(".phrases");
+            if is_index_upload && uploads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= allowed {
+                let error = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+                let response = format!(
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+                    error.len()
+                );
+                let _ = client.write_all(response.as_bytes());
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                let _ = server.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            if server.write_all(&head).and_then(|()| server.write_all(&body)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn an_s3_ingest_that_fails_part_way_commits_nothing_and_a_rerun_finishes() {
+    let Some(archive) = s3_archive("faults") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    generate(&corpus, "1MB", 41);
+    let first = dir.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::copy(sample(), first.join("talk.json")).unwrap();
+    run_on(&archive, &["ingest", "-q", &first.to_string_lossy()]);
+    let log_before = run_on(&archive, &["log", "--json"]);
+    // Failures at several moments of the run: the first index upload, a few in, many in.
+    for allowed in [0, 2, 6] {
+        let proxy = FaultyProxy::start(allowed);
+        let output = verbatim()
+            .args(["ingest", "-q", "--chunk-size", "64KiB", "-j", "2", "--archive", &archive])
+            .arg(&corpus)
+            .env("AWS_ENDPOINT", proxy.endpoint())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "index uploads after {allowed} refused: {stderr}");
+        assert!(stderr.contains("403") || stderr.contains("Access Denied"), "{stderr}");
+        assert_eq!(run_on(&archive, &["log", "--json"]), log_before, "a failed run committed (after {allowed})");
+        assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
+    }
+    run_on(&archive, &["ingest", "-q", "--chunk-size", "64KiB", "-j", "2", &corpus.to_string_lossy()]);
+    let local = dir.path().join("local");
+    run_on(&local, &["ingest", "-q", &first.to_string_lossy()]);
+    run_on(&local, &["ingest", "-q", &corpus.to_string_lossy()]);
+    assert_eq!(archive_contents(&archive), archive_contents(&local), "the rerun finished the work");
+    let verified = run(&["verify", "--archive", &archive]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}

@@ -9,10 +9,10 @@ use verbatim_archive::Archive;
 use verbatim_engine::{Engine, IngestRequest, OnLockWait, Settings};
 use verbatim_ingest::{IngestOptions, IngestReport};
 
-use crate::EXIT_REJECTS;
 use crate::args::IngestArgs;
 use crate::progress::{IngestProgress, describe_reject, human_count, rate};
 use crate::settings::{parse_duration, resolve, show_size};
+use crate::{EXIT_PRUNE_REFUSED, EXIT_REJECTS};
 
 /// Rejects listed in the summary; the rest are in the `rejects` table.
 const REJECTS_SHOWN: usize = 20;
@@ -38,6 +38,14 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
         );
     }
     let report = &outcome.report;
+    if let Some(refusal) = &report.prune_refused {
+        eprintln!(
+            "verbatim: --prune removed nothing: {} of the archive's {} documents have no source any more, \
+             more than --max-delete {} allows (is a source folder unmounted?); if they really are gone, \
+             run again with --max-delete {}",
+            refusal.vanished, refusal.documents, refusal.max_prune, refusal.vanished
+        );
+    }
     let archive = engine.archive();
     if let Some(path) = &args.report {
         write_report(path, report, archive, outcome.unlisted.len())?;
@@ -46,7 +54,13 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
         print_summary(report, archive, &options, outcome.unlisted.len());
     }
     let rejected = report.files_rejected > 0 || !outcome.unlisted.is_empty();
-    Ok(if rejected { ExitCode::from(EXIT_REJECTS) } else { ExitCode::SUCCESS })
+    Ok(if report.prune_refused.is_some() {
+        ExitCode::from(EXIT_PRUNE_REFUSED)
+    } else if rejected {
+        ExitCode::from(EXIT_REJECTS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Tells the user on stderr (unless `quiet`) who holds the archive's lock when a writer waits.
@@ -109,6 +123,11 @@ fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_
             "added": report.documents,
             "replaced": report.documents_replaced,
             "removed": report.documents_pruned,
+            "prune_refused": report.prune_refused.as_ref().map(|refusal| serde_json::json!({
+                "vanished": refusal.vanished,
+                "documents": refusal.documents,
+                "max_delete": refusal.max_prune.to_string(),
+            })),
             "resumed": report.documents_resumed,
         },
         "rows": { "segments_added": report.segments, "removed": report.rows_removed },

@@ -68,6 +68,7 @@ impl Engine {
         options.compact_at_runs = settings.compact.at_runs();
         if request.prune {
             options.prune_under = request.sources.clone();
+            options.max_prune = settings.max_delete;
         }
         options
     }

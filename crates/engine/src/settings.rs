@@ -18,12 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use verbatim_archive::{DEFAULT_CHUNK_BYTES, DEFAULT_RETENTION, DEFAULT_ZSTD_LEVEL, IndexCache, LockOptions};
+pub use verbatim_ingest::{DEFAULT_MAX_DELETE_PERCENT, MaxDelete};
 
 /// Overlapping sorted runs at which an ingest compacts, unless told otherwise.
 pub const DEFAULT_COMPACT_THRESHOLD: usize = 4;
-
-/// The share of an archive's documents one pruning run may remove, unless told otherwise.
-pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 10.0;
 
 /// One setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -311,35 +309,6 @@ impl Compaction {
     }
 }
 
-/// The most archived documents one pruning run may remove.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxDelete {
-    /// At most this many.
-    Count(u64),
-    /// At most this share of the archive's documents, in percent (rounded up: a run may always
-    /// remove one document of a non-empty archive).
-    Percent(f64),
-}
-
-impl MaxDelete {
-    /// The most documents a run may remove from an archive of `documents`.
-    pub fn of(self, documents: u64) -> u64 {
-        match self {
-            MaxDelete::Count(count) => count,
-            MaxDelete::Percent(percent) => (documents as f64 * percent / 100.0).ceil() as u64,
-        }
-    }
-}
-
-impl fmt::Display for MaxDelete {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaxDelete::Count(count) => write!(f, "{count}"),
-            MaxDelete::Percent(percent) => write!(f, "{percent}%"),
-        }
-    }
-}
-
 /// Every setting, resolved. Build it with [`SettingsBuilder`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -516,9 +485,7 @@ impl SettingsBuilder {
                     .unwrap_or(IndexCache::DEFAULT_LIMIT_BYTES),
             },
             query_timeout: values.parse(Setting::QueryTimeout, parse_duration)?.filter(|limit| !limit.is_zero()),
-            max_delete: values
-                .parse(Setting::MaxDelete, parse_max_delete)?
-                .unwrap_or(MaxDelete::Percent(DEFAULT_MAX_DELETE_PERCENT)),
+            max_delete: values.parse(Setting::MaxDelete, parse_max_delete)?.unwrap_or(MaxDelete::DEFAULT),
             storage: self.storage.into_iter().collect(),
         })
     }

@@ -36,6 +36,9 @@ pub struct IngestOptions {
     /// Remove archived documents whose source is under one of these roots (folders, files or
     /// globs, as given on the command line) but was not found in this run. Empty: remove nothing.
     pub prune_under: Vec<String>,
+    /// The most archived documents pruning may remove in one run; when more have vanished, the
+    /// run removes none of them (an unmounted folder looks exactly like deleted sources).
+    pub max_prune: MaxDelete,
     /// Commit at most this often during the run (a long backfill), rather than once at its end.
     pub commit_every: Option<std::time::Duration>,
     /// After the run, compact when the archive has at least this many overlapping sorted runs
@@ -64,6 +67,7 @@ impl IngestOptions {
             read: verbatim_formats::ReadOptions::default(),
             index_cache_bytes: shares.document_keys,
             prune_under: Vec::new(),
+            max_prune: MaxDelete::DEFAULT,
             commit_every: None,
             vacuum: None,
             compact_at_runs: None,
@@ -78,6 +82,41 @@ impl IngestOptions {
             upload_buffer_bytes: self.budget.ingest(self.workers).worker.upload_buffer as usize,
             phrase_index: self.phrase_index,
             ..ChunkSettings::default()
+        }
+    }
+}
+
+/// The share of an archive's documents one pruning run may remove by default, in percent.
+pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 10.0;
+
+/// The most archived documents one pruning run may remove (as rsync's `--max-delete`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDelete {
+    /// At most this many.
+    Count(u64),
+    /// At most this share of the archive's documents, in percent (rounded up: a run may always
+    /// remove one document of a non-empty archive).
+    Percent(f64),
+}
+
+impl MaxDelete {
+    /// [`DEFAULT_MAX_DELETE_PERCENT`] of the archive.
+    pub const DEFAULT: MaxDelete = MaxDelete::Percent(DEFAULT_MAX_DELETE_PERCENT);
+
+    /// The most documents a run may remove from an archive of `documents`.
+    pub fn of(self, documents: u64) -> u64 {
+        match self {
+            MaxDelete::Count(count) => count,
+            MaxDelete::Percent(percent) => (documents as f64 * percent / 100.0).ceil() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxDelete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxDelete::Count(count) => write!(f, "{count}"),
+            MaxDelete::Percent(percent) => write!(f, "{percent}%"),
         }
     }
 }

@@ -32,7 +32,7 @@ use verbatim_archive::rows::RejectRow;
 use verbatim_archive::{Archive, ArchiveError, ArchiveWriter, Changes, ChunkWriter, FileEntry, Table};
 use verbatim_sources::SourceFile;
 
-pub use budget::IngestOptions;
+pub use budget::{DEFAULT_MAX_DELETE_PERCENT, IngestOptions, MaxDelete};
 use worker::{Event, Worker};
 
 /// Ingestion failed as a whole (bad input files never cause this; they are rejects).
@@ -103,6 +103,8 @@ pub struct IngestReport {
     pub documents_replaced: u64,
     /// Archived documents removed because their source is gone (`--prune`).
     pub documents_pruned: u64,
+    /// Pruning that was refused because it would have removed more documents than allowed.
+    pub prune_refused: Option<PruneRefusal>,
     /// Rows removed from the archive's tables with replaced and pruned documents.
     pub rows_removed: u64,
     /// Documents a killed run had finished, committed by this run instead of redone.
@@ -119,6 +121,18 @@ pub struct IngestReport {
     pub vacuum: Option<verbatim_archive::VacuumReport>,
     /// Wall time.
     pub elapsed: Duration,
+}
+
+/// Pruning held back: more archived documents had vanished from under the sources than one run
+/// may remove ([`IngestOptions::max_prune`]), so none were removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneRefusal {
+    /// Documents whose sources were not found.
+    pub vanished: u64,
+    /// Documents in the archive before the run.
+    pub documents: u64,
+    /// The limit that was exceeded.
+    pub max_prune: MaxDelete,
 }
 
 /// How many rejects an [`IngestReport`] keeps (the count covers all).
@@ -226,7 +240,7 @@ async fn run(
     let releaser = CacheReleaser::start(writer.archive().clone());
     let mut committer = Committer::new(known_rejects, shared.factory.clone(), releaser);
     committer.adopt(writer, &mut report);
-    let outcome = async {
+    let absorbed = async {
         let mut last_commit = Instant::now();
         while let Some(event) = inbox.recv().await {
             committer.absorb(event, writer, &mut report, progress.as_ref()).await?;
@@ -236,31 +250,39 @@ async fn run(
                 last_commit = Instant::now();
             }
         }
-        if !options.prune_under.is_empty() {
-            committer.find_pruned(writer, &options.prune_under, &sources, &mut report).await?;
-        }
-        committer.commit(writer, &mut report, progress.as_ref()).await
+        Ok::<(), IngestError>(())
     }
     .await;
-    committer.releaser.finish();
-    if outcome.is_err() {
+    if absorbed.is_err() {
         shared.cancelled.store(true, Ordering::Relaxed);
-        drop(inbox);
     }
-    let mut worker_failure = None;
-    for thread in threads {
-        match thread.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => worker_failure = Some(IngestError::Archive(e)),
-            Err(panic) => worker_failure = Some(IngestError::WorkerPanicked(worker::panic_message(panic.as_ref()))),
-        }
-    }
+    drop(inbox);
+    // Every worker has stopped (their senders are gone, or they see the cancellation). Only a run
+    // whose workers all finished commits at its end: a worker that failed left its files neither
+    // ingested nor rejected, and committing the others' work would look like a whole run.
+    let worker_failure = join_workers(threads);
+    let outcome = match (absorbed, worker_failure) {
+        (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+        (Ok(()), None) => committer.close(writer, options, &sources, &mut report, progress.as_ref()).await,
+    };
+    committer.releaser.finish();
     outcome?;
-    if let Some(failure) = worker_failure {
-        return Err(failure);
-    }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Waits for the worker threads to end; the first failure among them.
+fn join_workers(threads: Vec<std::thread::JoinHandle<Result<(), ArchiveError>>>) -> Option<IngestError> {
+    let mut failure = None;
+    for thread in threads {
+        let failed = match thread.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(IngestError::Archive(e)),
+            Err(panic) => Some(IngestError::WorkerPanicked(worker::panic_message(panic.as_ref()))),
+        };
+        failure = failure.or(failed);
+    }
+    failure
 }
 
 /// Drops committed chunks from the page cache on a thread of its own (see
@@ -395,17 +417,40 @@ impl Committer {
         Ok(())
     }
 
+    /// Ends a run whose workers all finished: marks what vanished from under the options'
+    /// `prune_under` for removal and commits everything.
+    async fn close(
+        &mut self,
+        writer: &mut ArchiveWriter,
+        options: &IngestOptions,
+        seen: &HashSet<String>,
+        report: &mut IngestReport,
+        progress: &dyn Progress,
+    ) -> Result<(), IngestError> {
+        if !options.prune_under.is_empty() {
+            self.find_pruned(writer, &options.prune_under, options.max_prune, seen, report).await?;
+        }
+        self.commit(writer, report, progress).await
+    }
+
     /// Finds the archived documents whose source lies under one of `roots` but is not among
-    /// `seen` (this run's sources), and marks them for removal at the next commit.
+    /// `seen` (this run's sources), and marks them for removal at the next commit; none when
+    /// they are more than `max_prune` allows (the refusal goes into the report).
     async fn find_pruned(
         &mut self,
         writer: &mut ArchiveWriter,
         roots: &[String],
+        max_prune: MaxDelete,
         seen: &HashSet<String>,
         report: &mut IngestReport,
     ) -> Result<(), IngestError> {
         let roots = verbatim_sources::Roots::new(roots);
         let gone = writer.documents_where(|source| roots.contains(source) && !seen.contains(source)).await?;
+        let documents = writer.manifest().rows(Table::Documents);
+        if gone.len() as u64 > max_prune.of(documents) {
+            report.prune_refused = Some(PruneRefusal { vanished: gone.len() as u64, documents, max_prune });
+            return Ok(());
+        }
         for (doc_id, documents_file) in gone {
             self.pending_pruned += 1;
             writer.remove_document(documents_file, doc_id);

@@ -139,9 +139,19 @@ impl Worker {
         }
     }
 
-    /// Works shard by shard until the shards run out or the run is cancelled. A chunk never spans
-    /// two shards, so that every chunk holds consecutive documents in id order.
-    pub fn run(mut self) -> Result<(), ArchiveError> {
+    /// Works shard by shard until the shards run out or the run is cancelled; a worker that fails
+    /// cancels the run, so that the others stop too. A chunk never spans two shards, so that every
+    /// chunk holds consecutive documents in id order.
+    pub fn run(self) -> Result<(), ArchiveError> {
+        let shared = self.shared.clone();
+        let worked = self.work();
+        if worked.is_err() {
+            shared.cancelled.store(true, Ordering::Relaxed);
+        }
+        worked
+    }
+
+    fn work(mut self) -> Result<(), ArchiveError> {
         let shared = self.shared.clone();
         while !shared.cancelled.load(Ordering::Relaxed) {
             let shard = shared.next_shard.fetch_add(1, Ordering::Relaxed);

@@ -59,6 +59,22 @@ pub enum SourceError {
         /// What failed.
         reason: String,
     },
+    /// A folder holds no transcript file: treated as unreadable, because an unmounted drive or a
+    /// failed sync looks exactly like this, and pruning would remove every document from it.
+    #[error("{path}: the folder holds no transcript files (not mounted?)")]
+    Empty {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// An entry is neither a regular file nor a folder (a FIFO, socket or device): it cannot be
+    /// read as a transcript, and its document must not look deleted.
+    #[error("{path}: not a regular file ({kind}); cannot read it as a transcript")]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
     /// Reading a directory or file metadata failed.
     #[error("{path}: {source}")]
     Io {
@@ -222,10 +238,20 @@ fn walk_dir(
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    // Counted here rather than from the files pushed: a file already found through another
+    // source is not pushed twice, yet the folder is not empty.
+    let mut found = 0usize;
+    let problems_before = expansion.problems.len();
     for entry in walker {
         match entry {
+            // Checked before `wanted`, which may open the file: opening a FIFO blocks.
+            Ok(entry) if is_special(entry.file_type()) => {
+                let kind = special_kind(entry.file_type());
+                expansion.problems.push(SourceError::NotAFile { path: entry.into_path(), kind })
+            }
             Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => match entry.metadata() {
                 Ok(meta) => {
+                    found += 1;
                     let doc_id = doc_id_for(entry.path(), base);
                     push_file(entry.into_path(), doc_id, &meta, expansion, seen)
                 }
@@ -241,6 +267,33 @@ fn walk_dir(
             }
         }
     }
+    if found == 0 && expansion.problems.len() == problems_before {
+        expansion.problems.push(SourceError::Empty { path: dir.to_path_buf() });
+    }
+}
+
+/// Whether a walked entry is neither a regular file nor a folder.
+fn is_special(file_type: std::fs::FileType) -> bool {
+    !file_type.is_file() && !file_type.is_dir() && !file_type.is_symlink()
+}
+
+/// What kind of special file `file_type` is, in words.
+fn special_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    let _ = file_type;
+    "a special file"
 }
 
 fn push_file(
