@@ -264,3 +264,27 @@ fn a_writer_whose_lock_was_taken_over_commits_nothing() {
     );
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), foreign, "the other writer's lock is left alone");
 }
+
+#[test]
+fn an_archive_under_a_non_ascii_path_keeps_its_phrase_indexes_beside_its_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("Vorträge_ø");
+    let archive_arg = archive.to_string_lossy();
+    ingest_sample(&archive);
+    let indexes: Vec<_> = std::fs::read_dir(archive.join("segments"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".phrases"))
+        .collect();
+    assert!(!indexes.is_empty(), "no phrase index beside the chunks");
+    assert!(!dir.path().join("Vortr%C3%A4ge_%C3%B8").exists(), "the root was encoded twice");
+    let verified = run(&["verify", "--archive", &archive_arg]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    let corpus = dir.path().join("more");
+    write(&corpus, "extra.json", r#"[{"text": "quantum marmalade centre", "start": 0.5, "duration": 1.0}]"#);
+    let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive_arg]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sql_value(&archive, "SELECT doc_id FROM search('quantum marmalade')"), "extra");
+    let verified = run(&["verify", "--archive", &archive_arg]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}

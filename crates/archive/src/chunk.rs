@@ -18,7 +18,7 @@ use parquet::schema::types::ColumnPath;
 use tokio_util::io::SyncIoBridge;
 
 use crate::phrase_index::{self, PositionsBuilder};
-use crate::{ArchiveError, FileEntry, IndexFile, Table};
+use crate::{Archive, ArchiveError, FileEntry, IndexFile, Table};
 
 /// The zstd level chunks are written with unless told otherwise.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
@@ -146,14 +146,18 @@ impl std::fmt::Debug for ChunkWriter {
 }
 
 impl ChunkWriter {
+    /// A chunk of `table` at `relative_path` in `archive`; its phrase index (of a `segments`
+    /// chunk) goes beside it. Both objects are built from the relative paths, never from each
+    /// other's encoded form (which would encode a non-ASCII archive root twice).
     pub(crate) fn create(
-        store: Arc<dyn ObjectStore>,
-        object: Path,
+        archive: &Archive,
         relative_path: String,
         table: Table,
         settings: &ChunkSettings,
         runtime: tokio::runtime::Handle,
     ) -> Result<ChunkWriter, ArchiveError> {
+        let store = archive.store();
+        let object = archive.object(&relative_path);
         let upload = BufWriter::with_capacity(store.clone(), object.clone(), settings.upload_buffer_bytes)
             .with_max_concurrency(2);
         let sink = SyncIoBridge::new_with_handle(upload, runtime.clone());
@@ -165,7 +169,7 @@ impl ChunkWriter {
             PhraseIndexWriter {
                 positions: PositionsBuilder::new(),
                 store,
-                object: Path::from(phrase_index::index_path(object.as_ref())),
+                object: archive.object(&index_relative),
                 relative_path: index_relative,
                 upload_buffer_bytes: settings.upload_buffer_bytes,
                 runtime,

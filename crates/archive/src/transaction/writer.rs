@@ -351,9 +351,7 @@ impl ChunkFactory {
     /// A new chunk of `table` named `<run id>-<suffix>.parquet`; `suffix` must be unique in the run.
     pub fn create(&self, table: Table, suffix: &str) -> Result<ChunkWriter, ArchiveError> {
         let relative = format!("{}/{}-{suffix}.parquet", table.name(), self.run_id);
-        let object = self.archive.object(&relative);
-        let store = self.archive.store();
-        ChunkWriter::create(store, object, relative, table, &self.settings, self.runtime.clone())
+        ChunkWriter::create(&self.archive, relative, table, &self.settings, self.runtime.clone())
     }
 
     /// The settings chunks are written with.
