@@ -17,6 +17,9 @@ pub async fn run(mut runner: Runner) -> Result<ExitCode> {
     let history = history_file();
     if let Some(history) = &history {
         let _ = editor.load_history(history);
+        if let Some(parent) = history.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
     }
     eprintln!(
         "verbatim {} on {}: SQL ending with ';', .help for commands, Ctrl-D to leave",
@@ -37,6 +40,10 @@ pub async fn run(mut runner: Runner) -> Result<ExitCode> {
         };
         if !line.trim().is_empty() {
             let _ = editor.add_history_entry(line.as_str());
+            // Written at once, so that a session that is killed keeps its statements.
+            if let Some(history) = &history {
+                let _ = editor.append_history(history);
+            }
         }
         match shell.feed(&line, runner.session().context()) {
             Step::More => {}
@@ -57,12 +64,6 @@ pub async fn run(mut runner: Runner) -> Result<ExitCode> {
             Step::Timer(on) => runner.set_timer(on),
             Step::Quit => break,
         }
-    }
-    if let Some(history) = &history {
-        if let Some(parent) = history.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let _ = editor.save_history(history);
     }
     Ok(ExitCode::SUCCESS)
 }

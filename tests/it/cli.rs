@@ -146,3 +146,17 @@ fn saved_query_parameters_stay_literals_whatever_they_hold() {
     let rows = run_ok(&args(&["-q", "--format", "csv"]).iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(rows.lines().nth(1), Some(format!("0,{a},{b}").as_str()), "no segment matches either literal: {rows}");
 }
+
+#[test]
+fn an_expression_too_deep_to_plan_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let deep = format!("SELECT {} AS x", vec!["1"; 20_000].join(" + "));
+    let output = run(&["sql", "--archive", &archive.to_string_lossy(), &deep]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nests more than 1000 levels deep"), "{stderr}");
+    let fine = format!("SELECT {} AS x", vec!["1"; 900].join(" + "));
+    assert_eq!(sql_value(&archive, &fine), "900");
+}

@@ -352,3 +352,89 @@ fn the_slurm_script_stops_the_cluster_when_the_query_fails() {
     assert!(!listening(&format!("127.0.0.1:{scheduler_port}")), "the scheduler still runs");
     assert!(!listening(&format!("127.0.0.2:{executor_port}")), "an executor still runs");
 }
+
+/// A number from the clock, different every run: the moments of the random kills (printed, so a
+/// failing trial can be told apart).
+fn clock_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    nanos ^ (std::process::id() as u64) << 20
+}
+
+/// The next number of a xorshift sequence.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn executors_killed_at_random_moments_never_leave_a_query_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = generated_archive(dir.path(), "12MB", 17);
+    let args = ["run", "ngrams", "-p", "n=2", "-p", "stopwords=", "-p", "limit=25", "-q", "--format", "csv", "-j", "8"];
+    let local = run_on(&archive, &args);
+    let mut seed = clock_seed() | 1;
+    for trial in 0..4 {
+        let trial_dir = dir.path().join(format!("trial-{trial}"));
+        let mut cluster = Cluster::start(&trial_dir, 2);
+        let victim = (next(&mut seed) % 2) as usize;
+        let delay = Duration::from_millis(500 + next(&mut seed) % 5_000);
+        eprintln!("trial {trial}: executor {victim} is killed {delay:?} after the query starts");
+        let started = Instant::now();
+        let query = verbatim()
+            .args(args)
+            .arg("--archive")
+            .arg(&archive)
+            .args(["--cluster", &cluster.address(), "--query-timeout", "240s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        cluster.executors[victim].kill().unwrap();
+        cluster.executors[victim].wait().unwrap();
+        let output = query.wait_with_output().unwrap();
+        let took = started.elapsed();
+        // Within the executor timeout, the stall limit and a rerun; never the query time limit.
+        assert!(took < Duration::from_secs(200), "trial {trial} took {took:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            assert_eq!(String::from_utf8_lossy(&output.stdout), local, "trial {trial}: the answer changed");
+        } else {
+            assert!(stderr.contains("was lost") && stderr.contains("127.0.0.1"), "trial {trial}: {stderr}");
+        }
+        eprintln!("trial {trial}: {} after {took:?}", if output.status.success() { "same answer" } else { "failed" });
+    }
+}
+
+#[test]
+fn ctrl_c_on_a_cluster_query_cancels_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let cluster = Cluster::start(dir.path(), 1);
+    let runaway = "SELECT count(*) FROM (SELECT unnest(tokenize(a.text)) FROM segments a, segments b, segments c)";
+    let query = verbatim()
+        .args(["sql", "-q", runaway, "--archive"])
+        .arg(&archive)
+        .args(["--cluster", &cluster.address()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !cluster.api("/api/jobs").contains("\"Running\"") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no job ran: {}", cluster.api("/api/jobs"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: kill(2) on the client this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(query.id() as i32, libc::SIGINT) }, 0);
+    let output = query.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.api("/api/jobs").contains("\"Running\"") {
+        assert!(Instant::now() < deadline, "the job still runs: {}", cluster.api("/api/jobs"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -31,10 +31,15 @@ struct Server {
 
 impl Server {
     fn start(archive: &Path, token: &str) -> Server {
+        Server::start_with(archive, token, &[])
+    }
+
+    fn start_with(archive: &Path, token: &str, extra: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = verbatim()
             .args(["serve", "-q", "--bind", &format!("127.0.0.1:{port}"), "--token", token, "-m", "1GiB", "--archive"])
             .arg(archive)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -47,16 +52,25 @@ impl Server {
         Server { child, port }
     }
 
+    /// The Python client for `statements` with `token`, ready to run.
+    fn client(&self, python: &str, token: &str, statements: &[&str]) -> Command {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/flight_client.py");
+        let mut command = Command::new(python);
+        command.arg(script).arg(format!("grpc://127.0.0.1:{}", self.port)).arg(token).args(statements);
+        command
+    }
+
+    /// CPU seconds the server has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
     /// Runs `statements` through the Python client with `token`; one JSON answer per statement.
     fn query(&self, python: &str, token: &str, statements: &[&str]) -> Vec<Value> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/flight_client.py");
-        let output = Command::new(python)
-            .arg(script)
-            .arg(format!("grpc://127.0.0.1:{}", self.port))
-            .arg(token)
-            .args(statements)
-            .output()
-            .expect("python runs");
+        let output = self.client(python, token, statements).output().expect("python runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "the Flight SQL client failed: {stderr}");
         String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -145,4 +159,59 @@ fn the_server_is_read_only_checks_its_token_and_sees_new_snapshots() {
     run_on(&archive, &["ingest", "-q", &second.to_string_lossy()]);
     let answers = server.query(&python, "s3cret", &["SELECT count(*) AS n FROM documents"]);
     assert_eq!(rows_of(&answers[0]), vec![serde_json::json!({"n": 2})]);
+}
+
+/// The words of 1568³ rows: hours of work that reads nothing after its first batches, in operators
+/// that make many batches from one (DataFusion alone would not stop them at once).
+const RUNAWAY: &str =
+    "SELECT count(*) AS n FROM (SELECT unnest(tokenize(a.text)) FROM segments a, segments b, segments c)";
+
+#[test]
+fn deep_expressions_and_runaway_queries_neither_crash_nor_freeze_the_server() {
+    let Some(python) = client_python("deep_expressions_and_runaway_queries_neither_crash_nor_freeze_the_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let mut server = Server::start_with(&archive, "s3cret", &["--query-timeout", "4s"]);
+
+    // An expression 2,000 levels deep is an error, and the server lives on.
+    let deep = format!("SELECT {} AS x", vec!["1"; 2_000].join(" + "));
+    let answers = server.query(&python, "s3cret", &[&deep, "SELECT 1 AS one"]);
+    assert!(answers[0]["error"].as_str().unwrap_or_default().contains("nests more than 1000 levels"), "{}", answers[0]);
+    assert_eq!(rows_of(&answers[1]), vec![serde_json::json!({"one": 1})]);
+
+    // A runaway query leaves room for others, stops when its client goes, and times out.
+    let mut runaway = server.client(&python, "s3cret", &[RUNAWAY]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    let answers = server.query(&python, "s3cret", &["SELECT 2 AS two"]);
+    assert_eq!(rows_of(&answers[0]), vec![serde_json::json!({"two": 2})]);
+    assert!(asked.elapsed() < Duration::from_secs(5), "a new query waited {:?}", asked.elapsed());
+    runaway.kill().unwrap();
+    runaway.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = server.cpu_seconds();
+    std::thread::sleep(Duration::from_secs(2));
+    let burnt = server.cpu_seconds() - before;
+    assert!(burnt < 0.5, "the query of a killed client burnt {burnt:.2} CPU seconds in 2 s");
+
+    let asked = Instant::now();
+    let answers = server.query(&python, "s3cret", &[RUNAWAY]);
+    let error = answers[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("time limit of 4s"), "{}", answers[0]);
+    assert!(asked.elapsed() < Duration::from_secs(9), "the time limit took {:?}", asked.elapsed());
+
+    // SIGTERM while a query runs: the server drains and stops within seconds.
+    let mut running = server.client(&python, "s3cret", &[RUNAWAY]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Instant::now();
+    // SAFETY: kill(2) on the server's pid, which this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(8), "SIGTERM took {:?}", signalled.elapsed());
+    assert!(status.success() || status.code().is_some(), "{status:?}");
+    let _ = running.kill();
+    let _ = running.wait();
 }

@@ -59,3 +59,31 @@ fn sql_piped_on_stdin_runs_without_a_shell() {
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "n\n1568\nt\ntwo\n");
 }
+
+/// The `MARK <what> <seconds>` records of a pty session, in order.
+fn marks(shown: &str, what: &str) -> Vec<f64> {
+    let prefix = format!("MARK {what} ");
+    shown.lines().filter_map(|line| line.strip_prefix(&prefix)).map(|value| value.parse().unwrap()).collect()
+}
+
+#[test]
+fn ctrl_c_stops_a_cpu_bound_join_within_a_second_and_history_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    // The words of 1568³ rows: hours of work that reads nothing after its first batches, in
+    // operators that make many batches from one (DataFusion alone would not stop them at once).
+    let runaway = "SELECT count(*) FROM (SELECT unnest(tokenize(a.text)) FROM segments a, segments b, segments c);";
+    let typed = format!(
+        "{runaway}\n^SLEEP 3\n^C\n^WAITFOR cancelled\n^SLEEP 1\n^CPU\n^SLEEP 2\n^CPU\nSELECT 7 AS seven;\n{runaway}\n^SLEEP 2\n^KILL\n"
+    );
+    let shown = at_a_terminal(&archive.to_string_lossy(), &dir.path().join("state"), &typed);
+    let waited = marks(&shown, "waited");
+    assert!(waited.len() == 1 && waited[0] < 1.0, "Ctrl-C took {waited:?} s to cancel: {shown}");
+    let cpu = marks(&shown, "cpu");
+    assert!(cpu.len() == 2 && cpu[1] - cpu[0] < 0.3, "CPU seconds went on after the cancel: {cpu:?}: {shown}");
+    assert!(shown.contains("seven\n-----\n    7"), "the shell answers after the cancel: {shown}");
+    assert!(shown.trim_end().ends_with("EXIT 137"), "{shown}");
+    let history = std::fs::read_to_string(dir.path().join("state/verbatim/history")).unwrap();
+    assert_eq!(history.matches(runaway).count(), 2, "statements of a killed session are kept: {history}");
+}

@@ -105,6 +105,9 @@ impl Runner {
     }
 }
 
+/// How long an interrupted command waits for its queries to clean up (cancel cluster jobs).
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn finish(sink: Box<dyn BatchSink + '_>) -> Result<u64, verbatim_output::OutputError> {
     sink.finish()
 }
@@ -130,11 +133,25 @@ pub async fn sql(args: SqlArgs, config: Option<&Path>, quiet: bool) -> Result<Ex
         }
     };
     let runner = Runner::open(settings, args.query.output.clone(), args.query.as_of, quiet).await?;
-    runner.execute(&text).await?;
-    Ok(ExitCode::SUCCESS)
+    runner.execute_until_interrupted(&text).await
 }
 
 impl Runner {
+    /// Runs `sql` as [`Runner::execute`] does, unless Ctrl-C comes first: then the query stops
+    /// (on a cluster, its job is cancelled) and the exit status is 130, as for a shell's
+    /// interrupted command.
+    pub async fn execute_until_interrupted(&self, sql: &str) -> Result<ExitCode> {
+        // The statement's future (and its query stream) is dropped when `select!` ends, which is
+        // what stops the query; only then is there anything to wait for.
+        tokio::select! {
+            done = self.execute(sql) => return done.map(|()| ExitCode::SUCCESS),
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        eprintln!("verbatim: cancelled");
+        self.engine.wait_for_stopped_queries(STOP_WAIT).await;
+        Ok(ExitCode::from(130))
+    }
+
     /// The session, for the shell's listings.
     pub fn session(&self) -> &Session {
         &self.session
@@ -172,8 +189,7 @@ pub async fn run_saved(args: RunArgs, config: Option<&Path>, quiet: bool) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     let runner = Runner::open(settings, args.query.output.clone(), args.query.as_of, quiet).await?;
-    runner.execute(&sql).await?;
-    Ok(ExitCode::SUCCESS)
+    runner.execute_until_interrupted(&sql).await
 }
 
 fn print_list(catalog: &[saved::SavedQuery]) {

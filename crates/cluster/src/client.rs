@@ -18,7 +18,7 @@ use verbatim_archive::{Archive, CheckDepth};
 use verbatim_query::{ArchiveSession, SessionOptions};
 
 use crate::codec::{ArchiveOpener, LogicalCodec, PhysicalCodec};
-use crate::{ClusterError, DEFAULT_SCHEDULER_PORT};
+use crate::{ADAPTIVE_PLANNING, ClusterError, DEFAULT_SCHEDULER_PORT};
 
 /// How long to wait for the scheduler to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +73,7 @@ pub async fn open_cluster_session(
     check_reachable(address).await?;
     let opener = Arc::new(ArchiveOpener::new(Vec::new(), None));
     let config = SessionConfig::new_with_ballista()
+        .with_ballista_adaptive_query_planner(ADAPTIVE_PLANNING)
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::new(opener.clone())))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::new(opener)));
     let config = verbatim_query::configure(config, options);

@@ -43,4 +43,16 @@ pub enum ClusterError {
         /// What went wrong.
         reason: String,
     },
+    /// A job made no progress for a long time after an executor it ran on was lost.
+    #[error(
+        "cluster job {job} made no progress for {seconds}s after executor {executor} was lost, and was cancelled; run the query again"
+    )]
+    Stalled {
+        /// The job.
+        job: String,
+        /// The lost executor: its id and address.
+        executor: String,
+        /// How long nothing moved.
+        seconds: u64,
+    },
 }

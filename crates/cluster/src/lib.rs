@@ -6,6 +6,8 @@
 //!   work folder.
 //! * [`client`]: a query session whose statements run on a cluster, over the same tables as a
 //!   local session.
+//! * [`jobs`]: the cluster jobs of a client's queries, cancelled when the query stops early and
+//!   failed when they stall after an executor is lost.
 //! * [`codec`]: how verbatim's phrase-search plans travel between client, scheduler and executors.
 //! * [`stores`]: the object stores scheduler and executors read archives through.
 //!
@@ -17,6 +19,7 @@ pub mod client;
 pub mod codec;
 mod error;
 pub mod executor;
+pub mod jobs;
 pub mod scheduler;
 pub mod stores;
 pub mod top;
@@ -34,3 +37,9 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
 /// How tasks reach executors, the same on both sides.
 const SCHEDULING: ballista_core::config::TaskSchedulingPolicy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+
+/// Whether jobs are planned adaptively (Ballista's AQE), the same on both sides. Off: when an
+/// executor holding a finished stage's output is lost, Ballista 55's adaptive planner cannot
+/// place the stage's rerun ("Can't find active stage") and the job stays Running for ever; the
+/// static planner reruns the lost tasks.
+const ADAPTIVE_PLANNING: bool = false;

@@ -16,7 +16,7 @@ use datafusion::prelude::SessionConfig;
 
 use crate::codec::{ArchiveOpener, LogicalCodec, PhysicalCodec};
 use crate::stores::StoreRegistry;
-use crate::{ClusterError, EXECUTOR_TIMEOUT_SECONDS, SCHEDULING};
+use crate::{ADAPTIVE_PLANNING, ClusterError, EXECUTOR_TIMEOUT_SECONDS, SCHEDULING};
 
 /// How a scheduler is set up.
 #[derive(Debug, Clone)]
@@ -83,7 +83,9 @@ fn scheduler_config(options: &SchedulerOptions) -> datafusion::common::Result<Sc
         ..SchedulerConfig::default()
     }
     .with_override_session_builder(session_builder)
-    .with_override_config_producer(Arc::new(SessionConfig::new_with_ballista));
+    .with_override_config_producer(Arc::new(|| {
+        SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(ADAPTIVE_PLANNING)
+    }));
     Ok(config)
 }
 

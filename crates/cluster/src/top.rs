@@ -154,6 +154,35 @@ impl Top {
         serde_json::from_str(&body).map_err(|e| api(format!("unexpected answer: {e}")))
     }
 
+    /// The executors the scheduler knows now.
+    pub async fn executors(&self) -> Result<Vec<Executor>, ClusterError> {
+        self.get("/api/executors").await
+    }
+
+    /// The jobs the scheduler knows now.
+    pub async fn jobs(&self) -> Result<Vec<Job>, ClusterError> {
+        self.get("/api/jobs").await
+    }
+
+    /// The stages of job `job_id`.
+    pub async fn stages(&self, job_id: &str) -> Result<Vec<Stage>, ClusterError> {
+        let Stages { stages } = self.get(&format!("/api/job/{job_id}/stages")).await?;
+        Ok(stages)
+    }
+
+    /// Asks the scheduler to cancel job `job_id`; a job that already ended is left as it is.
+    pub async fn cancel(&self, job_id: &str) -> Result<(), ClusterError> {
+        let url = format!("http://{}:{}/api/job/{job_id}", self.address.host, self.address.port);
+        let api = |reason: String| ClusterError::Api { url: url.clone(), reason };
+        let response = self.client.patch(&url).send().await.map_err(|e| api(e.to_string()))?;
+        let status = response.status();
+        // 409: the job has finished already.
+        if status.is_success() || status == reqwest::StatusCode::CONFLICT {
+            return Ok(());
+        }
+        Err(api(format!("{status}: {}", response.text().await.unwrap_or_default())))
+    }
+
     /// The cluster's state now.
     pub async fn state(&self) -> Result<ClusterState, ClusterError> {
         let executors: Vec<Executor> = self.get("/api/executors").await?;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use datafusion::execution::runtime_env::RuntimeEnv;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use verbatim_archive::{Archive, LockOptions};
 use verbatim_model::MemoryBudget;
 use verbatim_query::SessionOptions;
@@ -38,6 +39,8 @@ struct Inner {
     query_env: Arc<RuntimeEnv>,
     /// Cancelled when the engine shuts down: every query running stops.
     shutdown: CancellationToken,
+    /// The tasks of running queries, so that a front end can wait for them to clean up.
+    queries: TaskTracker,
 }
 
 impl std::fmt::Debug for Engine {
@@ -60,7 +63,8 @@ impl Engine {
         let runtime = QueryRuntime::start(settings.threads)?;
         let query_env = verbatim_query::runtime_env(&session_options(&settings, None))?;
         let shutdown = CancellationToken::new();
-        Ok(Engine { inner: Arc::new(Inner { settings, archive, runtime, query_env, shutdown }) })
+        let queries = TaskTracker::new();
+        Ok(Engine { inner: Arc::new(Inner { settings, archive, runtime, query_env, shutdown, queries }) })
     }
 
     /// The settings the engine was opened with.
@@ -94,6 +98,15 @@ impl Engine {
         self.inner.shutdown.cancel();
     }
 
+    /// Waits up to `limit` for the tasks of queries that were stopped (their streams dropped) to
+    /// end: a cluster query cancels its job on the way out. For a front end about to exit.
+    pub async fn wait_for_stopped_queries(&self, limit: std::time::Duration) {
+        let queries = &self.inner.queries;
+        queries.close();
+        let _ = tokio::time::timeout(limit, queries.wait()).await;
+        queries.reopen();
+    }
+
     /// The options of this engine's query sessions.
     pub(crate) fn session_options(&self, as_of: Option<u64>) -> SessionOptions {
         session_options(&self.inner.settings, as_of)
@@ -112,6 +125,15 @@ impl Engine {
     /// Cancelled when the engine shuts down.
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// Runs a query's task on the query runtime, tracked.
+    pub(crate) fn spawn_query<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.queries.spawn_on(task, self.query_runtime())
     }
 }
 
@@ -138,6 +160,7 @@ impl QueryRuntime {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("verbatim-query")
+            .thread_stack_size(crate::limits::QUERY_THREAD_STACK)
             .enable_all()
             .build()
             .map_err(|source| Error::Io { path: "query runtime".to_string(), action: "starting threads", source })?;

@@ -17,6 +17,7 @@ mod engine;
 mod error;
 pub mod export;
 pub mod ingest;
+pub mod limits;
 pub mod query;
 pub mod settings;
 

@@ -4,6 +4,7 @@
 //! down; its operators give way often enough for that to take effect at once (see
 //! `verbatim_query::cooperative`).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -12,16 +13,17 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::parser::Statement;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use verbatim_archive::Snapshot;
+use verbatim_query::cancellation::QueryStop;
 use verbatim_query::progress::QueryProgress;
 use verbatim_query::{ArchiveSession, QueryError};
 
@@ -34,7 +36,8 @@ const BATCHES_AHEAD: usize = 2;
 pub struct Session {
     engine: Engine,
     inner: ArchiveSession,
-    on_cluster: bool,
+    /// The cluster statements run on, if any.
+    cluster: Option<verbatim_cluster::ClusterAddress>,
 }
 
 impl Session {
@@ -43,12 +46,15 @@ impl Session {
     pub(crate) async fn open(engine: Engine, as_of: Option<u64>) -> Result<Session, Error> {
         let options = engine.session_options(as_of);
         let archive = engine.archive().clone();
-        let (cluster, query_env) = (engine.settings().cluster.clone(), engine.query_env().clone());
-        let on_cluster = cluster.is_some();
+        let query_env = engine.query_env().clone();
+        let cluster = match &engine.settings().cluster {
+            Some(cluster) => Some(verbatim_cluster::ClusterAddress::parse(cluster)?),
+            None => None,
+        };
+        let address = cluster.clone();
         let opened = engine.query_runtime().spawn(async move {
-            match cluster {
-                Some(cluster) => {
-                    let address = verbatim_cluster::ClusterAddress::parse(&cluster)?;
+            match address {
+                Some(address) => {
                     Ok::<_, Error>(verbatim_cluster::open_cluster_session(&address, &archive, &options).await?)
                 }
                 None => {
@@ -58,7 +64,7 @@ impl Session {
             }
         });
         let inner = opened.await.map_err(task_failed)??;
-        Ok(Session { engine, inner, on_cluster })
+        Ok(Session { engine, inner, cluster })
     }
 
     /// The DataFusion session, with the archive's tables and verbatim's functions.
@@ -73,13 +79,15 @@ impl Session {
 
     /// Whether statements run on a cluster.
     pub fn on_cluster(&self) -> bool {
-        self.on_cluster
+        self.cluster.is_some()
     }
 
-    /// The statements of `sql`.
+    /// The statements of `sql`, parsed on a query thread and checked against the limits of
+    /// [`crate::limits`] (an expression too deep to plan is an error, not a crash).
     pub async fn statements(&self, sql: &str) -> Result<Vec<Statement>, Error> {
-        let statements = DFParser::parse_sql(sql).map_err(QueryError::datafusion)?;
-        Ok(statements.into_iter().collect())
+        let sql = sql.to_string();
+        let parsed = self.engine.query_runtime().spawn_blocking(move || crate::limits::parse_within_limits(&sql));
+        Ok(parsed.await.map_err(task_failed)??)
     }
 
     /// Plans `statement`, on a query thread.
@@ -98,16 +106,31 @@ impl Session {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         let (sender, batches) = mpsc::channel(BATCHES_AHEAD);
         let physical = Arc::new(OnceLock::new());
+        let stop = self.engine.shutdown_token().child_token();
         let run = Run {
             session: self.inner.clone(),
             physical: physical.clone(),
             limit_shown: self.engine.limit_shown(),
-            timeout: self.engine.settings().query_timeout,
-            shutdown: self.engine.shutdown_token().clone(),
+            stop: stop.clone(),
+            cluster: self.cluster.clone(),
+            job_name: verbatim_cluster::jobs::unique_job_name(),
         };
-        let task = self.engine.query_runtime().spawn(run.produce(plan, sender));
+        let task = self.engine.spawn_query(run.produce(plan, sender));
         let pool = self.inner.ctx.runtime_env().memory_pool.clone();
-        QueryStream { schema, batches, physical, pool, _task: AbortOnDropHandle::new(task) }
+        // The time limit is kept by the reader's runtime, whose timers run however busy the query
+        // threads are.
+        let deadline = self.engine.settings().query_timeout.map(|limit| (Box::pin(tokio::time::sleep(limit)), limit));
+        QueryStream {
+            schema,
+            batches,
+            physical,
+            pool,
+            deadline,
+            timed_out: false,
+            stop: stop.clone(),
+            _stop_on_drop: stop.drop_guard(),
+            _task: task,
+        }
     }
 
     /// Plans and runs every statement of `sql`; the rows of the last one.
@@ -139,57 +162,82 @@ struct Run {
     session: ArchiveSession,
     physical: Arc<OnceLock<Arc<dyn ExecutionPlan>>>,
     limit_shown: String,
-    timeout: Option<Duration>,
-    shutdown: CancellationToken,
+    /// Cancelled when the query must stop: its stream was dropped or timed out, or the engine
+    /// shuts down. Its operators see it between batches (`verbatim_query::cancellation`).
+    stop: CancellationToken,
+    /// The cluster the query runs on, if any.
+    cluster: Option<verbatim_cluster::ClusterAddress>,
+    /// The name its cluster jobs get, to find them by.
+    job_name: String,
 }
 
 impl Run {
     /// Plans and runs `plan`, sending its batches (or the error that stopped it) to `sender`.
     async fn produce(self, plan: LogicalPlan, sender: mpsc::Sender<Result<RecordBatch, Error>>) {
-        let time_limit = async {
-            match self.timeout {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
         let outcome = tokio::select! {
-            outcome = self.batches(plan, &sender) => outcome.map_err(Stop::Failed),
-            () = time_limit => Err(Stop::Limit),
-            () = self.shutdown.cancelled() => Err(Stop::Shutdown),
+            outcome = self.batches(plan, &sender) => outcome,
+            () = self.stop.cancelled() => Err(Stop::Stopped),
         };
         let error = match outcome {
             Ok(()) => return,
-            Err(Stop::Failed(error)) => self.session.explain(error, &self.limit_shown).await,
-            Err(Stop::Limit) => QueryError::TimedOut { limit: self.timeout.unwrap_or_default() },
-            Err(Stop::Shutdown) => QueryError::Cancelled,
+            Err(_) if self.stop.is_cancelled() => QueryError::Cancelled.into(),
+            Err(Stop::Stopped) => QueryError::Cancelled.into(),
+            Err(Stop::Failed(error)) => self.session.explain(error, &self.limit_shown).await.into(),
+            Err(Stop::Stalled(error)) => Error::Cluster(error),
         };
-        let _ = sender.send(Err(error.into())).await;
+        if let Some(address) = &self.cluster {
+            // Best effort: the scheduler may be gone too.
+            let _ = verbatim_cluster::jobs::cancel_jobs(address, &self.job_name).await;
+        }
+        // The reader may be gone (the stream was dropped); if not, it learns why the rows end.
+        let _ = sender.try_send(Err(error));
     }
 
-    /// Sends `plan`'s batches until they end or nobody reads them any more.
-    async fn batches(
-        &self,
-        plan: LogicalPlan,
-        sender: &mpsc::Sender<Result<RecordBatch, Error>>,
-    ) -> Result<(), DataFusionError> {
+    /// Sends `plan`'s batches until they end or nobody reads them any more; on a cluster, fails
+    /// when its job stalls.
+    async fn batches(&self, plan: LogicalPlan, sender: &mpsc::Sender<Result<RecordBatch, Error>>) -> Result<(), Stop> {
         let ctx = &self.session.ctx;
         let physical = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
         let _ = self.physical.set(physical.clone());
-        let mut stream = datafusion::physical_plan::execute_stream(physical, ctx.task_ctx())?;
-        while let Some(batch) = stream.next().await {
-            if sender.send(Ok(batch?)).await.is_err() {
-                break;
-            }
+        let state = ctx.state();
+        let mut config = state.config().clone().with_extension(Arc::new(QueryStop(self.stop.clone())));
+        if self.cluster.is_some() {
+            config = config.set_str(verbatim_cluster::jobs::JOB_NAME_SETTING, &self.job_name);
         }
-        Ok(())
+        let task = TaskContext::from(&state).with_session_config(config);
+        let mut stream = datafusion::physical_plan::execute_stream(physical, Arc::new(task))?;
+        let send_all = async {
+            while let Some(batch) = stream.next().await {
+                if sender.send(Ok(batch?)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        match &self.cluster {
+            None => send_all.await,
+            Some(address) => tokio::select! {
+                sent = send_all => sent,
+                stalled = verbatim_cluster::jobs::watch(address, &self.job_name) => Err(Stop::Stalled(stalled)),
+            },
+        }
     }
 }
 
-/// Why a query stopped before its end.
+/// Why a query ended before its last batch.
 enum Stop {
+    /// It failed.
     Failed(DataFusionError),
-    Limit,
-    Shutdown,
+    /// Its cluster job stalled.
+    Stalled(verbatim_cluster::ClusterError),
+    /// It was told to stop.
+    Stopped,
+}
+
+impl From<DataFusionError> for Stop {
+    fn from(error: DataFusionError) -> Stop {
+        Stop::Failed(error)
+    }
 }
 
 /// The rows of a running query. Dropping it stops the query.
@@ -198,7 +246,15 @@ pub struct QueryStream {
     batches: mpsc::Receiver<Result<RecordBatch, Error>>,
     physical: Arc<OnceLock<Arc<dyn ExecutionPlan>>>,
     pool: Arc<dyn MemoryPool>,
-    _task: AbortOnDropHandle<()>,
+    /// The time limit, and when it passes.
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    /// The time limit passed: the stream has ended with the error saying so.
+    timed_out: bool,
+    stop: CancellationToken,
+    /// Stops the query when the stream is dropped: the task then cleans up (cancels its cluster
+    /// jobs) and ends.
+    _stop_on_drop: DropGuard,
+    _task: tokio::task::JoinHandle<()>,
 }
 
 impl QueryStream {
@@ -235,6 +291,17 @@ impl Stream for QueryStream {
     type Item = Result<RecordBatch, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.timed_out {
+            return Poll::Ready(None);
+        }
+        if let Some((deadline, limit)) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            let limit = *limit;
+            self.timed_out = true;
+            self.stop.cancel();
+            return Poll::Ready(Some(Err(QueryError::TimedOut { limit }.into())));
+        }
         self.batches.poll_recv(cx)
     }
 }

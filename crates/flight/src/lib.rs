@@ -195,7 +195,9 @@ fn status(error: &Error) -> Status {
         Error::Query(QueryError::TimedOut { .. }) => Status::deadline_exceeded(message),
         Error::Query(QueryError::Cancelled) => Status::cancelled(message),
         Error::Query(QueryError::OutOfMemory { .. }) => Status::resource_exhausted(message),
-        Error::Query(QueryError::DataFusion { .. }) => Status::invalid_argument(message),
+        Error::Query(QueryError::DataFusion { .. } | QueryError::TooDeep { .. } | QueryError::TooLong { .. }) => {
+            Status::invalid_argument(message)
+        }
         Error::Archive(_) | Error::Query(QueryError::Archive(_) | QueryError::Damaged(_) | QueryError::Read { .. }) => {
             Status::unavailable(message)
         }

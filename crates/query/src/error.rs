@@ -67,6 +67,20 @@ pub enum QueryError {
     /// The query was cancelled before it finished (Ctrl-C, a client that went away, a shutdown).
     #[error("the query was cancelled")]
     Cancelled,
+    /// An expression nests deeper than planning can follow safely.
+    #[error("an expression nests more than {limit} levels deep (e.g. a chain of that many `+`); split it up")]
+    TooDeep {
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
+    /// The SQL text has more tokens than a statement may.
+    #[error("the SQL text has {tokens} tokens or more, more than the {limit} a query may have")]
+    TooLong {
+        /// Tokens counted (counting stops just past the limit).
+        tokens: usize,
+        /// The most allowed.
+        limit: usize,
+    },
 }
 
 /// What checking a snapshot's files found after a read failed without naming its file.

@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod plan;
+pub mod cancellation;
 pub mod documents;
 mod error;
 pub mod layout;

@@ -9,7 +9,7 @@
 //! without an index are read whole.
 //!
 //! The indexes are read when the scan starts, not while planning: planning only marks the files
-//! ([`IndexedPhrase`]), and [`NarrowPhraseScans`], the last physical optimizer rule, defers the
+//! ([`IndexedPhrase`]), and [`NarrowPhraseScans`], after DataFusion's physical rules, defers the
 //! scans that read everything they match to [`PhraseIndexedScanExec`]. A scan that stops after a
 //! limit (`ORDER BY doc_id, seq LIMIT 100` over the sorted chunks) is left alone: it reads a few
 //! chunks, where asking every chunk's index first would cost more than it saves.
@@ -231,7 +231,7 @@ fn marked_files(plan: &dyn ExecutionPlan) -> Vec<IndexedPhrase> {
 }
 
 /// The physical optimizer rule that defers each `segments` scan filtered on a phrase, and reading
-/// all it matches, to a [`PhraseIndexedScanExec`]. Registered last, after the scan has its final
+/// all it matches, to a [`PhraseIndexedScanExec`]. Registered after DataFusion's rules, once the scan has its final
 /// form (filters pushed into it, limits, partitioning).
 #[derive(Debug, Default)]
 pub struct NarrowPhraseScans;

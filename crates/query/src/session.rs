@@ -22,6 +22,7 @@ use verbatim_archive::{Archive, ArchiveError, CheckDepth, IndexCache, Snapshot, 
 use verbatim_model::MemoryBudget;
 use verbatim_model::budget;
 
+use crate::cancellation::StopBetweenBatches;
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
 use crate::segments::{NarrowPhraseScans, SegmentsTable};
 
@@ -209,6 +210,7 @@ fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<Sess
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(NarrowPhraseScans))
+        .with_physical_optimizer_rule(Arc::new(StopBetweenBatches))
         .build();
     Ok(SessionContext::new_with_state(state))
 }
