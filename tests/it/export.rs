@@ -130,3 +130,69 @@ fn unknown_documents_and_ambiguous_destinations_are_errors() {
     ]);
     assert!(String::from_utf8_lossy(&none.stderr).contains("no document matches"));
 }
+
+/// Runs `command` with its output to files in `dir`; its exit status and peak RSS in bytes.
+// The child is reaped by wait4(2), which also gives its peak RSS, not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn peak_rss(mut command: std::process::Command, dir: &Path) -> (i32, u64, String) {
+    let stderr_path = dir.join("stderr.txt");
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for the child this test spawned (not reaped elsewhere) and fills `usage`.
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32);
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024, stderr)
+}
+
+#[test]
+fn a_long_document_streams_out_within_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let captions = 2_000_000;
+    let mut json = String::with_capacity(captions * 80);
+    json.push('[');
+    for i in 0..captions {
+        if i > 0 {
+            json.push(',');
+        }
+        let text = format!("caption number {i} of a very long recording");
+        json.push_str(&format!(r#"{{"text": "{text}", "start": {}.0, "duration": 1.5}}"#, i * 2));
+    }
+    json.push(']');
+    let source = write(dir.path(), "long/marathon.json", &json);
+    drop(json);
+    let archive = dir.path().join("archive");
+    run_on(&archive, &["ingest", "-q", &source.to_string_lossy()]);
+
+    let limit = 256u64 << 20;
+    let out = dir.path().join("marathon.srt");
+    let mut export = verbatim();
+    export.args(["export", "-q", "--doc", "marathon", "-m", "256MiB", "--max-duration", "7", "--output"]);
+    export.arg(&out).arg("--archive").arg(&archive);
+    let (status, peak, stderr) = peak_rss(export, dir.path());
+    assert_eq!(status, 0, "{stderr}");
+    let srt = std::fs::read_to_string(&out).unwrap();
+    let cues: Vec<&str> = srt.split("\n\n").filter(|cue| !cue.is_empty()).collect();
+    let words: usize =
+        cues.iter().map(|cue| cue.lines().skip(2).map(|l| l.split_whitespace().count()).sum::<usize>()).sum();
+    assert_eq!(words, captions * 8, "every word is kept");
+    assert!(srt.ends_with("of a very long recording\n\n"));
+    for cue in &cues {
+        let times = cue.lines().nth(1).unwrap();
+        let (start, end) = times.split_once(" --> ").unwrap();
+        assert!(srt_ms(end) - srt_ms(start) <= 7000, "{cue}");
+    }
+    eprintln!("export of {captions} captions peaked at {} MiB under a 256 MiB limit", peak >> 20);
+    assert!(peak < limit * 5 / 4, "export peaked at {} MiB under a 256 MiB limit", peak >> 20);
+}
+
+/// Milliseconds of an SRT time stamp `HH:MM:SS,mmm`.
+fn srt_ms(stamp: &str) -> i64 {
+    let (clock, ms) = stamp.split_once(',').unwrap();
+    let parts: Vec<i64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+    ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms.parse::<i64>().unwrap()
+}

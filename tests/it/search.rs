@@ -211,3 +211,19 @@ fn a_lost_or_damaged_index_fails_the_search_naming_it() {
     let within = sql_value(&archive, "SELECT count(*) FROM segments WHERE phrase_match(text, 'python')");
     assert!(within.parse::<u64>().unwrap() > 0, "{within}");
 }
+
+#[test]
+fn search_without_a_limit_is_in_document_and_caption_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = speech_corpus(dir.path(), "3MB");
+    let archive = dir.path().join("archive");
+    // Small chunks: the hits come from many files, read by several partitions.
+    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy(), "--chunk-size", "256KiB"]);
+    let ordered = sql_rows(&archive, "SELECT doc_id, seq FROM search('the') ORDER BY doc_id, seq");
+    assert!(ordered.len() > 1000, "{} hits", ordered.len());
+    for _ in 0..3 {
+        let rows = run_ok(&["sql", "-q", "-j", "4", "--format", "csv", "--archive", &archive.to_string_lossy(), "SELECT doc_id, seq FROM search('the')"]);
+        let rows: Vec<String> = rows.lines().skip(1).map(str::to_string).collect();
+        assert_eq!(rows, ordered, "search() is documented as ordered by document and caption");
+    }
+}

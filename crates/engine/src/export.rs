@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use verbatim_output::transcript::{self, Limits, TranscriptFormat};
-use verbatim_query::{DocumentRows, Selection};
+use datafusion::arrow::record_batch::RecordBatch;
+use verbatim_output::transcript::{self, Cue, CueWriter, Limits, Resegmenter, TranscriptFormat};
+use verbatim_query::{DocumentPart, Selection};
 
 use crate::{Engine, Error};
 
@@ -34,7 +35,8 @@ pub struct ExportReport {
 
 impl Engine {
     /// Writes every document `request` selects, in document id order, to the writer `open` gives
-    /// for its id.
+    /// for its id. Each document streams through a batch at a time, so memory stays within the
+    /// budget however long a document is.
     pub async fn export(
         &self,
         request: &ExportRequest,
@@ -42,24 +44,29 @@ impl Engine {
     ) -> Result<ExportReport, Error> {
         let session = self.session(request.as_of).await?;
         let mut report = ExportReport::default();
+        let mut current: Option<OpenDocument> = None;
         let written = session
             .archive_session()
-            .for_each_document(&request.selection, |document: DocumentRows| -> Result<(), ExportFailure> {
-                let cues = transcript::cues_from(&document.segments).map_err(Error::from)?;
-                let cues = if request.limits.any() {
-                    let words = transcript::words_from(&document.words).map_err(Error::from)?;
-                    transcript::resegment(&cues, &words, &request.limits)
-                } else {
-                    cues.into_iter().map(|(_, cue)| cue).collect()
-                };
-                let mut text = Vec::new();
-                transcript::write(request.format, &cues, &mut text)
-                    .map_err(|source| io_error(&document.doc_id, source))?;
-                let mut out = open(&document.doc_id)?;
-                out.write_all(&text).and_then(|()| out.flush()).map_err(|source| io_error(&document.doc_id, source))?;
-                report.cues += cues.len() as u64;
-                report.bytes += text.len() as u64;
-                report.documents.push(document.doc_id);
+            .for_each_document(&request.selection, |part: DocumentPart<'_>| -> Result<(), ExportFailure> {
+                match part {
+                    DocumentPart::Start { doc_id } => {
+                        let out = CountingWriter { inner: open(doc_id)?, bytes: 0 };
+                        current = Some(OpenDocument::new(doc_id, out, request));
+                    }
+                    DocumentPart::Rows { segments, words } => {
+                        if let Some(document) = &mut current {
+                            document.write(&segments, &words)?;
+                        }
+                    }
+                    DocumentPart::End => {
+                        if let Some(document) = current.take() {
+                            let (doc_id, cues, bytes) = document.finish()?;
+                            report.cues += cues;
+                            report.bytes += bytes;
+                            report.documents.push(doc_id);
+                        }
+                    }
+                }
                 Ok(())
             })
             .await;
@@ -68,6 +75,65 @@ impl Engine {
             Err(ExportFailure::Engine(error)) => Err(error),
             Err(ExportFailure::Query(error)) => Err(session.explain(error).await),
         }
+    }
+}
+
+/// A document being written: its cue writer, and the cue still open when cues are cut anew.
+struct OpenDocument {
+    doc_id: String,
+    writer: CueWriter<CountingWriter>,
+    resegmenter: Option<Resegmenter>,
+}
+
+impl OpenDocument {
+    fn new(doc_id: &str, out: CountingWriter, request: &ExportRequest) -> OpenDocument {
+        let resegmenter = request.limits.any().then(|| Resegmenter::new(request.limits));
+        OpenDocument { doc_id: doc_id.to_string(), writer: CueWriter::new(request.format, out), resegmenter }
+    }
+
+    /// Writes the cues of the next segments (cut anew with their words when asked).
+    fn write(&mut self, segments: &RecordBatch, words: &[RecordBatch]) -> Result<(), Error> {
+        let cues = transcript::cues_from(std::slice::from_ref(segments))?;
+        let cues = match &mut self.resegmenter {
+            Some(resegmenter) => resegmenter.push(&cues, &transcript::words_from(words)?),
+            None => cues.into_iter().map(|(_, cue)| cue).collect(),
+        };
+        self.write_cues(&cues)
+    }
+
+    fn write_cues(&mut self, cues: &[Cue]) -> Result<(), Error> {
+        for cue in cues {
+            self.writer.write(cue).map_err(|source| io_error(&self.doc_id, source))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last cue and the end of the file; the id, cues and bytes written.
+    fn finish(mut self) -> Result<(String, u64, u64), Error> {
+        if let Some(last) = self.resegmenter.take().and_then(Resegmenter::finish) {
+            self.write_cues(&[last])?;
+        }
+        let cues = self.writer.written();
+        let out = self.writer.finish().map_err(|source| io_error(&self.doc_id, source))?;
+        Ok((self.doc_id, cues, out.bytes))
+    }
+}
+
+/// A writer that counts the bytes through it.
+struct CountingWriter {
+    inner: Box<dyn Write>,
+    bytes: u64,
+}
+
+impl Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -18,10 +18,12 @@ enum Value {
     /// An integer, as its canonical decimal text (Python ints have no size limit).
     Int(String),
     Float(f64),
-    Str(String),
+    /// A string as UTF-16 code units, as Python can hold a lone surrogate (`"\ud800"`), which
+    /// it writes back unchanged; a pair is one character to Python and the same two escapes out.
+    Str(Vec<u16>),
     Array(Vec<Value>),
     /// Keys in first-seen order; a repeated key replaces the value in place.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Vec<u16>, Value)>),
 }
 
 /// Deepest nesting accepted (Python's default recursion limit allows about this much).
@@ -117,7 +119,7 @@ impl Parser<'_> {
 
     fn object(&mut self) -> Result<Value, FormatError> {
         self.at += 1;
-        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut members: Vec<(Vec<u16>, Value)> = Vec::new();
         self.skip_space();
         if self.eat("}") {
             return Ok(Value::Object(members));
@@ -148,9 +150,9 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String, FormatError> {
+    fn string(&mut self) -> Result<Vec<u16>, FormatError> {
         self.at += 1;
-        let mut out = String::new();
+        let mut out = Vec::new();
         loop {
             let start = self.at;
             while let Some(&b) = self.text.get(self.at) {
@@ -159,7 +161,7 @@ impl Parser<'_> {
                 }
                 self.at += 1;
             }
-            out.push_str(&self.source[start..self.at]);
+            out.extend(self.source[start..self.at].encode_utf16());
             match self.text.get(self.at) {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
@@ -168,51 +170,35 @@ impl Parser<'_> {
                 }
                 Some(b'\\') => {
                     self.at += 1;
-                    self.escape(&mut out)?;
+                    let unit = self.escape()?;
+                    out.push(unit);
                 }
                 Some(_) => return Err(self.error("invalid control character in a string")),
             }
         }
     }
 
-    fn escape(&mut self, out: &mut String) -> Result<(), FormatError> {
+    /// The code unit of the escape after a backslash (`\uXXXX` gives its unit as it is: a pair
+    /// of surrogates stays a pair, a lone one stays alone, as Python writes them back).
+    fn escape(&mut self) -> Result<u16, FormatError> {
         let Some(&kind) = self.text.get(self.at) else { return Err(self.error("unterminated string")) };
         self.at += 1;
-        let simple = match kind {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = self.hex4()?;
-                // A high surrogate followed by a low one is one character; Python keeps a lone
-                // surrogate, which a Rust string cannot hold: it becomes U+FFFD.
-                let character = if (0xD800..0xDC00).contains(&unit) && self.text[self.at..].starts_with(b"\\u") {
-                    let saved = self.at;
-                    self.at += 2;
-                    let low = self.hex4()?;
-                    if (0xDC00..0xE000).contains(&low) {
-                        char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
-                    } else {
-                        self.at = saved;
-                        None
-                    }
-                } else {
-                    char::from_u32(unit)
-                };
-                character.unwrap_or('\u{FFFD}')
-            }
+        let unit = match kind {
+            b'"' => b'"' as u16,
+            b'\\' => b'\\' as u16,
+            b'/' => b'/' as u16,
+            b'b' => 0x8,
+            b'f' => 0xc,
+            b'n' => b'\n' as u16,
+            b'r' => b'\r' as u16,
+            b't' => b'\t' as u16,
+            b'u' => self.hex4()? as u16,
             _ => {
                 self.at -= 1;
                 return Err(self.error("invalid escape"));
             }
         };
-        out.push(simple);
-        Ok(())
+        Ok(unit)
     }
 
     fn hex4(&mut self) -> Result<u32, FormatError> {
@@ -307,24 +293,21 @@ fn push_indent(indent: usize, level: usize, out: &mut String) {
 }
 
 /// A string as Python's `ensure_ascii` encoder writes it.
-fn write_string(text: &str, out: &mut String) {
+fn write_string(units: &[u16], out: &mut String) {
     use std::fmt::Write;
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
+    for &unit in units {
+        match unit {
+            0x22 => out.push_str("\\\""),
+            0x5c => out.push_str("\\\\"),
+            0x0a => out.push_str("\\n"),
+            0x0d => out.push_str("\\r"),
+            0x09 => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            0x20..=0x7e => out.push(unit as u8 as char),
             _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
+                let _ = write!(out, "\\u{unit:04x}");
             }
         }
     }
@@ -402,6 +385,14 @@ mod tests {
             "[\n  1,\n  [\n    2,\n    []\n  ],\n  {\n    \"k\": {}\n  }\n]"
         );
         assert_eq!(format(" \"x\" ", 4).unwrap(), "\"x\"");
+    }
+
+    #[test]
+    fn lone_surrogates_are_kept_as_python_keeps_them() {
+        let text = r#"["\ud800", "\udc00x", "\ud83d\ude00", "a\ud83dz", {"\ud800": 1, "\ud800": 2}]"#;
+        let expected =
+            "[\n \"\\ud800\",\n \"\\udc00x\",\n \"\\ud83d\\ude00\",\n \"a\\ud83dz\",\n {\n  \"\\ud800\": 2\n }\n]";
+        assert_eq!(format(text, 1).unwrap(), expected);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
     if cues.is_empty() && text.trim().chars().any(|c| !c.is_whitespace()) {
         return Err(FormatError::whole_file("not SRT: no line holds a `start --> end` timing"));
     }
+    if cues.is_empty() {
+        // An empty file holds no transcript, as in every other format (a reject, not a document).
+        return Ok(Vec::new());
+    }
     let snippets = cues
         .into_iter()
         .map(|(start, end, text_lines)| {
@@ -143,7 +147,8 @@ mod tests {
     fn empty_cues_are_kept_and_non_srt_is_rejected() {
         let parsed = cues("1\n00:00:01,000 --> 00:00:02,000\n\n2\n00:00:03,000 --> 00:00:04,000\nx\n");
         assert_eq!(parsed[0].2, "");
-        assert_eq!(cues("").len(), 0);
+        assert!(parse("", false).unwrap().is_empty(), "an empty file holds no transcript");
+        assert!(parse("\n\n", true).unwrap().is_empty());
         assert!(parse("just some text\n", false).unwrap_err().reason.contains("not SRT"));
         assert_eq!(parse("junk\n1\n00:00:01,000 --> 00:00:02,000\nx\n", true).unwrap_err().line, 1);
     }

@@ -156,49 +156,86 @@ pub fn words_from(batches: &[RecordBatch]) -> Result<Vec<Word>, OutputError> {
 /// Cuts the document's cues anew within `limits`: words are packed into cues in order, a new cue
 /// starting when the speaker changes or when the next word would pass a limit. A segment's words
 /// keep their own times where the archive has word timings; otherwise the segment's text is split
-/// at spaces and its span shared out by characters.
+/// at spaces and its span shared out by characters. A single word longer than the duration limit
+/// is shown for the limit.
 pub fn resegment(cues: &[(i32, Cue)], words: &[Word], limits: &Limits) -> Vec<Cue> {
-    let mut out: Vec<Cue> = Vec::new();
-    let mut open: Option<Cue> = None;
-    let mut timed = words.iter().peekable();
-    for (seq, cue) in cues {
-        // The segment's own words; an untimed one (not aligned) takes the time where the previous
-        // one ended, so no word is lost.
-        let mut own: Vec<(String, i64, i64)> = Vec::new();
-        let mut at = cue.start_ms;
-        while let Some(word) = timed.next_if(|w| w.seq <= *seq) {
-            if word.seq != *seq || word.text.trim().is_empty() {
-                continue;
-            }
-            let start = word.start_ms.unwrap_or(at).max(at.min(word.start_ms.unwrap_or(at)));
-            let end = word.end_ms.unwrap_or(start).max(start);
-            own.push((word.text.trim().to_string(), start, end));
-            at = end;
-        }
-        if own.is_empty() {
-            own = spread(cue);
-        }
-        for (word, start, end) in own {
-            let speaker_changes = open.as_ref().is_some_and(|c| c.speaker != cue.speaker);
-            let too_long = open.as_ref().is_some_and(|c| {
-                limits.max_chars.is_some_and(|max| c.text.chars().count() + 1 + word.chars().count() > max)
-                    || limits.max_duration_ms.is_some_and(|max| end - c.start_ms > max)
-            });
-            if speaker_changes || too_long {
-                out.extend(open.take());
-            }
-            match &mut open {
-                Some(current) => {
-                    current.text.push(' ');
-                    current.text.push_str(&word);
-                    current.end_ms = current.end_ms.max(end);
+    let mut resegmenter = Resegmenter::new(*limits);
+    let mut out = resegmenter.push(cues, words);
+    out.extend(resegmenter.finish());
+    out
+}
+
+/// [`resegment`] a piece at a time, for documents too long to hold: push the segments in order
+/// with their words, take the cues that are complete, and the last one at the end.
+#[derive(Debug)]
+pub struct Resegmenter {
+    limits: Limits,
+    open: Option<Cue>,
+}
+
+impl Resegmenter {
+    /// Cuts within `limits`.
+    pub fn new(limits: Limits) -> Resegmenter {
+        Resegmenter { limits, open: None }
+    }
+
+    /// Takes the next segments of the document (in order) and the words of those segments; the
+    /// cues they complete.
+    pub fn push(&mut self, cues: &[(i32, Cue)], words: &[Word]) -> Vec<Cue> {
+        let mut out = Vec::new();
+        let mut timed = words.iter().peekable();
+        for (seq, cue) in cues {
+            // The segment's own words; an untimed one (not aligned) takes the time where the
+            // previous one ended, so no word is lost.
+            let mut own: Vec<(String, i64, i64)> = Vec::new();
+            let mut at = cue.start_ms;
+            while let Some(word) = timed.next_if(|w| w.seq <= *seq) {
+                if word.seq != *seq || word.text.trim().is_empty() {
+                    continue;
                 }
-                None => open = Some(Cue { start_ms: start, end_ms: end, text: word, speaker: cue.speaker.clone() }),
+                let start = word.start_ms.unwrap_or(at).max(at.min(word.start_ms.unwrap_or(at)));
+                let end = word.end_ms.unwrap_or(start).max(start);
+                own.push((word.text.trim().to_string(), start, end));
+                at = end;
+            }
+            if own.is_empty() {
+                own = spread(cue);
+            }
+            for (word, start, end) in own {
+                self.add_word(word, start, end, &cue.speaker, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The cue still open at the end of the document.
+    pub fn finish(self) -> Option<Cue> {
+        self.open
+    }
+
+    fn add_word(&mut self, word: String, start: i64, end: i64, speaker: &Option<String>, out: &mut Vec<Cue>) {
+        let limits = self.limits;
+        let speaker_changes = self.open.as_ref().is_some_and(|c| &c.speaker != speaker);
+        let too_long = self.open.as_ref().is_some_and(|c| {
+            limits.max_chars.is_some_and(|max| c.text.chars().count() + 1 + word.chars().count() > max)
+                || limits.max_duration_ms.is_some_and(|max| end - c.start_ms > max)
+        });
+        if speaker_changes || too_long {
+            out.extend(self.open.take());
+        }
+        match &mut self.open {
+            Some(current) => {
+                current.text.push(' ');
+                current.text.push_str(&word);
+                current.end_ms = current.end_ms.max(end);
+            }
+            None => {
+                // A word longer than the limit alone (a long pause held on one word) is cut short.
+                let end = limits.max_duration_ms.map_or(end, |max| end.min(start + max));
+                self.open = Some(Cue { start_ms: start, end_ms: end, text: word, speaker: speaker.clone() });
             }
         }
     }
-    out.extend(open);
-    out
 }
 
 /// A cue's text split at whitespace, its span shared out in proportion to characters.
@@ -226,20 +263,51 @@ fn clock(ms: i64, separator: char) -> String {
 
 /// Writes `cues` in `format`.
 pub fn write(format: TranscriptFormat, cues: &[Cue], out: &mut dyn Write) -> std::io::Result<()> {
-    match format {
-        TranscriptFormat::Srt => {
-            for (index, cue) in cues.iter().enumerate() {
+    let mut writer = CueWriter::new(format, out);
+    for cue in cues {
+        writer.write(cue)?;
+    }
+    writer.finish().map(drop)
+}
+
+/// Writes cues in a format one at a time, so that a document of any length streams out.
+pub struct CueWriter<W: Write> {
+    format: TranscriptFormat,
+    out: W,
+    /// Cues written so far.
+    written: u64,
+    /// The speaker of the last cue (plain text names a speaker when it changes).
+    speaker: Option<String>,
+}
+
+impl<W: Write> CueWriter<W> {
+    /// A writer of `format` to `out`.
+    pub fn new(format: TranscriptFormat, out: W) -> CueWriter<W> {
+        CueWriter { format, out, written: 0, speaker: None }
+    }
+
+    /// Cues written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes the next cue.
+    pub fn write(&mut self, cue: &Cue) -> std::io::Result<()> {
+        let out = &mut self.out;
+        match self.format {
+            TranscriptFormat::Srt => {
                 let text = match &cue.speaker {
                     Some(speaker) => format!("[{speaker}]: {}", cue.text),
                     None => cue.text.clone(),
                 };
                 let text = if text.trim().is_empty() { " ".to_string() } else { text };
-                write!(out, "{}\n{} --> {}\n{text}\n\n", index + 1, clock(cue.start_ms, ','), clock(cue.end_ms, ','))?;
+                let (start, end) = (clock(cue.start_ms, ','), clock(cue.end_ms, ','));
+                write!(out, "{}\n{start} --> {end}\n{text}\n\n", self.written + 1)?;
             }
-        }
-        TranscriptFormat::WebVtt => {
-            out.write_all(b"WEBVTT\n\n")?;
-            for cue in cues {
+            TranscriptFormat::WebVtt => {
+                if self.written == 0 {
+                    out.write_all(b"WEBVTT\n\n")?;
+                }
                 let text = escape_vtt(&cue.text);
                 let text = match &cue.speaker {
                     Some(speaker) => format!("<v {}>{text}", escape_vtt(speaker)),
@@ -248,34 +316,52 @@ pub fn write(format: TranscriptFormat, cues: &[Cue], out: &mut dyn Write) -> std
                 let text = if text.trim().is_empty() { " ".to_string() } else { text };
                 write!(out, "{} --> {}\n{text}\n\n", clock(cue.start_ms, '.'), clock(cue.end_ms, '.'))?;
             }
-        }
-        TranscriptFormat::YoutubeJson => {
-            let snippets: Vec<Snippet<'_>> = cues
-                .iter()
-                .map(|cue| Snippet {
+            TranscriptFormat::YoutubeJson => {
+                out.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+                let snippet = Snippet {
                     text: &cue.text,
                     start: cue.start_ms as f64 / 1000.0,
                     duration: (cue.end_ms - cue.start_ms).max(0) as f64 / 1000.0,
                     speaker: cue.speaker.as_deref(),
-                })
-                .collect();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut serializer = serde_json::Serializer::with_formatter(&mut *out, formatter);
-            serde::Serialize::serialize(&snippets, &mut serializer)?;
-            out.write_all(b"\n")?;
-        }
-        TranscriptFormat::Text => {
-            let mut speaker: Option<&str> = None;
-            for cue in cues {
-                if cue.speaker.is_some() && cue.speaker.as_deref() != speaker {
-                    speaker = cue.speaker.as_deref();
-                    write!(out, "{}: ", speaker.unwrap_or_default())?;
+                };
+                // Pretty-printed as one element of an array indented by four spaces.
+                let mut element = Vec::new();
+                let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+                serde::Serialize::serialize(
+                    &snippet,
+                    &mut serde_json::Serializer::with_formatter(&mut element, formatter),
+                )?;
+                for (index, line) in element.split(|&byte| byte == b'\n').enumerate() {
+                    if index > 0 {
+                        out.write_all(b"\n")?;
+                    }
+                    out.write_all(b"    ")?;
+                    out.write_all(line)?;
+                }
+            }
+            TranscriptFormat::Text => {
+                if cue.speaker.is_some() && cue.speaker != self.speaker {
+                    self.speaker = cue.speaker.clone();
+                    write!(out, "{}: ", self.speaker.as_deref().unwrap_or_default())?;
                 }
                 writeln!(out, "{}", cue.text)?;
             }
         }
+        self.written += 1;
+        Ok(())
     }
-    Ok(())
+
+    /// Ends the file (what the format needs after its last cue) and flushes it; the output.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        match self.format {
+            TranscriptFormat::YoutubeJson if self.written == 0 => self.out.write_all(b"[]\n")?,
+            TranscriptFormat::YoutubeJson => self.out.write_all(b"\n]\n")?,
+            TranscriptFormat::WebVtt if self.written == 0 => self.out.write_all(b"WEBVTT\n\n")?,
+            _ => {}
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// A youtube-transcript-api snippet, keys in its order; `speaker` is an extra key its readers
@@ -346,5 +432,47 @@ mod tests {
         assert_eq!(by_time[0].text, "one two", "the span is shared out by characters");
         assert!(by_time.iter().all(|c| c.end_ms - c.start_ms <= 2000));
         assert_eq!(by_time.last().unwrap().speaker.as_deref(), Some("B"), "speakers never share a cue");
+    }
+
+    #[test]
+    fn no_cue_outlasts_the_duration_limit_even_for_one_long_word() {
+        let cues = [(0, cue(0, 20_000, "a", None)), (1, cue(20_000, 21_000, "b c", None))];
+        let words = [Word { seq: 0, start_ms: Some(500), end_ms: Some(16_000), text: "sooo".into() }];
+        let cut = resegment(&cues, &words, &Limits { max_chars: None, max_duration_ms: Some(7000) });
+        assert_eq!((cut[0].start_ms, cut[0].end_ms, cut[0].text.as_str()), (500, 7500, "sooo"));
+        assert!(cut.iter().all(|c| c.end_ms - c.start_ms <= 7000), "{cut:?}");
+    }
+
+    #[test]
+    fn pieces_cut_and_written_one_at_a_time_equal_the_whole() {
+        let cues: Vec<(i32, Cue)> = (0..40)
+            .map(|seq| (seq, cue(seq as i64 * 1000, seq as i64 * 1000 + 900, &format!("w{seq} x y"), None)))
+            .collect();
+        let limits = Limits { max_chars: Some(12), max_duration_ms: Some(2500) };
+        let whole = resegment(&cues, &[], &limits);
+        let mut pieces = Resegmenter::new(limits);
+        let mut cut = Vec::new();
+        for piece in cues.chunks(7) {
+            cut.extend(pieces.push(piece, &[]));
+        }
+        cut.extend(pieces.finish());
+        assert_eq!(cut, whole);
+        // JSON written a cue at a time is what serde pretty-prints for the whole array.
+        let snippets: Vec<Snippet<'_>> = cut
+            .iter()
+            .map(|c| Snippet {
+                text: &c.text,
+                start: c.start_ms as f64 / 1000.0,
+                duration: (c.end_ms - c.start_ms) as f64 / 1000.0,
+                speaker: None,
+            })
+            .collect();
+        let mut whole_json = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        serde::Serialize::serialize(&snippets, &mut serde_json::Serializer::with_formatter(&mut whole_json, formatter))
+            .unwrap();
+        whole_json.push(b'\n');
+        assert_eq!(written(TranscriptFormat::YoutubeJson, &cut), String::from_utf8(whole_json).unwrap());
+        assert_eq!(written(TranscriptFormat::YoutubeJson, &[]), "[]\n");
     }
 }

@@ -1,9 +1,10 @@
-//! Reading whole documents out of the archive in document order, one at a time: the rows of
-//! `segments` and `words` of each selected document, for writers that need a document whole
-//! (`verbatim export`). Two ordered scans are merged by document id, so memory holds one document.
+//! Reading documents out of the archive in document order, as pieces a writer can stream
+//! (`verbatim export`): each selected document's `segments` rows a batch at a time, each with the
+//! `words` of its segments. Two ordered scans are merged by document id and segment, so memory
+//! holds a batch of each, however long a document is.
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -32,16 +33,26 @@ impl Selection {
     }
 }
 
-/// One document's rows: `segments` (`doc_id, seq, start_ms, end_ms, text, speaker`) in `seq`
-/// order and `words` (`doc_id, seq, word_index, start_ms, end_ms, word`) in order.
+/// A piece of the selected documents, in order: a document starts, its rows come in pieces,
+/// it ends.
 #[derive(Debug, Clone)]
-pub struct DocumentRows {
-    /// The document id.
-    pub doc_id: String,
-    /// Its segments.
-    pub segments: Vec<RecordBatch>,
-    /// Its timed words (empty when the file had none).
-    pub words: Vec<RecordBatch>,
+pub enum DocumentPart<'a> {
+    /// A document starts.
+    Start {
+        /// Its id.
+        doc_id: &'a str,
+    },
+    /// Consecutive segments of the document (`doc_id, seq, start_ms, end_ms, text, speaker`, in
+    /// `seq` order), with the timed words of those segments (`doc_id, seq, word_index, start_ms,
+    /// end_ms, word`, in order; none when the file had no word timings).
+    Rows {
+        /// The segments.
+        segments: RecordBatch,
+        /// Their words.
+        words: Vec<RecordBatch>,
+    },
+    /// The document ended.
+    End,
 }
 
 /// An ordered scan cut at document boundaries.
@@ -79,17 +90,34 @@ impl ByDocument {
         Ok(Some(id_at(batch.column(0).as_ref(), self.offset)))
     }
 
-    /// The rows of `doc_id` at the cursor, skipping rows of smaller ids before them.
-    async fn take(&mut self, doc_id: &str) -> Result<Vec<RecordBatch>> {
+    /// The next rows of `doc_id` at the cursor, at most the rest of the current batch; `None` when
+    /// the cursor is past the document.
+    async fn next_of(&mut self, doc_id: &str) -> Result<Option<RecordBatch>> {
+        self.skip_before(doc_id).await?;
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        let batch = self.batch.as_ref().expect("filled");
+        let ids = batch.column(0).as_ref();
+        let start = self.offset;
+        while self.offset < batch.num_rows() && id_at(ids, self.offset) == doc_id {
+            self.offset += 1;
+        }
+        Ok((self.offset > start).then(|| batch.slice(start, self.offset - start)))
+    }
+
+    /// The rows of `doc_id` at the cursor whose `seq` (the second column) is at most `last_seq`.
+    async fn take_through(&mut self, doc_id: &str, last_seq: i64) -> Result<Vec<RecordBatch>> {
+        self.skip_before(doc_id).await?;
         let mut rows = Vec::new();
         while self.fill().await? {
             let batch = self.batch.as_ref().expect("filled");
-            let ids = batch.column(0).as_ref();
-            while self.offset < batch.num_rows() && id_at(ids, self.offset).as_str() < doc_id {
-                self.offset += 1;
-            }
+            let (ids, seqs) = (batch.column(0).as_ref(), batch.column(1).as_ref());
             let start = self.offset;
-            while self.offset < batch.num_rows() && id_at(ids, self.offset) == doc_id {
+            while self.offset < batch.num_rows()
+                && id_at(ids, self.offset) == doc_id
+                && seq_at(seqs, self.offset) <= last_seq
+            {
                 self.offset += 1;
             }
             if self.offset > start {
@@ -100,6 +128,29 @@ impl ByDocument {
             }
         }
         Ok(rows)
+    }
+
+    /// Moves the cursor past rows of documents before `doc_id` (words of a segment-less document).
+    async fn skip_before(&mut self, doc_id: &str) -> Result<()> {
+        while self.fill().await? {
+            let batch = self.batch.as_ref().expect("filled");
+            let ids = batch.column(0).as_ref();
+            while self.offset < batch.num_rows() && id_at(ids, self.offset).as_str() < doc_id {
+                self.offset += 1;
+            }
+            if self.offset < batch.num_rows() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The segment number at `row` of a `seq` column.
+fn seq_at(array: &dyn Array, row: usize) -> i64 {
+    match array.data_type() {
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row),
+        _ => array.as_primitive::<Int32Type>().value(row) as i64,
     }
 }
 
@@ -112,12 +163,12 @@ fn id_at(array: &dyn Array, row: usize) -> String {
 }
 
 impl ArchiveSession {
-    /// Calls `each` with every selected document's rows, in document id order; returns how many
-    /// documents there were. Stops at the first error `each` returns.
+    /// Calls `each` with the pieces of every selected document, in document id order; returns how
+    /// many documents there were. Stops at the first error `each` returns.
     pub async fn for_each_document<E: From<datafusion::error::DataFusionError>>(
         &self,
         selection: &Selection,
-        mut each: impl FnMut(DocumentRows) -> std::result::Result<(), E>,
+        mut each: impl FnMut(DocumentPart<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<u64, E> {
         let condition = selection.condition();
         let segments = format!(
@@ -130,10 +181,14 @@ impl ArchiveSession {
         let mut words = ByDocument::new(self.ctx.sql(&words).await?.execute_stream().await?);
         let mut documents = 0;
         while let Some(doc_id) = segments.peek().await? {
-            let rows = segments.take(&doc_id).await?;
-            let timed = words.take(&doc_id).await?;
+            each(DocumentPart::Start { doc_id: &doc_id })?;
+            while let Some(rows) = segments.next_of(&doc_id).await? {
+                let last_seq = seq_at(rows.column(1).as_ref(), rows.num_rows() - 1);
+                let timed = words.take_through(&doc_id, last_seq).await?;
+                each(DocumentPart::Rows { segments: rows, words: timed })?;
+            }
+            each(DocumentPart::End)?;
             documents += 1;
-            each(DocumentRows { doc_id, segments: rows, words: timed })?;
         }
         Ok(documents)
     }

@@ -15,7 +15,7 @@ pub mod segments;
 mod session;
 pub mod shell;
 
-pub use documents::{DocumentRows, Selection};
+pub use documents::{DocumentPart, Selection};
 pub use error::{QueryError, ReadFinding};
 pub use saved::{Param, SavedQuery, SavedQueryError};
 pub use session::{ArchiveSession, SessionOptions, configure, context_with_runtime, open_session, runtime_env};

@@ -223,6 +223,10 @@ pub fn configure(config: SessionConfig, options: &SessionOptions) -> SessionConf
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1))
         .with_information_schema(true);
+    // An ORDER BY inside a view or subquery stays: `search(...)` is a view ordered by document
+    // and caption, and DataFusion would otherwise drop that order (hits came back in a different
+    // order from run to run).
+    config.options_mut().sql_parser.enable_subquery_sort_elimination = false;
     let execution = &mut config.options_mut().execution;
     execution.spill_compression = SpillCompression::Lz4Frame;
     // Evaluate filters while decoding Parquet: columns a filter does not need are decoded only for
