@@ -735,4 +735,13 @@ mod tests {
             assert!(line.contains(&format!("default: {}", setting.default_shown())), "{setting}: {line}");
         }
     }
+
+    #[test]
+    fn the_readme_lists_every_setting_with_its_variable() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        for setting in Setting::ALL {
+            let row = format!("| `{}` | `{}` |", setting.key(), setting.env());
+            assert!(readme.contains(&row), "README.md's settings table lacks {row}");
+        }
+    }
 }
