@@ -122,7 +122,8 @@ fn format_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, SltError> {
 async fn ingested(dir: &Path, sources: &[PathBuf]) -> Archive {
     let archive = Archive::at(&dir.to_string_lossy()).expect("archive location");
     let sources: Vec<String> = sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
-    let expansion = verbatim_sources::expand(&sources, verbatim_ingest::is_transcript_file);
+    let expansion =
+        verbatim_sources::expand(&sources, verbatim_ingest::is_transcript_file, verbatim_ingest::is_transcript_key);
     assert!(expansion.problems.is_empty(), "{:?}", expansion.problems);
     let options = verbatim_ingest::IngestOptions::new(2, verbatim_model::MemoryBudget::new(512 << 20), 128 << 20);
     let report = verbatim_ingest::ingest(&archive, expansion.files, &options, Arc::new(verbatim_ingest::NoProgress))

@@ -2,6 +2,15 @@
 //! the pipeline crates. Exit status: 0 success, 1 error, 2 usage error, 3 finished but some
 //! inputs were rejected, 4 archive busy, 5 pruning refused.
 
+/// `eprintln!` that ignores a closed stderr (`verbatim ingest … 2>&1 | head -1`): a message that
+/// cannot be shown must not turn the exit status into a panic's 101.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 mod commands;
 mod progress;
@@ -31,16 +40,16 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("verbatim: cannot start the async runtime: {e}");
+            note!("verbatim: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("verbatim: {e:#}");
+            note!("verbatim: {e:#}");
             if let Some(hint) = settings::hint(&e) {
-                eprintln!("  hint: {hint}");
+                note!("  hint: {hint}");
             }
             if is_busy(&e) { ExitCode::from(EXIT_BUSY) } else { ExitCode::FAILURE }
         }

@@ -87,7 +87,7 @@ impl verbatim_ingest::Progress for IngestProgress {
             let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= Duration::from_secs(10) {
                 *last = Instant::now();
-                eprintln!("verbatim: ingest {:.0}s: {}", self.started.elapsed().as_secs_f64(), self.message());
+                note!("verbatim: ingest {:.0}s: {}", self.started.elapsed().as_secs_f64(), self.message());
             }
         }
     }
@@ -96,7 +96,7 @@ impl verbatim_ingest::Progress for IngestProgress {
         let line = format!("rejected {}", describe_reject(reject));
         match &self.bar {
             Some(bar) => bar.println(line),
-            None if self.log_lines => eprintln!("verbatim: {line}"),
+            None if self.log_lines => note!("verbatim: {line}"),
             None => {}
         }
     }
@@ -193,7 +193,7 @@ impl Ticker {
                         bar.tick();
                     }
                     None if started.elapsed() >= Duration::from_secs(10) => {
-                        eprintln!("verbatim: {what} {:.0}s: {}", started.elapsed().as_secs_f64(), describe());
+                        note!("verbatim: {what} {:.0}s: {}", started.elapsed().as_secs_f64(), describe());
                     }
                     None => {}
                 }

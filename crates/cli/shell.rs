@@ -21,7 +21,7 @@ pub async fn run(mut runner: Runner) -> Result<ExitCode> {
             let _ = std::fs::create_dir_all(parent);
         }
     }
-    eprintln!(
+    note!(
         "verbatim {} on {}: SQL ending with ';', .help for commands, Ctrl-D to leave",
         env!("CARGO_PKG_VERSION"),
         runner.archive_shown()
@@ -51,12 +51,12 @@ pub async fn run(mut runner: Runner) -> Result<ExitCode> {
                 // Dropping the statement's future drops its query stream, which stops the query.
                 tokio::select! {
                     result = runner.execute(&sql) => if let Err(e) = result {
-                        eprintln!("error: {e:#}");
+                        note!("error: {e:#}");
                         if let Some(hint) = crate::settings::hint(&e) {
-                            eprintln!("  hint: {hint}");
+                            note!("  hint: {hint}");
                         }
                     },
-                    _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
+                    _ = tokio::signal::ctrl_c() => note!("cancelled"),
                 }
             }
             Step::Print(text) => println!("{text}"),

@@ -160,3 +160,47 @@ fn an_expression_too_deep_to_plan_is_an_error_not_a_crash() {
     let fine = format!("SELECT {} AS x", vec!["1"; 900].join(" + "));
     assert_eq!(sql_value(&archive, &fine), "900");
 }
+
+#[test]
+fn a_failed_query_leaves_its_output_file_as_it_was_and_a_closed_stderr_keeps_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    ingest_sample(&archive);
+    let out = dir.path().join("results/out.csv");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, "yesterday's results\n").unwrap();
+    let runaway = "SELECT a.text FROM segments a, segments b, segments c";
+    let a = archive.to_string_lossy();
+    let failed = run(&[
+        "sql",
+        "-q",
+        "--archive",
+        &a,
+        "--query-timeout",
+        "1s",
+        "--format",
+        "csv",
+        "-o",
+        &out.to_string_lossy(),
+        runaway,
+    ]);
+    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "yesterday's results\n");
+    assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 1, "no temporary file is left");
+    run_ok(&["sql", "-q", "--archive", &a, "--format", "csv", "-o", &out.to_string_lossy(), "SELECT 42 AS answer"]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "answer\n42\n");
+
+    // stderr closed before anything is written (`2>&1 | head -1` that has exited): the exit
+    // status is still the command's (3: the empty folder is unlistable), not a panic's 101.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut child = verbatim()
+        .args(["ingest", "--archive", &a])
+        .arg(&empty)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}

@@ -290,17 +290,18 @@ fn an_archive_under_a_non_ascii_path_keeps_its_phrase_indexes_beside_its_chunks(
 }
 
 #[test]
-fn an_empty_srt_is_a_reject_as_in_every_other_format() {
+fn an_empty_srt_or_a_cueless_webvtt_is_a_reject_as_in_every_other_format() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("in");
     write(&corpus, "empty.srt", "");
     write(&corpus, "blank.srt", "\n \n");
+    write(&corpus, "header.vtt", "WEBVTT\n\nNOTE nothing said\n");
     write(&corpus, "good.srt", "1\n00:00:01,000 --> 00:00:02,500\nhello there\n");
     let archive = dir.path().join("a");
     let output = run(&["ingest", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("empty.srt") && stderr.contains("blank.srt"), "{stderr}");
+    assert!(stderr.contains("empty.srt") && stderr.contains("blank.srt") && stderr.contains("header.vtt"), "{stderr}");
     assert_eq!(sql_value(&archive, "SELECT count(*) FROM documents"), "1");
-    assert_eq!(sql_value(&archive, "SELECT count(*) FROM rejects"), "2");
+    assert_eq!(sql_value(&archive, "SELECT count(*) FROM rejects"), "3");
 }

@@ -291,6 +291,10 @@ fn prune_refuses_an_empty_root_a_fifo_and_more_than_max_delete() {
     assert_eq!(json["documents"]["prune_refused"]["vanished"], 5, "{json}");
     assert_eq!(count(), "20");
 
+    // A FIFO that is not named like a transcript is no document of the archive: ignored.
+    let made = std::process::Command::new("mkfifo").arg(corpus.join("pipe")).status().unwrap();
+    assert!(made.success());
+
     // Told so, by count or share, in a flag or the environment, the run removes them.
     let (code, stderr) = prune(&["--max-delete", "4"]);
     assert_eq!((code, count()), (Some(5), "20".to_string()), "{stderr}");

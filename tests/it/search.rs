@@ -218,12 +218,34 @@ fn search_without_a_limit_is_in_document_and_caption_order() {
     let corpus = speech_corpus(dir.path(), "3MB");
     let archive = dir.path().join("archive");
     // Small chunks: the hits come from many files, read by several partitions.
-    run_ok(&["ingest", "-q", &corpus.to_string_lossy(), "--archive", &archive.to_string_lossy(), "--chunk-size", "256KiB"]);
+    run_ok(&[
+        "ingest",
+        "-q",
+        &corpus.to_string_lossy(),
+        "--archive",
+        &archive.to_string_lossy(),
+        "--chunk-size",
+        "256KiB",
+    ]);
     let ordered = sql_rows(&archive, "SELECT doc_id, seq FROM search('the') ORDER BY doc_id, seq");
     assert!(ordered.len() > 1000, "{} hits", ordered.len());
     for _ in 0..3 {
-        let rows = run_ok(&["sql", "-q", "-j", "4", "--format", "csv", "--archive", &archive.to_string_lossy(), "SELECT doc_id, seq FROM search('the')"]);
+        let rows = run_ok(&[
+            "sql",
+            "-q",
+            "-j",
+            "4",
+            "--format",
+            "csv",
+            "--archive",
+            &archive.to_string_lossy(),
+            "SELECT doc_id, seq FROM search('the')",
+        ]);
         let rows: Vec<String> = rows.lines().skip(1).map(str::to_string).collect();
-        assert_eq!(rows, ordered, "search() is documented as ordered by document and caption");
+        let first_difference = rows.iter().zip(&ordered).position(|(row, expected)| row != expected);
+        assert!(
+            rows.len() == ordered.len() && first_difference.is_none(),
+            "search() is documented as ordered by document and caption; row {first_difference:?} differs"
+        );
     }
 }

@@ -22,7 +22,7 @@ pub async fn scheduler(args: SchedulerArgs, config: Option<&Path>, quiet: bool) 
     let bind = socket_address(&args.bind, DEFAULT_SCHEDULER_PORT).context("--bind")?;
     let external_host = args.external_host.unwrap_or_else(|| reachable_host(&bind));
     if !quiet {
-        eprintln!(
+        note!(
             "verbatim scheduler on {bind}: clients use --cluster df://{external_host}:{}, executors --scheduler {external_host}:{}; REST API at http://{external_host}:{}/api/jobs",
             bind.port(),
             bind.port(),
@@ -45,7 +45,7 @@ pub async fn executor(args: ExecutorArgs, config: Option<&Path>, quiet: bool) ->
     let work_dir =
         args.work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("verbatim-executor-{}", bind.port())));
     if !quiet {
-        eprintln!(
+        note!(
             "verbatim executor on {bind} ({external_host}): {slots} slots, {} memory, work folder {}; scheduler {scheduler}",
             show_size(settings.memory_limit),
             work_dir.display()
@@ -117,7 +117,7 @@ pub async fn serve(args: ServeArgs, config: Option<&Path>, quiet: bool) -> Resul
         bail!("no archive at {}", engine.archive().display());
     }
     if !quiet {
-        eprintln!(
+        note!(
             "verbatim serving {} over Arrow Flight SQL at grpc://{bind} ({} memory{}); Ctrl-C to stop",
             engine.archive().display(),
             show_size(memory_limit),

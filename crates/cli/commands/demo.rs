@@ -21,7 +21,7 @@ pub async fn run(args: DemoArgs, config: Option<&Path>, quiet: bool) -> Result<E
     let sample = staging.join("python-for-hpc.json");
     std::fs::write(&sample, SAMPLE).with_context(|| format!("writing {}", sample.display()))?;
 
-    eprintln!("== verbatim ingest python-for-hpc.json --archive {archive}");
+    note!("== verbatim ingest python-for-hpc.json --archive {archive}");
     let ingest_args = IngestArgs {
         sources: vec![sample.to_string_lossy().into_owned()],
         archive: ArchiveArg { archive: Some(archive.clone()) },
@@ -43,11 +43,9 @@ pub async fn run(args: DemoArgs, config: Option<&Path>, quiet: bool) -> Result<E
         let query = saved::find(&catalog, name)?;
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let shown: Vec<String> = params.iter().map(|(k, v)| format!("--param {k}={v}")).collect();
-        eprintln!("\n== verbatim run {name} {} --archive {archive}", shown.join(" "));
+        note!("\n== verbatim run {name} {} --archive {archive}", shown.join(" "));
         runner.execute(&query.render(&params)?).await?;
     }
-    eprintln!(
-        "\nNext: verbatim sql --archive {archive} \"SELECT * FROM segments LIMIT 5\"   (verbatim --help for more)"
-    );
+    note!("\nNext: verbatim sql --archive {archive} \"SELECT * FROM segments LIMIT 5\"   (verbatim --help for more)");
     Ok(ExitCode::SUCCESS)
 }

@@ -28,8 +28,10 @@ pub async fn run(args: ExportArgs, config: Option<&Path>, quiet: bool) -> Result
     let limits = Limits {
         max_chars: args.max_chars,
         max_duration_ms: match args.max_duration {
-            Some(seconds) if seconds.is_finite() && seconds > 0.0 => Some((seconds * 1000.0).round() as i64),
-            Some(seconds) => bail!("--max-duration must be a positive number of seconds, got {seconds}"),
+            Some(seconds) if seconds.is_finite() && seconds >= 0.001 => Some((seconds * 1000.0).round() as i64),
+            Some(seconds) => {
+                bail!("--max-duration must be at least 0.001 seconds (cue times are in milliseconds), got {seconds}")
+            }
             None => None,
         },
     };
@@ -72,7 +74,7 @@ pub async fn run(args: ExportArgs, config: Option<&Path>, quiet: bool) -> Result
             Destination::Stdout => "stdout".to_string(),
             Destination::File(path) | Destination::Folder(path) => path.display().to_string(),
         };
-        eprintln!(
+        note!(
             "exported {} documents ({} cues, {}) as {} to {to}",
             report.documents.len(),
             report.cues,

@@ -56,14 +56,14 @@ pub fn run(args: FmtArgs, config: Option<&std::path::Path>, quiet: bool) -> Resu
             }
             Outcome::Failed(reason) => {
                 failed += 1;
-                eprintln!("{reason}");
+                note!("{reason}");
             }
         }
     }
     stdout.flush()?;
     if !quiet && !args.stdout {
         let verb = if args.check { "would reformat" } else { "reformatted" };
-        eprintln!("{verb} {changed} files, {unchanged} already formatted, {failed} failed");
+        note!("{verb} {changed} files, {unchanged} already formatted, {failed} failed");
     }
     let fails = failed > 0 || (args.check && changed > 0);
     Ok(if fails { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -27,7 +27,7 @@ pub fn run(args: GenArgs, config: Option<&std::path::Path>, quiet: bool) -> Resu
     };
     bar.finish_and_clear();
     if !quiet {
-        eprintln!(
+        note!(
             "generated {} files, {} snippets, {} in {} (seed {}, {})",
             report.files,
             report.snippets,

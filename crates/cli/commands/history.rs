@@ -37,7 +37,7 @@ pub async fn log(args: LogArgs, config: Option<&std::path::Path>) -> Result<Exit
         );
     }
     if entries.is_empty() {
-        eprintln!("{}: no commits yet", archive.display());
+        note!("{}: no commits yet", archive.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -51,7 +51,7 @@ pub async fn vacuum(args: VacuumArgs, config: Option<&std::path::Path>, quiet: b
     let archive = engine.archive();
     let report = archive.vacuum(retention).await?;
     if !quiet {
-        eprintln!(
+        note!(
             "{}: deleted {} files ({}) and {} manifests older than {}; snapshots from v{} on are kept ({} files kept for them)",
             archive.display(),
             report.files_deleted,
@@ -89,7 +89,7 @@ pub async fn compact(args: CompactArgs, config: Option<&std::path::Path>, quiet:
     }
     let before = &report.before;
     let Some(version) = report.version else {
-        eprintln!(
+        note!(
             "{}: nothing to compact ({} chunks in {} sorted run(s), {} small)",
             archive.display(),
             before.chunks,
@@ -99,7 +99,7 @@ pub async fn compact(args: CompactArgs, config: Option<&std::path::Path>, quiet:
         return Ok(ExitCode::SUCCESS);
     };
     let seconds = report.elapsed.as_secs_f64().max(1e-3);
-    eprintln!(
+    note!(
         "{}: merged {} chunks in {} sorted runs ({} files, {}) into {} files ({}) in document order in {seconds:.2}s ({}/s, {} pass(es)); now at version {version}",
         archive.display(),
         before.chunks,
@@ -112,9 +112,9 @@ pub async fn compact(args: CompactArgs, config: Option<&std::path::Path>, quiet:
         report.passes,
     );
     if before.unordered_chunks > 0 {
-        eprintln!("  {} chunks without a document range were left as they are", before.unordered_chunks);
+        note!("  {} chunks without a document range were left as they are", before.unordered_chunks);
     }
-    eprintln!(
+    note!(
         "  the replaced files are kept for readers of older snapshots for {} ({} files kept; `verbatim vacuum` deletes them after)",
         humantime::format_duration(retention),
         vacuum.files_kept_for_retention

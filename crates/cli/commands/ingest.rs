@@ -28,22 +28,25 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
     progress.clear();
     let outcome = outcome.with_context(|| format!("ingesting into {}", engine.archive().display()))?;
     for problem in &outcome.unlisted {
-        eprintln!("verbatim: {problem}");
+        note!("verbatim: {problem}");
     }
     if request.prune && !outcome.unlisted.is_empty() {
         // A root that could not be listed would look as if all its sources had vanished.
-        eprintln!(
+        note!(
             "verbatim: --prune skipped: {} source(s) could not be listed, so nothing was removed this run",
             outcome.unlisted.len()
         );
     }
     let report = &outcome.report;
     if let Some(refusal) = &report.prune_refused {
-        eprintln!(
+        note!(
             "verbatim: --prune removed nothing: {} of the archive's {} documents have no source any more, \
              more than --max-delete {} allows (is a source folder unmounted?); if they really are gone, \
              run again with --max-delete {}",
-            refusal.vanished, refusal.documents, refusal.max_prune, refusal.vanished
+            refusal.vanished,
+            refusal.documents,
+            refusal.max_prune,
+            refusal.vanished
         );
     }
     let archive = engine.archive();
@@ -68,7 +71,7 @@ pub fn lock_wait_notice(quiet: bool, settings: &Settings) -> Option<OnLockWait> 
     let shown = settings.archive.clone().unwrap_or_default();
     let wait = humantime::format_duration(settings.wait).to_string();
     (!quiet).then(|| -> OnLockWait {
-        Arc::new(move |holder: &str| eprintln!("verbatim: {shown} is locked by {holder}; waiting up to {wait}"))
+        Arc::new(move |holder: &str| note!("verbatim: {shown} is locked by {holder}; waiting up to {wait}"))
     })
 }
 
@@ -146,7 +149,7 @@ fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_
 
 fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptions, unreadable_sources: usize) {
     let seconds = report.elapsed.as_secs_f64();
-    eprintln!(
+    note!(
         "processed {} files ({}) in {seconds:.2}s: {}, {} segments/s, {} threads, memory budget {}",
         report.files,
         show_size(report.bytes),
@@ -155,14 +158,21 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         options.workers,
         show_size(options.budget.limit()),
     );
-    eprintln!(
+    note!(
         "  added {} documents, {} segments; {} files unchanged, {} changed, {} rejected",
-        report.documents, report.segments, report.files_unchanged, report.files_changed, report.files_rejected,
+        report.documents,
+        report.segments,
+        report.files_unchanged,
+        report.files_changed,
+        report.files_rejected,
     );
     if report.documents_replaced + report.documents_pruned + report.documents_resumed > 0 {
-        eprintln!(
+        note!(
             "  replaced {} documents, pruned {} ({} rows removed); resumed {} documents a killed run had finished",
-            report.documents_replaced, report.documents_pruned, report.rows_removed, report.documents_resumed
+            report.documents_replaced,
+            report.documents_pruned,
+            report.rows_removed,
+            report.documents_resumed
         );
     }
     let versions = if report.version == report.version_before {
@@ -170,9 +180,9 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
     } else {
         format!("is at version {} (was {})", report.version, report.version_before)
     };
-    eprintln!("  {} {versions}", archive.display());
+    note!("  {} {versions}", archive.display());
     if let Some(compaction) = &report.compaction {
-        eprintln!(
+        note!(
             "  compacted {} overlapping runs: {} files ({}) into {} in document order, {:.1}s",
             compaction.before.sorted_runs,
             compaction.files_in,
@@ -182,7 +192,7 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         );
     }
     if let Some(vacuum) = report.vacuum.as_ref().filter(|v| v.files_deleted + v.manifests_deleted > 0) {
-        eprintln!(
+        note!(
             "  vacuum deleted {} files ({}) and {} old manifests",
             vacuum.files_deleted,
             show_size(vacuum.bytes_deleted),
@@ -190,13 +200,13 @@ fn print_summary(report: &IngestReport, archive: &Archive, options: &IngestOptio
         );
     }
     if unreadable_sources > 0 {
-        eprintln!("  {unreadable_sources} source(s) could not be listed (see above)");
+        note!("  {unreadable_sources} source(s) could not be listed (see above)");
     }
     for reject in report.rejects.iter().take(REJECTS_SHOWN) {
-        eprintln!("  rejected {}", describe_reject(reject));
+        note!("  rejected {}", describe_reject(reject));
     }
     if report.files_rejected > REJECTS_SHOWN as u64 {
-        eprintln!(
+        note!(
             "  … and {} more: verbatim sql --archive {} \"SELECT * FROM rejects\"",
             report.files_rejected - REJECTS_SHOWN as u64,
             archive.display()

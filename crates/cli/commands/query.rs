@@ -50,10 +50,9 @@ impl Runner {
     /// Runs every statement of `sql`, streaming results of those that return rows.
     pub async fn execute(&self, sql: &str) -> Result<()> {
         let statements = self.session.statements(sql).await?;
-        let mut out: Box<dyn Write + Send> = match &self.output {
-            Some(path) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-            )),
+        let staged = self.output.as_deref().map(StagedOutput::create).transpose()?;
+        let mut out: Box<dyn Write + Send> = match &staged {
+            Some(staged) => Box::new(std::io::BufWriter::new(staged.file()?)),
             None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
         };
         for statement in statements {
@@ -95,13 +94,54 @@ impl Runner {
                 Err(e) => return Err(e.into()),
             };
             if !self.quiet {
-                eprintln!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
+                note!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
             }
         }
         match out.flush() {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => Ok(other?),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
         }
+        drop(out);
+        if let Some(staged) = staged {
+            staged.commit()?;
+        }
+        Ok(())
+    }
+}
+
+/// A result file (`--output`) written beside its destination and renamed over it only when every
+/// statement succeeded: a query that fails, times out or is interrupted leaves no half-written
+/// file and the old one as it was.
+struct StagedOutput {
+    temporary: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl StagedOutput {
+    fn create(path: &Path) -> Result<StagedOutput> {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".verbatim-output-");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // As a file created in place would be (the umask applies).
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temporary = builder.tempfile_in(folder).with_context(|| format!("creating {}", path.display()))?;
+        Ok(StagedOutput { temporary, path: path.to_path_buf() })
+    }
+
+    /// A handle to write the results through.
+    fn file(&self) -> Result<std::fs::File> {
+        self.temporary.as_file().try_clone().with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Puts the results in place.
+    fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.temporary.persist(&path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
     }
 }
 
@@ -147,7 +187,7 @@ impl Runner {
             done = self.execute(sql) => return done.map(|()| ExitCode::SUCCESS),
             _ = tokio::signal::ctrl_c() => {}
         }
-        eprintln!("verbatim: cancelled");
+        note!("verbatim: cancelled");
         self.engine.wait_for_stopped_queries(STOP_WAIT).await;
         Ok(ExitCode::from(130))
     }
@@ -170,7 +210,7 @@ impl Runner {
     /// Switches the output format, reporting a bad name on stderr.
     pub fn switch_format(&mut self, name: &str) {
         if let Err(e) = self.set_format(name) {
-            eprintln!("{e}");
+            note!("{e}");
         }
     }
 }

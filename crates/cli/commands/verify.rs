@@ -28,7 +28,7 @@ pub async fn verify(args: VerifyArgs, config: Option<&std::path::Path>, quiet: b
     }
     let report = report?;
     for note in &report.notes {
-        eprintln!("note: {note}");
+        note!("note: {note}");
     }
     for problem in &report.problems {
         println!("{problem}");
@@ -37,7 +37,7 @@ pub async fn verify(args: VerifyArgs, config: Option<&std::path::Path>, quiet: b
         let what = if args.deep { "decoded" } else { "footers read" };
         let version = report.version.map_or("no readable manifest".to_string(), |v| format!("snapshot v{v}"));
         let rows: Vec<String> = report.rows.iter().map(|(t, rows)| format!("{} {rows}", t.name())).collect();
-        eprintln!(
+        note!(
             "{}: {version}, {} manifests, {} files ({}) {what}; rows: {}; {} problems",
             archive.display(),
             report.manifests,
@@ -58,11 +58,11 @@ pub async fn recover(args: RecoverArgs, config: Option<&std::path::Path>, quiet:
     let archive = engine.archive();
     let report = archive.recover().await?;
     for skipped in &report.skipped {
-        eprintln!("left out: {skipped}");
+        note!("left out: {skipped}");
     }
     if !quiet {
         for superseded in &report.superseded {
-            eprintln!("left out: {superseded}: an older copy (every document in it has a newer one)");
+            note!("left out: {superseded}: an older copy (every document in it has a newer one)");
         }
     }
     if let Some(existing) = report.existing_version {
@@ -77,14 +77,14 @@ pub async fn recover(args: RecoverArgs, config: Option<&std::path::Path>, quiet:
     };
     if !quiet {
         let rows: u64 = report.recovered.iter().map(|(_, f)| f.rows).sum();
-        eprintln!(
+        note!(
             "{}: published snapshot v{version} with {} files ({rows} rows) read from their footers; {} older copies and {} unreadable files left out",
             archive.display(),
             report.recovered.len(),
             report.superseded.len(),
             report.skipped.len()
         );
-        eprintln!("document order is not declared for recovered files: queries are correct, per-document ones slower");
+        note!("document order is not declared for recovered files: queries are correct, per-document ones slower");
     }
     Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_REJECTS) })
 }

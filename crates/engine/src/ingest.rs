@@ -78,7 +78,7 @@ impl Engine {
     async fn expand_sources(&self, sources: &[String]) -> Expansion {
         let (remote, local): (Vec<String>, Vec<String>) =
             sources.iter().cloned().partition(|source| verbatim_sources::stores::is_store_url(source));
-        let mut expansion = verbatim_sources::expand(&local, is_transcript_file);
+        let mut expansion = verbatim_sources::expand(&local, is_transcript_file, is_transcript_key);
         if !remote.is_empty() {
             let found = verbatim_sources::expand_remote(&remote, &self.settings().storage, is_transcript_key).await;
             expansion.files.extend(found.files);

@@ -68,6 +68,10 @@ pub fn parse(text: &str, strict: bool) -> Result<Vec<RawTranscript<'static>>, Fo
         snippet.words = words;
         snippets.push(snippet);
     }
+    if snippets.is_empty() {
+        // A header (and notes) without a cue holds no transcript: a reject, as in every format.
+        return Ok(Vec::new());
+    }
     Ok(vec![RawTranscript { snippets, ..RawTranscript::default() }])
 }
 

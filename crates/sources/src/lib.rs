@@ -102,8 +102,15 @@ impl Expansion {
 }
 
 /// Expands `sources` into files. Directories are walked recursively, skipping hidden entries and
-/// keeping only files for which `wanted` is true; files named directly are always kept.
-pub fn expand(sources: &[String], wanted: impl Fn(&Path) -> bool) -> Expansion {
+/// keeping only files for which `wanted` is true; files named directly are always kept. An entry
+/// that is not a regular file but is named like a transcript (`transcript_name`, judged by name
+/// alone: such a file must not be opened) is reported as unreadable.
+pub fn expand(
+    sources: &[String],
+    wanted: impl Fn(&Path) -> bool,
+    transcript_name: impl Fn(&Path) -> bool,
+) -> Expansion {
+    let wanted = Wanted { file: &wanted, name: &transcript_name };
     let mut expansion = Expansion::default();
     let mut seen = HashSet::new();
     for source in sources {
@@ -194,7 +201,7 @@ fn glob_base(pattern: &str) -> PathBuf {
     if base.as_os_str() == pattern { base.parent().map(Path::to_path_buf).unwrap_or_default() } else { base }
 }
 
-fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut Expansion, seen: &mut HashSet<FileKey>) {
+fn expand_glob(pattern: &str, wanted: &Wanted<'_>, expansion: &mut Expansion, seen: &mut HashSet<FileKey>) {
     let paths = match glob::glob(pattern) {
         Ok(paths) => paths,
         Err(e) => {
@@ -226,13 +233,14 @@ fn expand_glob(pattern: &str, wanted: &impl Fn(&Path) -> bool, expansion: &mut E
     }
 }
 
-fn walk_dir(
-    dir: &Path,
-    base: &Path,
-    wanted: &impl Fn(&Path) -> bool,
-    expansion: &mut Expansion,
-    seen: &mut HashSet<FileKey>,
-) {
+/// What a walk keeps: files for which `file` holds, and (to report) special entries for which
+/// `name` holds.
+struct Wanted<'a> {
+    file: &'a dyn Fn(&Path) -> bool,
+    name: &'a dyn Fn(&Path) -> bool,
+}
+
+fn walk_dir(dir: &Path, base: &Path, wanted: &Wanted<'_>, expansion: &mut Expansion, seen: &mut HashSet<FileKey>) {
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
@@ -244,12 +252,12 @@ fn walk_dir(
     let problems_before = expansion.problems.len();
     for entry in walker {
         match entry {
-            // Checked before `wanted`, which may open the file: opening a FIFO blocks.
-            Ok(entry) if is_special(entry.file_type()) => {
+            // Checked before `wanted.file`, which may open the file: opening a FIFO blocks.
+            Ok(entry) if is_special(entry.file_type()) && (wanted.name)(entry.path()) => {
                 let kind = special_kind(entry.file_type());
                 expansion.problems.push(SourceError::NotAFile { path: entry.into_path(), kind })
             }
-            Ok(entry) if entry.file_type().is_file() && wanted(entry.path()) => match entry.metadata() {
+            Ok(entry) if entry.file_type().is_file() && (wanted.file)(entry.path()) => match entry.metadata() {
                 Ok(meta) => {
                     found += 1;
                     let doc_id = doc_id_for(entry.path(), base);
@@ -371,7 +379,7 @@ mod tests {
         touch(dir.path(), "b/talk.json");
         touch(dir.path(), "b/notes.txt");
         touch(dir.path(), ".hidden/x.json");
-        let expansion = expand(&[dir.path().to_string_lossy().into_owned()], json);
+        let expansion = expand(&[dir.path().to_string_lossy().into_owned()], json, json);
         assert!(expansion.problems.is_empty());
         assert_eq!(ids(&expansion), ["a/talk", "b/talk", "python-for-hpc"]);
     }
@@ -382,7 +390,7 @@ mod tests {
         touch(dir.path(), "x/python-for-hpc.json");
         let file = dir.path().join("x/python-for-hpc.json").to_string_lossy().into_owned();
         let folder = dir.path().to_string_lossy().into_owned();
-        let expansion = expand(&[file, folder], json);
+        let expansion = expand(&[file, folder], json, json);
         assert_eq!(ids(&expansion), ["python-for-hpc"]);
     }
 
@@ -392,7 +400,7 @@ mod tests {
         touch(dir.path(), "ch1/v1.en.json");
         touch(dir.path(), "ch2/v2.json");
         let pattern = format!("{}/*/*.json", dir.path().display());
-        let expansion = expand(&[pattern], json);
+        let expansion = expand(&[pattern], json, json);
         assert_eq!(ids(&expansion), ["ch1/v1.en", "ch2/v2"]);
     }
 
@@ -405,7 +413,7 @@ mod tests {
             format!("{}/*.nothing", dir.path().display()),
             dir.path().join("ok.json").to_string_lossy().into_owned(),
         ];
-        let expansion = expand(&sources, json);
+        let expansion = expand(&sources, json, json);
         assert_eq!(ids(&expansion), ["ok"]);
         assert_eq!(expansion.problems.len(), 2);
         assert!(expansion.problems[0].to_string().contains("no such file"));
