@@ -41,8 +41,8 @@ impl Archive {
     /// tests. Local-only steps (page cache, staging files) apply only to `file://` URLs.
     pub fn over(store: Arc<dyn ObjectStore>, url: Url) -> Result<Archive, ArchiveError> {
         let display = url.to_string();
-        let error = |reason: String| ArchiveError::Location { location: display.clone(), reason };
-        let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
+        let root = Path::from_url_path(url.path())
+            .map_err(|e| ArchiveError::Location { location: display.clone(), source: e.into() })?;
         Ok(Archive { location: Location { store, root, url, display: display.clone() }, lock: LockOptions::default() })
     }
 

@@ -103,7 +103,7 @@ impl ReadCheck for SnapshotFiles {
         match self.listed.get(location) {
             Some(listed) => match error {
                 object_store::Error::NotFound { .. } => self.damaged(listed, FileDamage::Missing),
-                other => self.damaged(listed, FileDamage::Unreadable(other.to_string())),
+                other => self.damaged(listed, FileDamage::Unreadable(Arc::new(other))),
             },
             None => error,
         }

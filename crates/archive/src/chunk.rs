@@ -187,7 +187,10 @@ impl ChunkWriter {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
         self.writer.write(batch).map_err(ArchiveError::parquet(&self.relative_path))?;
         if let Some(phrases) = &mut self.phrases {
-            phrases.positions.add_batch(batch)?;
+            phrases
+                .positions
+                .add_batch(batch)
+                .map_err(|source| ArchiveError::Arrow { table: "segments", source: Box::new(source) })?;
         }
         self.rows += batch.num_rows() as u64;
         Ok(())

@@ -253,7 +253,7 @@ impl ArchiveWriter {
         for (table, entry) in inputs {
             let object = self.archive().object(&entry.path);
             let (builder, _) = read_footer(&store, &object, *table, entry.bytes).await.map_err(|damage| {
-                ArchiveError::Corrupt { path: self.archive().show(&entry.path), reason: damage.to_string() }
+                ArchiveError::FileDamaged { path: self.archive().show(&entry.path), source: damage }
             })?;
             let row_group = builder.metadata().row_groups().iter().map(|g| g.compressed_size().max(0) as u64).max();
             let slot = largest.entry(*table).or_default();
@@ -375,7 +375,7 @@ impl Cursor {
                 .factory
                 .runtime
                 .block_on(read_footer(&store, &object, self.table, file.bytes))
-                .map_err(|damage| ArchiveError::Corrupt { path: shown.clone(), reason: damage.to_string() })?;
+                .map_err(|source| ArchiveError::FileDamaged { path: shown.clone(), source })?;
             self.stream = Some(builder.build().map_err(ArchiveError::parquet(&shown))?);
         }
     }

@@ -4,12 +4,12 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// The location could not be understood.
-    #[error("archive location {location:?}: {reason}")]
+    #[error("archive location {location:?}: {source}")]
     Location {
         /// The location as given.
         location: String,
         /// Why it is not usable.
-        reason: String,
+        source: LocationProblem,
     },
     /// There is no archive at the location.
     #[error("no verbatim archive at {location}")]
@@ -85,6 +85,30 @@ pub enum ArchiveError {
         /// What is wrong.
         reason: String,
     },
+    /// A manifest or run record is not the JSON this build writes.
+    #[error("{path}: corrupt archive metadata: {source}")]
+    Metadata {
+        /// The object concerned.
+        path: String,
+        /// The decoder's error.
+        source: serde_json::Error,
+    },
+    /// A file the snapshot lists is missing or damaged.
+    #[error("{path}: {source}")]
+    FileDamaged {
+        /// The file, as shown.
+        path: String,
+        /// What is wrong with it.
+        source: crate::FileDamage,
+    },
+    /// A phrase index, or the chunk scanned in its place, could not be read.
+    #[error("{path}: {source}")]
+    Index {
+        /// The file, as shown.
+        path: String,
+        /// Why (boxed: it is large).
+        source: Box<crate::phrase_index::IndexError>,
+    },
     /// The object store failed.
     #[error("{path}: {source}")]
     Store {
@@ -127,6 +151,23 @@ pub enum ArchiveError {
         /// The Arrow error (boxed: it is large).
         source: Box<arrow::error::ArrowError>,
     },
+}
+
+/// Why an archive location is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum LocationProblem {
+    /// The location is not of a usable form.
+    #[error("{0}")]
+    Unusable(&'static str),
+    /// The path does not make an object store path.
+    #[error(transparent)]
+    Path(#[from] object_store::path::Error),
+    /// The working folder could not be found to make the path absolute.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The object store named by the URL could not be set up.
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
 }
 
 /// What shows that manifests were lost.

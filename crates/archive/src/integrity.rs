@@ -3,7 +3,6 @@
 //! and (deep) every row group decoding. Used by `verify`, before a writer commits on top of a
 //! snapshot, by `info`, and to name the damaged file when a query fails inside Parquet.
 
-use std::fmt;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -25,12 +24,15 @@ pub enum CheckDepth {
     Deep,
 }
 
-/// What is wrong with one file of a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is wrong with one file of a snapshot. The errors behind it are shared, so that the
+/// damage can be reported both in a list and inside the error a read gives.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FileDamage {
     /// The file is gone.
+    #[error("missing")]
     Missing,
     /// The file's size is not the recorded one (truncated, emptied or replaced).
+    #[error("size differs from the manifest: {actual} bytes, the manifest records {recorded}")]
     SizeDiffers {
         /// The size found.
         actual: u64,
@@ -38,8 +40,10 @@ pub enum FileDamage {
         recorded: u64,
     },
     /// The footer (Parquet metadata) cannot be read.
-    UnreadableFooter(String),
+    #[error("unreadable footer: {0}")]
+    UnreadableFooter(#[source] Arc<parquet::errors::ParquetError>),
     /// The footer's row count is not the recorded one.
+    #[error("row count differs from the manifest: {actual} rows, the manifest records {recorded}")]
     RowsDiffer {
         /// The rows found.
         actual: u64,
@@ -47,33 +51,21 @@ pub enum FileDamage {
         recorded: u64,
     },
     /// The file's columns are not the table's.
+    #[error("schema is not the table's: {0}")]
     SchemaDiffers(String),
     /// A row group does not decode.
-    Undecodable(String),
+    #[error("data does not decode: {0}")]
+    Undecodable(#[source] Arc<parquet::errors::ParquetError>),
+    /// A phrase index does not read or does not hold what its chunk does.
+    #[error("data does not decode: {0}")]
+    IndexUndecodable(#[source] Arc<crate::phrase_index::IndexError>),
     /// The store could not be asked about the file.
-    Unreadable(String),
-}
-
-impl fmt::Display for FileDamage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FileDamage::Missing => write!(f, "missing"),
-            FileDamage::SizeDiffers { actual, recorded } => {
-                write!(f, "size differs from the manifest: {actual} bytes, the manifest records {recorded}")
-            }
-            FileDamage::UnreadableFooter(reason) => write!(f, "unreadable footer: {reason}"),
-            FileDamage::RowsDiffer { actual, recorded } => {
-                write!(f, "row count differs from the manifest: {actual} rows, the manifest records {recorded}")
-            }
-            FileDamage::SchemaDiffers(reason) => write!(f, "schema is not the table's: {reason}"),
-            FileDamage::Undecodable(reason) => write!(f, "data does not decode: {reason}"),
-            FileDamage::Unreadable(reason) => write!(f, "cannot be read: {reason}"),
-        }
-    }
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] Arc<object_store::Error>),
 }
 
 /// A damaged file of a snapshot: which table, which file, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("table {table}: file {shown}: {damage} (listed in snapshot v{version})")]
 pub struct DamagedFile {
     /// The table's name.
@@ -130,7 +122,7 @@ async fn check_file(store: &Arc<dyn ObjectStore>, file: &FileToCheck, depth: Che
     let size = match store.head(&file.object).await {
         Ok(meta) => meta.size,
         Err(object_store::Error::NotFound { .. }) => return Some(FileDamage::Missing),
-        Err(e) => return Some(FileDamage::Unreadable(e.to_string())),
+        Err(e) => return Some(FileDamage::Unreadable(Arc::new(e))),
     };
     if size != file.entry.bytes {
         return Some(FileDamage::SizeDiffers { actual: size, recorded: file.entry.bytes });
@@ -143,7 +135,7 @@ async fn check_file(store: &Arc<dyn ObjectStore>, file: &FileToCheck, depth: Che
         return crate::phrase_index::check_index(store, &file.object, size, file.entry.rows, deep)
             .await
             .err()
-            .map(FileDamage::Undecodable);
+            .map(|e| FileDamage::IndexUndecodable(Arc::new(e)));
     }
     let (builder, rows) = match read_footer(store, &file.object, file.table, size).await {
         Ok(footer) => footer,
@@ -157,14 +149,14 @@ async fn check_file(store: &Arc<dyn ObjectStore>, file: &FileToCheck, depth: Che
     }
     let stream = match builder.build() {
         Ok(stream) => stream,
-        Err(e) => return Some(FileDamage::Undecodable(e.to_string())),
+        Err(e) => return Some(FileDamage::Undecodable(Arc::new(e))),
     };
     match stream.try_fold(0u64, |rows, batch| async move { Ok(rows + batch.num_rows() as u64) }).await {
         Ok(decoded) if decoded != file.entry.rows => {
             Some(FileDamage::RowsDiffer { actual: decoded, recorded: file.entry.rows })
         }
         Ok(_) => None,
-        Err(e) => Some(FileDamage::Undecodable(e.to_string())),
+        Err(e) => Some(FileDamage::Undecodable(Arc::new(e))),
     }
 }
 
@@ -178,7 +170,7 @@ pub(crate) async fn read_footer(
 ) -> Result<(ParquetRecordBatchStreamBuilder<StoreReader>, u64), FileDamage> {
     let reader = StoreReader::new(store.clone(), object.clone(), size);
     let builder =
-        ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| FileDamage::UnreadableFooter(e.to_string()))?;
+        ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| FileDamage::UnreadableFooter(Arc::new(e)))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     if let Some(reason) = schema_difference(table, builder.schema()) {
         return Err(FileDamage::SchemaDiffers(reason));

@@ -257,7 +257,7 @@ pub(crate) async fn read_columns(
     let shown = archive.show(&file.path);
     let (builder, _) = read_footer(&store, &object, table, file.bytes)
         .await
-        .map_err(|damage| ArchiveError::Corrupt { path: shown.clone(), reason: damage.to_string() })?;
+        .map_err(|source| ArchiveError::FileDamaged { path: shown.clone(), source })?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
     let mut stream = builder.with_projection(mask).build().map_err(ArchiveError::parquet(&shown))?;
     while let Some(batch) = stream.next().await {

@@ -42,7 +42,7 @@ pub use archive::Archive;
 pub use arrow::array::RecordBatch;
 pub use chunk::{ChunkSettings, ChunkWriter, DEFAULT_CHUNK_BYTES, DEFAULT_ZSTD_LEVEL};
 pub use compact::{CompactOptions, CompactProgress, CompactReport, Fragmentation, fragmentation};
-pub use error::{ArchiveError, ManifestLoss};
+pub use error::{ArchiveError, LocationProblem, ManifestLoss};
 pub use history::LogEntry;
 pub use integrity::{CheckDepth, DamagedFile, FileDamage};
 pub use keys::{DocumentIndex, KnownDocument, RejectKeys, sorted_runs};

@@ -7,7 +7,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use url::Url;
 
-use crate::ArchiveError;
+use crate::{ArchiveError, LocationProblem};
 
 /// Where an archive lives.
 #[derive(Debug, Clone)]
@@ -26,27 +26,28 @@ pub(crate) struct Location {
 /// store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfs://…`) whose credentials and endpoint
 /// come from the environment as object_store's builders name them (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 pub(crate) fn resolve(location: &str, options: &[(String, String)]) -> Result<Location, ArchiveError> {
-    let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
+    let error = |source: LocationProblem| ArchiveError::Location { location: location.to_string(), source };
     let local = match Url::parse(location) {
         Ok(url) if url.scheme() == "file" => {
-            url.to_file_path().map_err(|_| error("not a usable file:// URL".into()))?
+            url.to_file_path().map_err(|_| error(LocationProblem::Unusable("not a usable file:// URL")))?
         }
         Ok(url) if url.scheme().len() > 1 => return remote(url, location, options),
         // Not a URL, or a Windows drive letter: a path.
         _ => std::path::PathBuf::from(location),
     };
-    let absolute = lexically_normal(&std::path::absolute(&local).map_err(|e| error(e.to_string()))?);
-    let url = Url::from_directory_path(&absolute).map_err(|_| error("not an absolute path".into()))?;
-    let root = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
+    let absolute = lexically_normal(&std::path::absolute(&local).map_err(|e| error(e.into()))?);
+    let url =
+        Url::from_directory_path(&absolute).map_err(|_| error(LocationProblem::Unusable("not an absolute path")))?;
+    let root = Path::from_url_path(url.path()).map_err(|e| error(e.into()))?;
     Ok(Location { store: Arc::new(LocalFileSystem::new()), root, url, display: location.to_string() })
 }
 
 /// An archive on an object store, configured by `options` (builder keys such as `aws_region`) and
 /// then by the environment, which wins (see [`verbatim_sources::stores::open`]).
 fn remote(mut url: Url, location: &str, options: &[(String, String)]) -> Result<Location, ArchiveError> {
-    let error = |reason: String| ArchiveError::Location { location: location.to_string(), reason };
-    let (store, prefix) = verbatim_sources::stores::open(&url, options).map_err(error)?;
-    let root = Path::from_url_path(&prefix).map_err(|e| error(e.to_string()))?;
+    let error = |source: LocationProblem| ArchiveError::Location { location: location.to_string(), source };
+    let (store, prefix) = verbatim_sources::stores::open(&url, options).map_err(|e| error(e.into()))?;
+    let root = Path::from_url_path(&prefix).map_err(|e| error(e.into()))?;
     url.set_path(&if prefix.is_empty() { "/".to_string() } else { format!("/{prefix}/") });
     Ok(Location { store, root, url, display: location.to_string() })
 }

@@ -157,8 +157,8 @@ impl Archive {
         let shown = self.location.show(&path);
         let bytes = self.location.store.get(&path).await.map_err(self.store_error(&path))?;
         let bytes = bytes.bytes().await.map_err(self.store_error(&path))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| ArchiveError::Corrupt { path: shown.clone(), reason: e.to_string() })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| ArchiveError::Metadata { path: shown.clone(), source })?;
         if manifest.format != FORMAT || manifest.format_version > FORMAT_VERSION {
             let reason = format!(
                 "format {} version {} is not readable by this build (reads {FORMAT} up to version {FORMAT_VERSION})",

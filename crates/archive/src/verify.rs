@@ -243,7 +243,7 @@ impl Archive {
                 Ok(meta) => {
                     phrase_index::check_index(&store, &object, meta.size, entry.rows, true).await.map(|()| meta.size)
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(phrase_index::IndexError::Store(e)),
             };
             match checked {
                 Ok(bytes) => entry.phrase_index = Some(IndexFile { path, bytes }),

@@ -18,7 +18,7 @@ use verbatim_archive::{Archive, CheckDepth};
 use verbatim_query::{ArchiveSession, SessionOptions};
 
 use crate::codec::{ArchiveOpener, LogicalCodec, PhysicalCodec};
-use crate::{ADAPTIVE_PLANNING, ClusterError, DEFAULT_SCHEDULER_PORT};
+use crate::{ADAPTIVE_PLANNING, Cause, ClusterError, DEFAULT_SCHEDULER_PORT};
 
 /// How long to wait for the scheduler to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,15 +77,14 @@ pub async fn open_cluster_session(
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::new(opener.clone())))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::new(opener)));
     let config = verbatim_query::configure(config, options);
-    let runtime = RuntimeEnvBuilder::new().build_arc().map_err(|e| ClusterError::Process {
-        process: format!("cluster client of {address}"),
-        reason: e.to_string(),
-    })?;
+    let runtime = RuntimeEnvBuilder::new()
+        .build_arc()
+        .map_err(|e| ClusterError::Process { process: format!("cluster client of {address}"), source: e.into() })?;
     let state =
         SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
     let ctx = SessionContext::remote_with_state(&address.url(), state)
         .await
-        .map_err(|e| ClusterError::Unreachable { address: address.to_string(), reason: e.to_string() })?;
+        .map_err(|e| ClusterError::Unreachable { address: address.to_string(), source: e.into() })?;
     // Ballista's session replaces the function list; verbatim's are registered after it.
     let session = ArchiveSession::open_for_cluster_in(ctx, archive, options).await?;
     archive.ensure_sound(session.snapshot(), CheckDepth::Presence).await?;
@@ -94,13 +93,13 @@ pub async fn open_cluster_session(
 
 /// Fails naming the address unless the scheduler accepts a connection.
 async fn check_reachable(address: &ClusterAddress) -> Result<(), ClusterError> {
-    let unreachable = |reason: String| ClusterError::Unreachable { address: address.to_string(), reason };
+    let unreachable = |source: Cause| ClusterError::Unreachable { address: address.to_string(), source };
     match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((address.host.as_str(), address.port)))
         .await
     {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(unreachable(e.to_string())),
-        Err(_) => Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
+        Ok(Err(e)) => Err(unreachable(e.into())),
+        Err(_) => Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()).into())),
     }
 }
 

@@ -2,6 +2,10 @@
 
 use thiserror::Error;
 
+/// The underlying cause of a cluster error: the error of the library that failed (Ballista,
+/// tonic, reqwest, the system), kept as a source, or verbatim's own account.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// An error of the cluster layer.
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -14,20 +18,20 @@ pub enum ClusterError {
         reason: String,
     },
     /// Nothing answers at the scheduler's address.
-    #[error("cannot reach the scheduler at {address}: {reason}")]
+    #[error("cannot reach the scheduler at {address}: {source}")]
     Unreachable {
         /// The address tried.
         address: String,
         /// Why it failed.
-        reason: String,
+        source: Cause,
     },
     /// A scheduler or executor could not start or stopped with an error.
-    #[error("{process}: {reason}")]
+    #[error("{process}: {source}")]
     Process {
         /// `scheduler` or `executor`, with its address.
         process: String,
         /// What went wrong.
-        reason: String,
+        source: Cause,
     },
     /// Setting up the session failed.
     #[error(transparent)]
@@ -36,12 +40,12 @@ pub enum ClusterError {
     #[error(transparent)]
     Archive(#[from] verbatim_archive::ArchiveError),
     /// The scheduler's REST API answered with an error or with what is not understood.
-    #[error("scheduler API {url}: {reason}")]
+    #[error("scheduler API {url}: {source}")]
     Api {
         /// The URL asked.
         url: String,
         /// What went wrong.
-        reason: String,
+        source: Cause,
     },
     /// A job made no progress for a long time after an executor it ran on was lost.
     #[error(

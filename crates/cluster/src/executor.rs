@@ -49,13 +49,13 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> 
     let scheduler = format!("{}:{}", options.scheduler_host, options.scheduler_port);
     wait_for_scheduler(&scheduler, options.connect_timeout).await?;
     std::fs::create_dir_all(&options.work_dir).map_err(|e| ClusterError::Process {
-        process: format!("executor on {}", options.bind),
-        reason: format!("cannot create work folder {}: {e}", options.work_dir.display()),
+        process: format!("executor on {}: cannot create work folder {}", options.bind, options.work_dir.display()),
+        source: e.into(),
     })?;
     let config = executor_config(&options);
     start_executor_process(Arc::new(config)).await.map_err(|e| ClusterError::Process {
         process: format!("executor on {} (scheduler {scheduler})", options.bind),
-        reason: e.to_string(),
+        source: e.into(),
     })
 }
 
@@ -66,7 +66,7 @@ async fn wait_for_scheduler(address: &str, timeout: Duration) -> Result<(), Clus
         match tokio::net::TcpStream::connect(address).await {
             Ok(_) => return Ok(()),
             Err(e) if started.elapsed() >= timeout => {
-                return Err(ClusterError::Unreachable { address: address.to_string(), reason: e.to_string() });
+                return Err(ClusterError::Unreachable { address: address.to_string(), source: e.into() });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }

@@ -25,7 +25,7 @@ pub mod stores;
 pub mod top;
 
 pub use client::{ClusterAddress, open_cluster_session};
-pub use error::ClusterError;
+pub use error::{Cause, ClusterError};
 pub use scheduler::stop_signal;
 
 /// Seconds without a word from an executor after which the scheduler counts it lost and runs its

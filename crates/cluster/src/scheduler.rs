@@ -16,7 +16,7 @@ use datafusion::prelude::SessionConfig;
 
 use crate::codec::{ArchiveOpener, LogicalCodec, PhysicalCodec};
 use crate::stores::StoreRegistry;
-use crate::{ADAPTIVE_PLANNING, ClusterError, EXECUTOR_TIMEOUT_SECONDS, SCHEDULING};
+use crate::{ADAPTIVE_PLANNING, Cause, ClusterError, EXECUTOR_TIMEOUT_SECONDS, SCHEDULING};
 
 /// How a scheduler is set up.
 #[derive(Debug, Clone)]
@@ -32,18 +32,18 @@ pub struct SchedulerOptions {
 /// Runs a scheduler until the process is told to stop (Ctrl-C or SIGTERM).
 pub async fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError> {
     let process = format!("scheduler on {}", options.bind);
-    let failed = |reason: String| ClusterError::Process { process: process.clone(), reason };
-    let config = scheduler_config(&options).map_err(|e| failed(e.to_string()))?;
-    let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| failed(e.to_string()))?;
+    let failed = |source: Cause| ClusterError::Process { process: process.clone(), source };
+    let config = scheduler_config(&options).map_err(|e| failed(e.into()))?;
+    let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| failed(e.into()))?;
     // Bind first, so a port in use is reported before anything runs.
-    let listener = std::net::TcpListener::bind(options.bind).map_err(|e| failed(e.to_string()))?;
+    let listener = std::net::TcpListener::bind(options.bind).map_err(|e| failed(e.into()))?;
     drop(listener);
     let server = tokio::spawn(start_server(cluster, options.bind, Arc::new(config)));
     tokio::select! {
         finished = server => match finished {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(e) => Err(failed(e.to_string())),
+            Ok(Err(e)) => Err(failed(e.into())),
+            Err(e) => Err(failed(e.into())),
         },
         _ = stop_signal() => Ok(()),
     }

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::{ClusterAddress, ClusterError};
+use crate::{Cause, ClusterAddress, ClusterError};
 
 /// One executor, as `/api/executors` lists it.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,20 +138,20 @@ impl Top {
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClusterError> {
         let url = format!("http://{}:{}{path}", self.address.host, self.address.port);
-        let api = |reason: String| ClusterError::Api { url: url.clone(), reason };
+        let api = |source: Cause| ClusterError::Api { url: url.clone(), source };
         let response = self.client.get(&url).send().await.map_err(|e| {
             if e.is_connect() || e.is_timeout() {
-                ClusterError::Unreachable { address: self.address.to_string(), reason: e.to_string() }
+                ClusterError::Unreachable { address: self.address.to_string(), source: e.into() }
             } else {
-                api(e.to_string())
+                api(e.into())
             }
         })?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| api(e.to_string()))?;
+        let body = response.text().await.map_err(|e| api(e.into()))?;
         if !status.is_success() {
-            return Err(api(format!("{status}: {body}")));
+            return Err(api(format!("{status}: {body}").into()));
         }
-        serde_json::from_str(&body).map_err(|e| api(format!("unexpected answer: {e}")))
+        serde_json::from_str(&body).map_err(|e| api(Box::new(UnexpectedAnswer(e))))
     }
 
     /// The executors the scheduler knows now.
@@ -173,14 +173,14 @@ impl Top {
     /// Asks the scheduler to cancel job `job_id`; a job that already ended is left as it is.
     pub async fn cancel(&self, job_id: &str) -> Result<(), ClusterError> {
         let url = format!("http://{}:{}/api/job/{job_id}", self.address.host, self.address.port);
-        let api = |reason: String| ClusterError::Api { url: url.clone(), reason };
-        let response = self.client.patch(&url).send().await.map_err(|e| api(e.to_string()))?;
+        let api = |source: Cause| ClusterError::Api { url: url.clone(), source };
+        let response = self.client.patch(&url).send().await.map_err(|e| api(e.into()))?;
         let status = response.status();
         // 409: the job has finished already.
         if status.is_success() || status == reqwest::StatusCode::CONFLICT {
             return Ok(());
         }
-        Err(api(format!("{status}: {}", response.text().await.unwrap_or_default())))
+        Err(api(format!("{status}: {}", response.text().await.unwrap_or_default()).into()))
     }
 
     /// The cluster's state now.
@@ -271,6 +271,11 @@ fn show_bytes(bytes: u64) -> String {
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
+
+/// The scheduler answered with JSON that is not what its API documents.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected answer: {0}")]
+struct UnexpectedAnswer(#[source] serde_json::Error);
 
 #[cfg(test)]
 mod tests {

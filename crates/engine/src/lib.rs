@@ -26,4 +26,4 @@ pub use error::{Error, Hint, hint_for, is_busy};
 pub use export::{ExportReport, ExportRequest};
 pub use ingest::{IngestOutcome, IngestRequest};
 pub use query::{ProgressProbe, QueryStream, Session};
-pub use settings::{Setting, Settings, SettingsBuilder, SettingsError};
+pub use settings::{Setting, Settings, SettingsBuilder, SettingsError, ValueError};

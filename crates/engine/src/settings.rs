@@ -240,7 +240,7 @@ pub enum SettingsError {
         /// The value as written.
         value: String,
         /// Why it does not do.
-        reason: String,
+        reason: ValueError,
     },
     /// The config file could not be read.
     #[error("config {}: {source}", path.display())]
@@ -461,7 +461,7 @@ impl SettingsBuilder {
             None | Some(("auto", _)) => Compaction::Auto { threshold: compact_threshold },
             Some(("always", _)) => Compaction::Always,
             Some(("never", _)) => Compaction::Never,
-            Some((other, origin)) => return Err(invalid(Setting::Compact, origin, other, "use auto, always or never")),
+            Some((other, origin)) => return Err(invalid(Setting::Compact, origin, other, ValueError::NotCompaction)),
         };
         Ok(Settings {
             archive: values.text(Setting::Archive).map(|(text, _)| text.to_string()),
@@ -505,17 +505,17 @@ impl Values<'_> {
     fn parse<T>(
         &self,
         setting: Setting,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, ValueError>,
     ) -> Result<Option<T>, SettingsError> {
         match self.text(setting) {
-            Some((text, origin)) => parse(text).map(Some).map_err(|reason| invalid(setting, origin, text, &reason)),
+            Some((text, origin)) => parse(text).map(Some).map_err(|reason| invalid(setting, origin, text, reason)),
             None => Ok(None),
         }
     }
 }
 
-fn invalid(setting: Setting, origin: &Origin, value: &str, reason: &str) -> SettingsError {
-    SettingsError::Invalid { setting, origin: origin.clone(), value: value.to_string(), reason: reason.to_string() }
+fn invalid(setting: Setting, origin: &Origin, value: &str, reason: ValueError) -> SettingsError {
+    SettingsError::Invalid { setting, origin: origin.clone(), value: value.to_string(), reason }
 }
 
 /// A TOML value as the text a flag would give.
@@ -544,61 +544,100 @@ fn project_folder(config: &Path) -> PathBuf {
     if base.as_os_str().is_empty() { PathBuf::from(".") } else { base.to_path_buf() }
 }
 
+/// Why a setting's value does not read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// Not a size.
+    #[error("not a size like 512MiB or 2GB: {0}")]
+    NotSize(String),
+    /// A size of zero, where something must fit.
+    #[error("the size must be more than zero")]
+    ZeroSize,
+    /// Not a duration.
+    #[error("not a duration like 30s, 10m, 36h or 7d: {0}")]
+    NotDuration(#[from] humantime::DurationError),
+    /// Not a whole number.
+    #[error("not a whole number: {0}")]
+    NotWhole(#[from] std::num::ParseIntError),
+    /// A count of zero, where at least one is needed.
+    #[error("must be at least 1")]
+    ZeroCount,
+    /// A zstd level outside 1-22.
+    #[error("must be a whole number from 1 to 22")]
+    NotZstdLevel,
+    /// Not a yes or no.
+    #[error("use true or false")]
+    NotBool,
+    /// Not an output format's name.
+    #[error("unknown format; use one of {}", format_names())]
+    UnknownFormat,
+    /// Not a compaction policy.
+    #[error("use auto, always or never")]
+    NotCompaction,
+    /// A share outside 0-100 %.
+    #[error("a share must be 0% to 100%")]
+    NotShare,
+    /// Neither a count nor a share.
+    #[error("use a count (100) or a share (10%)")]
+    NotCountOrShare,
+}
+
+fn format_names() -> String {
+    verbatim_output::Format::NAMES.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
 /// Reads a size such as `512MiB`, `2GB`, `1.5 GiB` or a plain number of bytes (more than zero).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let size: bytesize::ByteSize = text.parse().map_err(|e| format!("not a size like 512MiB or 2GB: {e}"))?;
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
+    // bytesize reports its reason as text.
+    let size: bytesize::ByteSize = text.parse().map_err(ValueError::NotSize)?;
     if size.as_u64() == 0 {
-        return Err("the size must be more than zero".to_string());
+        return Err(ValueError::ZeroSize);
     }
     Ok(size.as_u64())
 }
 
 /// Reads a duration such as `30s`, `10m`, `36h`, `7d` or `0s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text).map_err(|e| format!("not a duration like 30s, 10m, 36h or 7d: {e}"))
+    Ok(humantime::parse_duration(text)?)
 }
 
-fn parse_count(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(count) => Ok(count),
-        Err(_) => Err("not a whole number".to_string()),
+fn parse_count(text: &str) -> Result<usize, ValueError> {
+    match text.parse::<usize>()? {
+        0 => Err(ValueError::ZeroCount),
+        count => Ok(count),
     }
 }
 
-fn parse_zstd_level(text: &str) -> Result<i32, String> {
+fn parse_zstd_level(text: &str) -> Result<i32, ValueError> {
     match text.parse::<i32>() {
         Ok(level) if (1..=22).contains(&level) => Ok(level),
-        _ => Err("must be a whole number from 1 to 22".to_string()),
+        _ => Err(ValueError::NotZstdLevel),
     }
 }
 
-fn parse_bool(text: &str) -> Result<bool, String> {
+fn parse_bool(text: &str) -> Result<bool, ValueError> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err("use true or false".to_string()),
+        _ => Err(ValueError::NotBool),
     }
 }
 
-fn parse_format(text: &str) -> Result<verbatim_output::Format, String> {
-    verbatim_output::Format::from_name(text).ok_or_else(|| {
-        let names: Vec<&str> = verbatim_output::Format::NAMES.iter().map(|(name, _)| *name).collect();
-        format!("unknown format; use one of {}", names.join(", "))
-    })
+fn parse_format(text: &str) -> Result<verbatim_output::Format, ValueError> {
+    verbatim_output::Format::from_name(text).ok_or(ValueError::UnknownFormat)
 }
 
 /// Reads a count (`100`) or a share in percent (`10%`, `0.5%`).
-fn parse_max_delete(text: &str) -> Result<MaxDelete, String> {
+fn parse_max_delete(text: &str) -> Result<MaxDelete, ValueError> {
     match text.strip_suffix('%') {
         Some(percent) => match percent.trim().parse::<f64>() {
             Ok(percent) if (0.0..=100.0).contains(&percent) => Ok(MaxDelete::Percent(percent)),
-            _ => Err("a share must be 0% to 100%".to_string()),
+            _ => Err(ValueError::NotShare),
         },
-        None => text.parse::<u64>().map(MaxDelete::Count).map_err(|_| "use a count (100) or a share (10%)".to_string()),
+        None => text.parse::<u64>().map(MaxDelete::Count).map_err(|_| ValueError::NotCountOrShare),
     }
 }
 

@@ -236,7 +236,7 @@ impl Worker {
         };
         let bytes = match read {
             Ok(bytes) => bytes,
-            Err(reason) => return Ok(reject(reason, None, None)),
+            Err(problem) => return Ok(reject(problem.to_string(), None, None)),
         };
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         let options = &self.shared.options;
@@ -245,12 +245,12 @@ impl Worker {
         let prepared = match guarded("decoding", || prepare(&bytes, &read)) {
             Ok(Ok(prepared)) => prepared,
             Ok(Err(e)) => return Ok(reject(e.reason.clone(), Some(&e), Some(hash))),
-            Err(reason) => return Ok(reject(reason, None, Some(hash))),
+            Err(problem) => return Ok(reject(problem.to_string(), None, Some(hash))),
         };
         let detected =
             match guarded("format detection", || Format::detect(&file.path, &prepared.text, options.input_format)) {
                 Ok(detected) => detected,
-                Err(reason) => return Ok(reject(reason, None, Some(hash))),
+                Err(problem) => return Ok(reject(problem.to_string(), None, Some(hash))),
             };
         let format = match detected {
             Ok(format) => format,
@@ -261,7 +261,7 @@ impl Worker {
             Ok(Err(e)) => {
                 return Ok(reject(format!("{}: {}", format.family_name(), e.reason), Some(&e), Some(hash)));
             }
-            Err(reason) => return Ok(reject(reason, None, Some(hash))),
+            Err(problem) => return Ok(reject(problem.to_string(), None, Some(hash))),
         };
         if transcripts.is_empty() {
             let reason = format!("{}: the file holds no transcript (it is empty)", format.family_name());
@@ -475,27 +475,49 @@ pub(crate) fn plan_shards(files: &[SourceFile], workers: usize) -> Vec<Range<usi
     shards
 }
 
+/// Why a source file is rejected before a reader sees its bytes, or when a reader panics. The
+/// reject row keeps its text.
+#[derive(Debug, thiserror::Error)]
+enum FileProblem {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Unreadable(#[from] std::io::Error),
+    /// The object could not be fetched.
+    #[error("cannot read: {0}")]
+    Unfetchable(#[from] object_store::Error),
+    /// The file is larger than a file may be at this memory limit.
+    #[error("file is {size} bytes, over the {limit}-byte limit per file at this memory limit; raise the memory limit")]
+    TooLarge {
+        /// Its size, or what is known of it (`more than N`, `grew to N`).
+        size: String,
+        /// The limit per file.
+        limit: u64,
+    },
+    /// A reader panicked (a bug in verbatim).
+    #[error("internal error in {step} (a verbatim bug; please report it with this file): {message}")]
+    Panicked {
+        /// The step that panicked.
+        step: String,
+        /// What the panic said.
+        message: String,
+    },
+}
+
 /// Reads a whole source file, refusing one larger than `limit` bytes. The read itself stops at the
 /// limit, so a file that grows or never ends (`/dev/zero`, a FIFO) is refused too; `listed_size`
 /// (its size when the sources were listed) refuses large regular files without reading them.
-fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<Vec<u8>, String> {
+fn read_bounded(path: &std::path::Path, listed_size: u64, limit: u64) -> Result<Vec<u8>, FileProblem> {
     use std::io::Read;
-    let over_limit = |size: String| over_file_limit(&size, limit);
     if listed_size > limit {
-        return Err(over_limit(listed_size.to_string()));
+        return Err(FileProblem::TooLarge { size: listed_size.to_string(), limit });
     }
-    let file = open_without_blocking(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = open_without_blocking(path)?;
     let mut bytes = Vec::with_capacity(listed_size as usize);
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(over_limit(format!("more than {limit}")));
+        return Err(FileProblem::TooLarge { size: format!("more than {limit}"), limit });
     }
     Ok(bytes)
-}
-
-/// Why a file of `size` bytes is refused under a per-file `limit`.
-fn over_file_limit(size: &str, limit: u64) -> String {
-    format!("file is {size} bytes, over the {limit}-byte limit per file at this memory limit; raise the memory limit")
 }
 
 /// Reads a whole source object, refusing one larger than `limit` bytes (as listed, and as read).
@@ -504,16 +526,14 @@ fn read_remote(
     listed_size: u64,
     limit: u64,
     runtime: &tokio::runtime::Handle,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FileProblem> {
     use object_store::ObjectStoreExt;
     if listed_size > limit {
-        return Err(over_file_limit(&listed_size.to_string(), limit));
+        return Err(FileProblem::TooLarge { size: listed_size.to_string(), limit });
     }
-    let bytes = runtime
-        .block_on(async { remote.store.get(&remote.object).await?.bytes().await })
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = runtime.block_on(async { remote.store.get(&remote.object).await?.bytes().await })?;
     if bytes.len() as u64 > limit {
-        return Err(over_file_limit(&format!("grew to {}", bytes.len()), limit));
+        return Err(FileProblem::TooLarge { size: format!("grew to {}", bytes.len()), limit });
     }
     Ok(bytes.to_vec())
 }
@@ -540,11 +560,9 @@ fn open_without_blocking(path: &std::path::Path) -> std::io::Result<std::fs::Fil
 }
 
 /// Runs one step of reading a file, turning a panic into the reason the file is rejected.
-fn guarded<T>(step: &str, run: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|panic| {
-        let message = panic_message(panic.as_ref());
-        format!("internal error in {step} (a verbatim bug; please report it with this file): {message}")
-    })
+fn guarded<T>(step: &str, run: impl FnOnce() -> T) -> Result<T, FileProblem> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .map_err(|panic| FileProblem::Panicked { step: step.to_string(), message: panic_message(panic.as_ref()) })
 }
 
 /// What a panic said, when it said it with a string.
@@ -589,22 +607,22 @@ mod tests {
 
     #[test]
     fn a_panicking_step_becomes_a_reason_with_its_message() {
-        assert_eq!(guarded("parsing", || 7), Ok(7));
+        assert_eq!(guarded("parsing", || 7).expect("no panic"), 7);
         let reason = guarded("json", || -> u8 { panic!("index out of bounds: the len is 0 but the index is 0") });
-        let reason = reason.expect_err("the panic is caught");
+        let reason = reason.expect_err("the panic is caught").to_string();
         assert!(reason.contains("internal error in json") && reason.contains("the len is 0"), "{reason}");
-        let owned = guarded("srt", || -> u8 { panic!("{} went wrong", "something") }).expect_err("caught");
+        let owned = guarded("srt", || -> u8 { panic!("{} went wrong", "something") }).expect_err("caught").to_string();
         assert!(owned.ends_with("something went wrong"), "{owned}");
     }
 
     #[test]
     fn reads_stop_at_the_limit_even_when_the_listed_size_is_zero() {
-        let reason = read_bounded(std::path::Path::new("/dev/zero"), 0, 1024).expect_err("endless");
+        let reason = read_bounded(std::path::Path::new("/dev/zero"), 0, 1024).expect_err("endless").to_string();
         assert!(reason.contains("more than 1024") && reason.contains("raise the memory limit"), "{reason}");
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("small.json");
         std::fs::write(&file, b"[]").expect("write");
         assert_eq!(read_bounded(&file, 2, 1024).expect("read"), b"[]");
-        assert!(read_bounded(&file, 4096, 1024).expect_err("listed too large").contains("4096 bytes"));
+        assert!(read_bounded(&file, 4096, 1024).expect_err("listed too large").to_string().contains("4096 bytes"));
     }
 }

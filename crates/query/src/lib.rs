@@ -17,7 +17,7 @@ pub mod shell;
 
 pub use documents::{DocumentPart, Selection};
 pub use error::{QueryError, ReadFinding};
-pub use saved::{Param, SavedQuery, SavedQueryError};
+pub use saved::{Param, Problem as SavedQueryProblem, SavedQuery, SavedQueryError};
 pub use session::{ArchiveSession, SessionOptions, configure, context_with_runtime, open_session, runtime_env};
 /// The transcript functions (crate `verbatim-functions`), registered in every session.
 pub use verbatim_functions as udf;

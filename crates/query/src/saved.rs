@@ -27,7 +27,7 @@ pub enum SavedQueryError {
         /// The line (0: the query as a whole).
         line: usize,
         /// What is wrong.
-        reason: String,
+        reason: Problem,
     },
     /// No saved query has the name.
     #[error("no saved query {name:?}; saved queries: {known}")]
@@ -65,7 +65,7 @@ pub enum SavedQueryError {
         /// The parameter.
         param: String,
         /// Why the value does not do.
-        reason: String,
+        reason: Problem,
     },
     /// A folder or file of saved queries could not be read.
     #[error("{path}: {source}")]
@@ -75,6 +75,54 @@ pub enum SavedQueryError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// What is wrong with a saved query's text or with a value given for one of its parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// An `@param` line that does not read.
+    #[error("expected `@param NAME TYPE [= DEFAULT] : DESCRIPTION`")]
+    BadDeclaration,
+    /// A parameter name with characters other than letters, digits, `_` and `-`.
+    #[error("bad parameter name {0:?}")]
+    BadName(String),
+    /// A parameter type other than integer, number and text.
+    #[error("unknown parameter type {0:?} (integer, number or text)")]
+    UnknownType(String),
+    /// A parameter's default is not of its type.
+    #[error("default of {name}: {source}")]
+    BadDefault {
+        /// The parameter.
+        name: String,
+        /// Why the default does not do.
+        source: Box<Problem>,
+    },
+    /// A parameter declared twice.
+    #[error("parameter {0} declared twice")]
+    DeclaredTwice(String),
+    /// A placeholder without its `@param` line.
+    #[error("${{{0}}} is used but not declared with @param")]
+    Undeclared(String),
+    /// A placeholder inside quotes.
+    #[error(
+        "a ${{…}} placeholder inside quotes is not substituted; write it without quotes (text values are quoted for you)"
+    )]
+    QuotedPlaceholder,
+    /// A `${` without its `}`.
+    #[error("an unclosed ${{ placeholder")]
+    UnclosedPlaceholder,
+    /// A placeholder with no value.
+    #[error("${{{0}}} has no value")]
+    NoValue(String),
+    /// A value that is not an integer, for an integer parameter.
+    #[error("expected an integer, got {0:?}")]
+    NotInteger(String),
+    /// A value that is not a finite number, for a number parameter.
+    #[error("expected a number, got {0:?}")]
+    NotNumber(String),
+    /// A value that changes the query's tokens, not only a literal.
+    #[error("a parameter value changes the query's shape ({0}); check the placeholders' surroundings")]
+    ShapeChange(String),
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
@@ -122,7 +170,7 @@ impl SavedQuery {
     /// Parses a saved query's text; `name` is its file stem.
     pub fn parse(name: &str, sql: &str, origin: &str) -> Result<SavedQuery, SavedQueryError> {
         let error =
-            |line: usize, reason: String| SavedQueryError::Malformed { origin: origin.to_string(), line, reason };
+            |line: usize, reason: Problem| SavedQueryError::Malformed { origin: origin.to_string(), line, reason };
         let mut description = Vec::new();
         let mut params: Vec<Param> = Vec::new();
         for (index, line) in sql.lines().enumerate() {
@@ -136,7 +184,7 @@ impl SavedQuery {
             if let Some(declaration) = comment.strip_prefix("@param") {
                 let param = parse_param(declaration).map_err(|reason| error(index + 1, reason))?;
                 if params.iter().any(|p| p.name == param.name) {
-                    return Err(error(index + 1, format!("parameter {} declared twice", param.name)));
+                    return Err(error(index + 1, Problem::DeclaredTwice(param.name)));
                 }
                 params.push(param);
             } else if params.is_empty() && !comment.is_empty() {
@@ -145,7 +193,7 @@ impl SavedQuery {
         }
         for used in placeholders(sql).map_err(|(line, reason)| error(line, reason))? {
             if !params.iter().any(|p| p.name == used) {
-                return Err(error(0, format!("${{{used}}} is used but not declared with @param")));
+                return Err(error(0, Problem::Undeclared(used)));
             }
         }
         Ok(SavedQuery {
@@ -191,7 +239,7 @@ impl SavedQuery {
             literals.insert(param.name.clone(), literal);
         }
         let error =
-            |line: usize, reason: String| SavedQueryError::Malformed { origin: self.origin.clone(), line, reason };
+            |line: usize, reason: Problem| SavedQueryError::Malformed { origin: self.origin.clone(), line, reason };
         let pieces = pieces(&self.sql).map_err(|(line, reason)| error(line, reason))?;
         let rendered = substitute(&pieces, &literals).map_err(|reason| error(0, reason))?;
         // The values must not change the query's shape: its tokens must be those it has with
@@ -202,9 +250,7 @@ impl SavedQuery {
         }
         let neutral = substitute(&pieces, &neutral).map_err(|reason| error(0, reason))?;
         if let Some(reason) = shape_change(&neutral, &rendered) {
-            let reason =
-                format!("a parameter value changes the query's shape ({reason}); check the placeholders' surroundings");
-            return Err(error(0, reason));
+            return Err(error(0, Problem::ShapeChange(reason)));
         }
         Ok(rendered)
     }
@@ -218,7 +264,7 @@ impl SavedQuery {
 }
 
 /// Parses `name type [= default] : description`.
-fn parse_param(declaration: &str) -> Result<Param, String> {
+fn parse_param(declaration: &str) -> Result<Param, Problem> {
     let (head, description) = declaration.split_once(':').unwrap_or((declaration, ""));
     let (signature, default) = match head.split_once('=') {
         Some((signature, default)) => (signature, Some(unquote(default.trim()))),
@@ -226,22 +272,23 @@ fn parse_param(declaration: &str) -> Result<Param, String> {
     };
     let mut words = signature.split_whitespace();
     let (Some(name), Some(kind), None) = (words.next(), words.next(), words.next()) else {
-        return Err("expected `@param NAME TYPE [= DEFAULT] : DESCRIPTION`".to_string());
+        return Err(Problem::BadDeclaration);
     };
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(format!("bad parameter name {name:?}"));
+        return Err(Problem::BadName(name.to_string()));
     }
     let kind = match kind {
         "integer" => ParamType::Integer,
         "number" => ParamType::Number,
         "text" => ParamType::Text,
         other => {
-            return Err(format!("unknown parameter type {other:?} (integer, number or text)"));
+            return Err(Problem::UnknownType(other.to_string()));
         }
     };
     let param = Param { name: name.to_string(), kind, default, description: description.trim().to_string() };
     if let Some(default) = &param.default {
-        literal(&param, default).map_err(|reason| format!("default of {name}: {reason}"))?;
+        literal(&param, default)
+            .map_err(|reason| Problem::BadDefault { name: name.to_string(), source: Box::new(reason) })?;
     }
     Ok(param)
 }
@@ -254,19 +301,19 @@ fn unquote(value: &str) -> String {
 }
 
 /// The value as an SQL literal of the parameter's type.
-fn literal(param: &Param, value: &str) -> Result<String, String> {
+fn literal(param: &Param, value: &str) -> Result<String, Problem> {
     match param.kind {
         ParamType::Integer => match value.trim().parse::<i64>() {
             // Parenthesised: `10-${n}` must not become `10--5`, a comment.
             Ok(v) if v < 0 => Ok(format!("({v})")),
             Ok(v) => Ok(v.to_string()),
-            Err(_) => Err(format!("expected an integer, got {value:?}")),
+            Err(_) => Err(Problem::NotInteger(value.to_string())),
         },
         ParamType::Number => match value.trim().parse::<f64>() {
             // Parenthesised: `10-${n}` must not become `10--5`, a comment.
             Ok(v) if v.is_finite() && v < 0.0 => Ok(format!("({v:?})")),
             Ok(v) if v.is_finite() => Ok(format!("{v:?}")),
-            _ => Err(format!("expected a number, got {value:?}")),
+            _ => Err(Problem::NotNumber(value.to_string())),
         },
         ParamType::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
     }
@@ -283,7 +330,7 @@ enum Piece<'a> {
 /// `${name}` in SQL code; inside comments (`--`, `/* */`) the text is kept as it is. A placeholder
 /// inside a quoted string or identifier is an error: values are quoted when rendered, so
 /// `'${name}'` would quote twice.
-fn pieces(sql: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
+fn pieces(sql: &str) -> Result<Vec<Piece<'_>>, (usize, Problem)> {
     let line_of = |offset: usize| sql[..offset].matches('\n').count() + 1;
     let bytes = sql.as_bytes();
     let mut pieces = Vec::new();
@@ -300,14 +347,13 @@ fn pieces(sql: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
             quote @ (b'\'' | b'"') => {
                 let end = sql[at + 1..].find(quote as char).map_or(bytes.len(), |end| at + 1 + end + 1);
                 if let Some(inner) = sql[at..end].find("${") {
-                    let reason = "a ${…} placeholder inside quotes is not substituted; write it without quotes (text values are quoted for you)";
-                    return Err((line_of(at + inner), reason.to_string()));
+                    return Err((line_of(at + inner), Problem::QuotedPlaceholder));
                 }
                 at = end;
             }
             b'$' if bytes.get(at + 1) == Some(&b'{') => {
                 let Some(close) = sql[at + 2..].find('}') else {
-                    return Err((line_of(at), "an unclosed ${ placeholder".to_string()));
+                    return Err((line_of(at), Problem::UnclosedPlaceholder));
                 };
                 pieces.push(Piece::Text(&sql[text_start..at]));
                 pieces.push(Piece::Placeholder(&sql[at + 2..at + 2 + close]));
@@ -322,7 +368,7 @@ fn pieces(sql: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
 }
 
 /// The names used as `${name}` in `sql`'s code.
-fn placeholders(sql: &str) -> Result<Vec<String>, (usize, String)> {
+fn placeholders(sql: &str) -> Result<Vec<String>, (usize, Problem)> {
     Ok(pieces(sql)?
         .into_iter()
         .filter_map(|piece| match piece {
@@ -334,13 +380,13 @@ fn placeholders(sql: &str) -> Result<Vec<String>, (usize, String)> {
 
 /// The query cut into `pieces` with each placeholder replaced by its literal. The pieces come from
 /// the query's own text, so a value containing `${other}` stays part of its literal.
-fn substitute(pieces: &[Piece<'_>], literals: &BTreeMap<String, String>) -> Result<String, String> {
+fn substitute(pieces: &[Piece<'_>], literals: &BTreeMap<String, String>) -> Result<String, Problem> {
     let mut out = String::new();
     for piece in pieces {
         match *piece {
             Piece::Text(text) => out.push_str(text),
             Piece::Placeholder(name) => {
-                out.push_str(literals.get(name).ok_or_else(|| format!("${{{name}}} has no value"))?)
+                out.push_str(literals.get(name).ok_or_else(|| Problem::NoValue(name.to_string()))?)
             }
         }
     }

@@ -10,7 +10,7 @@ pub mod names;
 mod remote;
 pub mod stores;
 
-pub use remote::{RemoteSource, expand_remote};
+pub use remote::{RemoteSource, StoreProblem, expand_remote};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -38,12 +38,12 @@ pub enum SourceError {
         path: String,
     },
     /// A glob pattern is malformed.
-    #[error("{pattern}: invalid glob pattern: {reason}")]
+    #[error("{pattern}: invalid glob pattern: {}", source.msg)]
     BadPattern {
         /// The pattern as given.
         pattern: String,
         /// What is wrong with it.
-        reason: String,
+        source: glob::PatternError,
     },
     /// A glob pattern matched no transcript file.
     #[error("{pattern}: no files match")]
@@ -52,12 +52,12 @@ pub enum SourceError {
         pattern: String,
     },
     /// Listing or opening an object store failed.
-    #[error("{url}: {reason}")]
+    #[error("{url}: {source}")]
     Store {
         /// The source URL as given.
         url: String,
         /// What failed.
-        reason: String,
+        source: StoreProblem,
     },
     /// A folder holds no transcript file: treated as unreadable, because an unmounted drive or a
     /// failed sync looks exactly like this, and pruning would remove every document from it.
@@ -204,9 +204,8 @@ fn glob_base(pattern: &str) -> PathBuf {
 fn expand_glob(pattern: &str, wanted: &Wanted<'_>, expansion: &mut Expansion, seen: &mut HashSet<FileKey>) {
     let paths = match glob::glob(pattern) {
         Ok(paths) => paths,
-        Err(e) => {
-            let reason = e.msg.to_string();
-            expansion.problems.push(SourceError::BadPattern { pattern: pattern.to_string(), reason });
+        Err(source) => {
+            expansion.problems.push(SourceError::BadPattern { pattern: pattern.to_string(), source });
             return;
         }
     };

@@ -37,6 +37,20 @@ impl PartialEq for RemoteSource {
 
 impl Eq for RemoteSource {}
 
+/// Why an object store source could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreProblem {
+    /// The source is not a valid URL.
+    #[error("not a valid URL: {0}")]
+    Url(#[from] url::ParseError),
+    /// The key holds a malformed glob pattern.
+    #[error("invalid glob pattern: {}", .0.msg)]
+    Pattern(#[from] glob::PatternError),
+    /// The store could not be opened or listed.
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+}
+
 /// Expands object store URLs into files, listing each prefix once. `options` configure the stores
 /// (see [`stores::open`]); `wanted` filters listed keys as it filters walked files.
 pub async fn expand_remote(
@@ -47,8 +61,8 @@ pub async fn expand_remote(
     let mut expansion = Expansion::default();
     let mut seen = HashSet::new();
     for source in sources {
-        if let Err(reason) = expand_one(source, options, &wanted, &mut expansion, &mut seen).await {
-            expansion.problems.push(SourceError::Store { url: source.clone(), reason });
+        if let Err(problem) = expand_one(source, options, &wanted, &mut expansion, &mut seen).await {
+            expansion.problems.push(SourceError::Store { url: source.clone(), source: problem });
         }
     }
     expansion
@@ -60,8 +74,8 @@ async fn expand_one(
     wanted: &impl Fn(&FsPath) -> bool,
     expansion: &mut Expansion,
     seen: &mut HashSet<String>,
-) -> Result<(), String> {
-    let url = Url::parse(source).map_err(|e| e.to_string())?;
+) -> Result<(), StoreProblem> {
+    let url = Url::parse(source)?;
     let (store, key) = stores::open(&url, options)?;
     expand_in(store, &url, &key, source, wanted, expansion, seen).await
 }
@@ -75,7 +89,7 @@ async fn expand_in(
     wanted: &impl Fn(&FsPath) -> bool,
     expansion: &mut Expansion,
     seen: &mut HashSet<String>,
-) -> Result<(), String> {
+) -> Result<(), StoreProblem> {
     let key = key.to_string();
     let before = expansion.files.len();
     let mut add = |meta: &ObjectMeta, base: &str| {
@@ -92,10 +106,10 @@ async fn expand_in(
         }
     };
     if is_glob(&key) {
-        let pattern = glob::Pattern::new(&key).map_err(|e| format!("invalid glob pattern: {}", e.msg))?;
+        let pattern = glob::Pattern::new(&key)?;
         let base = glob_base(&key);
         let prefix = (!base.is_empty()).then(|| Path::from(base.as_str()));
-        let listed: Vec<ObjectMeta> = store.list(prefix.as_ref()).try_collect().await.map_err(|e| e.to_string())?;
+        let listed: Vec<ObjectMeta> = store.list(prefix.as_ref()).try_collect().await?;
         for meta in sorted(listed) {
             if pattern.matches_with(meta.location.as_ref(), crate::LISTING) {
                 add(&meta, &base);
@@ -115,11 +129,11 @@ async fn expand_in(
                 return Ok(());
             }
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     let prefix = (!key.is_empty()).then_some(object);
-    let listed: Vec<ObjectMeta> = store.list(prefix.as_ref()).try_collect().await.map_err(|e| e.to_string())?;
+    let listed: Vec<ObjectMeta> = store.list(prefix.as_ref()).try_collect().await?;
     for meta in sorted(listed) {
         if wanted(FsPath::new(meta.location.as_ref())) {
             add(&meta, &key);

@@ -18,13 +18,13 @@ pub fn is_store_url(source: &str) -> bool {
 }
 
 /// The store `url` names and the path of the URL within it (no leading or trailing `/`).
-pub fn open(url: &Url, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, String), String> {
+pub fn open(url: &Url, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, String), object_store::Error> {
     let prefix = url.path().trim_matches('/').to_string();
     let mut bucket = url.clone();
     bucket.set_path("/");
     let from_env = std::env::vars().filter(|(key, _)| STORE_ENV_PREFIXES.iter().any(|p| key.starts_with(p)));
     let options = options.iter().cloned().chain(from_env);
-    let (store, _) = object_store::parse_url_opts(&bucket, options).map_err(|e| e.to_string())?;
+    let (store, _) = object_store::parse_url_opts(&bucket, options)?;
     Ok((Arc::from(store), prefix))
 }
 

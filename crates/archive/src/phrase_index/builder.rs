@@ -11,7 +11,6 @@ use verbatim_model::words::{for_each_word, push_lowercase};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{file, phrase_starts};
-use crate::ArchiveError;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -82,7 +81,7 @@ impl PositionsBuilder {
     }
 
     /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
-    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
         let docs = string_column(batch, "doc_id")?;
         let texts = string_column(batch, "text")?;
         let (docs, texts) = (docs.as_string::<i32>(), texts.as_string::<i32>());
@@ -360,14 +359,13 @@ fn packed(word: &str, lowercase: bool) -> Option<u128> {
     Some(u128::from_le_bytes(key))
 }
 
-fn string_column(batch: &RecordBatch, name: &str) -> Result<Arc<dyn Array>, ArchiveError> {
-    let arrow_error = |source| ArchiveError::Arrow { table: "segments", source: Box::new(source) };
-    let column = batch.column_by_name(name).ok_or_else(|| {
-        arrow_error(arrow::error::ArrowError::SchemaError(format!("no column {name} in a segments batch")))
-    })?;
+fn string_column(batch: &RecordBatch, name: &str) -> Result<Arc<dyn Array>, arrow::error::ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column {name} in a segments batch")))?;
     match column.data_type() {
         DataType::Utf8 => Ok(column.clone()),
-        _ => arrow::compute::cast(column, &DataType::Utf8).map_err(arrow_error),
+        _ => arrow::compute::cast(column, &DataType::Utf8),
     }
 }
 

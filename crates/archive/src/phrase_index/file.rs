@@ -27,7 +27,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use super::{IndexSource, holding_row, interpolative};
+use super::{IndexError, IndexSource, holding_row, interpolative};
 
 pub(super) const MAGIC: &[u8; 8] = b"VBPHRS03";
 /// The marker of the format before, which recorded words instead of buckets: not read (its
@@ -213,9 +213,9 @@ struct RowGroup {
 impl Directory {
     /// Reads and checks the footer and directory of the index file of `size` bytes at `source`;
     /// `None` when the file is of the older format.
-    pub(super) async fn read(source: &IndexSource<'_>, size: u64) -> Result<Option<Directory>, String> {
+    pub(super) async fn read(source: &IndexSource<'_>, size: u64) -> Result<Option<Directory>, IndexError> {
         if size < MAGIC.len() as u64 + FOOTER_BYTES {
-            return Err(format!("{size} bytes is too short for a phrase index"));
+            return Err(IndexError::malformed(format!("{size} bytes is too short for a phrase index")));
         }
         let tail_start = size - size.min(TAIL_BYTES);
         let tail = source.range(tail_start..size).await?;
@@ -231,15 +231,15 @@ impl Directory {
             source.range(footer.directory.clone()).await?
         };
         if xxh3_64(&directory) != footer.directory_checksum {
-            return Err("the directory's checksum does not match: the file is damaged".to_string());
+            return Err("the directory's checksum does not match: the file is damaged".into());
         }
         let directory = zstd::stream::decode_all(directory.as_ref())
-            .map_err(|e| format!("the directory does not decompress: {e}"))?;
+            .map_err(|source| IndexError::Decompress { part: "the directory", source })?;
         Directory::parse(&directory, &footer).map(Some)
     }
 
-    fn parse(mut bytes: &[u8], footer: &Footer) -> Result<Directory, String> {
-        let corrupt = |_| "the directory does not decode".to_string();
+    fn parse(mut bytes: &[u8], footer: &Footer) -> Result<Directory, IndexError> {
+        let corrupt = |_| IndexError::from("the directory does not decode");
         let mut offset = MAGIC.len() as u64;
         let mut word_groups = Vec::with_capacity(footer.word_groups.min(1 << 20) as usize);
         for _ in 0..footer.word_groups {
@@ -270,10 +270,13 @@ impl Directory {
             offset = end;
         }
         if offset != footer.directory.start || !bytes.is_empty() {
-            return Err(format!("groups end at {offset}, the directory starts at {}", footer.directory.start));
+            return Err(IndexError::malformed(format!(
+                "groups end at {offset}, the directory starts at {}",
+                footer.directory.start
+            )));
         }
         if footer.row_groups != footer.rows.div_ceil(ROWS_PER_GROUP as u64) {
-            return Err(format!("{} row groups for {} rows", footer.row_groups, footer.rows));
+            return Err(IndexError::malformed(format!("{} row groups for {} rows", footer.row_groups, footer.rows)));
         }
         Ok(Directory { word_groups, row_groups, words: footer.words, rows: footer.rows, positions: footer.positions })
     }
@@ -283,7 +286,7 @@ impl Directory {
         &self,
         source: &IndexSource<'_>,
         words: &[String],
-    ) -> Result<Option<Vec<Vec<u64>>>, String> {
+    ) -> Result<Option<Vec<Vec<u64>>>, IndexError> {
         let mut groups: Vec<usize> = Vec::new();
         for word in words {
             match self.word_groups.partition_point(|g| *g.first_word <= *word.as_bytes()).checked_sub(1) {
@@ -322,7 +325,11 @@ impl Directory {
 
     /// The row holding each of `positions` (ascending) and that row's first position; reads the
     /// row groups they fall in.
-    pub(super) async fn locate(&self, source: &IndexSource<'_>, positions: &[u64]) -> Result<Vec<(u64, u64)>, String> {
+    pub(super) async fn locate(
+        &self,
+        source: &IndexSource<'_>,
+        positions: &[u64],
+    ) -> Result<Vec<(u64, u64)>, IndexError> {
         let group_of = |position: u64| {
             self.row_groups
                 .partition_point(|g| g.first_position <= position)
@@ -349,28 +356,30 @@ impl Directory {
     }
 
     /// The first positions of the rows of row group `group`, from its `bytes`.
-    fn row_starts(&self, group: usize, bytes: &[u8]) -> Result<Vec<u64>, String> {
+    fn row_starts(&self, group: usize, bytes: &[u8]) -> Result<Vec<u64>, IndexError> {
         let entry = &self.row_groups[group];
         if xxh3_64(bytes) != entry.checksum {
-            return Err("a row group's checksum does not match: the file is damaged".to_string());
+            return Err("a row group's checksum does not match: the file is damaged".into());
         }
-        let raw = zstd::stream::decode_all(bytes).map_err(|e| format!("a row group does not decompress: {e}"))?;
+        let raw =
+            zstd::stream::decode_all(bytes).map_err(|source| IndexError::Decompress { part: "a row group", source })?;
         let rows = (self.rows - (group * ROWS_PER_GROUP) as u64).min(ROWS_PER_GROUP as u64);
         let (mut input, mut start) = (raw.as_slice(), entry.first_position);
         let mut starts = Vec::with_capacity(rows as usize);
         for _ in 0..rows {
-            let delta = read_varint(&mut input).map_err(|e| format!("a row group does not decode: {e}"))?;
+            let delta = read_varint(&mut input)
+                .map_err(|e| IndexError::malformed(format!("a row group does not decode: {e}")))?;
             start = start.checked_add(delta).ok_or("a row group does not decode")?;
             starts.push(start);
         }
         if !input.is_empty() {
-            return Err("a row group holds more rows than the index records".to_string());
+            return Err("a row group holds more rows than the index records".into());
         }
         Ok(starts)
     }
 
     /// Reads and checks every group: each word's positions and each row's start.
-    pub(super) async fn check_all(&self, source: &IndexSource<'_>) -> Result<(), String> {
+    pub(super) async fn check_all(&self, source: &IndexSource<'_>) -> Result<(), IndexError> {
         let mut words = 0;
         for group in &self.word_groups {
             let loaded = group.load(source.range(group.range.clone()).await?, self.positions)?;
@@ -383,7 +392,10 @@ impl Directory {
             damaged?;
         }
         if words != self.words {
-            return Err(format!("{words} words in the word groups, the footer records {}", self.words));
+            return Err(IndexError::malformed(format!(
+                "{words} words in the word groups, the footer records {}",
+                self.words
+            )));
         }
         for (index, group) in self.row_groups.iter().enumerate() {
             self.row_starts(index, &source.range(group.range.clone()).await?)?;
@@ -407,7 +419,7 @@ enum Postings<'a> {
 }
 
 impl Postings<'_> {
-    fn positions(self) -> Result<Vec<u64>, String> {
+    fn positions(self) -> Result<Vec<u64>, IndexError> {
         match self {
             Postings::Inline(positions) => Ok(positions),
             Postings::Coded { bytes, count, universe } => interpolative::decode(bytes, count, universe),
@@ -417,14 +429,14 @@ impl Postings<'_> {
 
 impl WordGroup {
     /// Checks the group's `bytes` and decompresses its word list.
-    fn load(&self, bytes: Bytes, universe: u64) -> Result<LoadedWordGroup<'_>, String> {
+    fn load(&self, bytes: Bytes, universe: u64) -> Result<LoadedWordGroup<'_>, IndexError> {
         if xxh3_64(&bytes) != self.checksum {
-            return Err("a word group's checksum does not match: the file is damaged".to_string());
+            return Err("a word group's checksum does not match: the file is damaged".into());
         }
         let (postings, word_list) =
             (bytes.slice(..self.postings_bytes as usize), &bytes[self.postings_bytes as usize..]);
-        let word_list =
-            zstd::stream::decode_all(word_list).map_err(|e| format!("a word list does not decompress: {e}"))?;
+        let word_list = zstd::stream::decode_all(word_list)
+            .map_err(|source| IndexError::Decompress { part: "a word list", source })?;
         Ok(LoadedWordGroup { group: self, universe, postings, word_list })
     }
 }
@@ -432,15 +444,15 @@ impl WordGroup {
 impl LoadedWordGroup<'_> {
     /// Calls `on_word` with each word of the group, in order, and its postings, while it
     /// returns true.
-    fn for_each_word(&self, mut on_word: impl FnMut(&[u8], Postings<'_>) -> bool) -> Result<(), String> {
-        let corrupt = |_| "a word list does not decode".to_string();
+    fn for_each_word(&self, mut on_word: impl FnMut(&[u8], Postings<'_>) -> bool) -> Result<(), IndexError> {
+        let corrupt = |_| IndexError::from("a word list does not decode");
         let (mut input, mut word, mut postings_at) = (self.word_list.as_slice(), Vec::new(), 0usize);
         for _ in 0..self.group.words {
             let shared = read_varint(&mut input).map_err(corrupt)? as usize;
             let length = read_varint(&mut input).map_err(corrupt)? as usize;
             let rest = input.split_off(..length).ok_or("a word list does not decode")?;
             if shared > word.len() {
-                return Err("a word list does not decode".to_string());
+                return Err("a word list does not decode".into());
             }
             word.truncate(shared);
             word.extend_from_slice(rest);
@@ -466,7 +478,7 @@ impl LoadedWordGroup<'_> {
             }
         }
         if postings_at != self.postings.len() || !input.is_empty() {
-            return Err("a word group holds more than its words".to_string());
+            return Err("a word group holds more than its words".into());
         }
         Ok(())
     }
@@ -485,22 +497,22 @@ struct Footer {
 }
 
 impl Footer {
-    fn parse(bytes: &[u8], size: u64) -> Result<Footer, String> {
+    fn parse(bytes: &[u8], size: u64) -> Result<Footer, IndexError> {
         if bytes.len() as u64 != FOOTER_BYTES || &bytes[FOOTER_VALUES * 8..] != MAGIC {
-            return Err("not a phrase index of this version (no footer marker)".to_string());
+            return Err("not a phrase index of this version (no footer marker)".into());
         }
         let value = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         let values: [u64; FOOTER_VALUES] = std::array::from_fn(value);
         if footer_checksum(&values) != values[FOOTER_VALUES - 1] {
-            return Err("the footer's checksum does not match: the file is damaged".to_string());
+            return Err("the footer's checksum does not match: the file is damaged".into());
         }
         let directory = value(0)..value(0).saturating_add(value(1));
         if directory.start < MAGIC.len() as u64 || directory.end.saturating_add(FOOTER_BYTES) != size {
-            return Err(format!("footer sections do not fit a file of {size} bytes"));
+            return Err(IndexError::malformed(format!("footer sections do not fit a file of {size} bytes")));
         }
         // Positions are numbered with u32 (a chunk is cut long before): more is a forged footer.
         if value(6) > 1 << 32 {
-            return Err(format!("{} positions is more than an index holds", value(6)));
+            return Err(IndexError::malformed(format!("{} positions is more than an index holds", value(6))));
         }
         Ok(Footer {
             directory,

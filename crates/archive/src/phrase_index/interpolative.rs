@@ -7,6 +7,8 @@
 //! Values are written with truncated binary codes, most significant bit first; the code is
 //! padded to whole bytes.
 
+use super::IndexError;
+
 /// Appends the code of `positions` (ascending, each below `universe`) to `out`.
 pub fn encode(positions: &[u32], universe: u64, out: &mut Vec<u8>) {
     let mut writer = BitWriter { out, pending: 0, pending_bits: 0 };
@@ -31,9 +33,9 @@ fn encode_range(mut positions: &[u32], mut low: u64, high: u64, writer: &mut Bit
 }
 
 /// The `count` positions below `universe` coded in `bytes`.
-pub fn decode(bytes: &[u8], count: u64, universe: u64) -> Result<Vec<u64>, String> {
+pub fn decode(bytes: &[u8], count: u64, universe: u64) -> Result<Vec<u64>, IndexError> {
     if count > universe {
-        return Err(format!("{count} positions cannot lie below {universe}"));
+        return Err(IndexError::malformed(format!("{count} positions cannot lie below {universe}")));
     }
     let mut positions = vec![0u64; count as usize];
     let mut reader = BitReader { bytes, at: 0, pending: 0, pending_bits: 0 };
@@ -43,13 +45,18 @@ pub fn decode(bytes: &[u8], count: u64, universe: u64) -> Result<Vec<u64>, Strin
     Ok(positions)
 }
 
-fn decode_range(mut positions: &mut [u64], mut low: u64, high: u64, reader: &mut BitReader<'_>) -> Result<(), String> {
+fn decode_range(
+    mut positions: &mut [u64],
+    mut low: u64,
+    high: u64,
+    reader: &mut BitReader<'_>,
+) -> Result<(), IndexError> {
     // The left half recursively, the right half in this loop.
     while !positions.is_empty() {
         let middle = positions.len() / 2;
         let (least, most) = (low + middle as u64, high - (positions.len() - 1 - middle) as u64);
         if least > most {
-            return Err("a posting list does not decode".to_string());
+            return Err("a posting list does not decode".into());
         }
         let value = least + reader.read_truncated(most - least + 1)?;
         let (before, after) = positions.split_at_mut(middle);
@@ -111,7 +118,7 @@ struct BitReader<'a> {
 }
 
 impl BitReader<'_> {
-    fn read_truncated(&mut self, range: u64) -> Result<u64, String> {
+    fn read_truncated(&mut self, range: u64) -> Result<u64, IndexError> {
         if range <= 1 {
             return Ok(0);
         }
@@ -121,7 +128,7 @@ impl BitReader<'_> {
         if value < short { Ok(value) } else { Ok(((value << 1) | self.read(1)?) - short) }
     }
 
-    fn read(&mut self, bits: u32) -> Result<u64, String> {
+    fn read(&mut self, bits: u32) -> Result<u64, IndexError> {
         while self.pending_bits < bits {
             let byte = *self.bytes.get(self.at).ok_or("a posting list ends early")?;
             self.pending = (self.pending << 8) | u64::from(byte);

@@ -130,11 +130,10 @@ impl ChunkFactory {
         let store = archive.store();
         let object = archive.object(&entry.path);
         let shown = archive.show(&entry.path);
-        let corrupt = |reason: String| ArchiveError::Corrupt { path: shown.clone(), reason };
         let (builder, _) = self
             .runtime
             .block_on(read_footer(&store, &object, table, entry.bytes))
-            .map_err(|damage| corrupt(damage.to_string()))?;
+            .map_err(|source| ArchiveError::FileDamaged { path: shown.clone(), source })?;
         let mut stream = builder.build().map_err(ArchiveError::parquet(&shown))?;
         let mut writer = None;
         let mut range: Option<DocRange> = None;

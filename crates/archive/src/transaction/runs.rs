@@ -144,9 +144,9 @@ pub(crate) async fn recorded(archive: &Archive) -> Result<Vec<RecordedRun>, Arch
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(archive.store_error(&object.location)(e)),
         };
-        let record: RunRecord = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Corrupt {
+        let record: RunRecord = serde_json::from_slice(&bytes).map_err(|source| ArchiveError::Metadata {
             path: archive.show(&format!("{RUNS_DIR}/{id}.json")),
-            reason: format!("unreadable run record: {e}"),
+            source,
         })?;
         runs.push(RecordedRun {
             id: id.to_string(),
