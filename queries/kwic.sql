@@ -1,15 +1,15 @@
--- A concordance: every segment where a phrase is said, the phrase aligned in a column with the
--- words before and after it (keyword in context), with its time and a deep link.
+-- A concordance: every hit of a query, aligned in a column between the words before and after
+-- it (keyword in context), with its time and a deep link. The query is the corpus query language
+-- `search` takes: a phrase, NEAR/n, ORDERED/n, prefixes (safe*), * for one word, /regex/ words,
+-- AND, OR, NOT and filters (speaker:, channel:, lang:, after:, before:).
 --
--- @param phrase text : the words to find, e.g. 'out of core'
+-- @param phrase text : what to find, e.g. 'out of core' or '"memory safe*" NEAR/5 rust'
 -- @param width integer = 40 : characters of context on each side
 -- @param limit integer = 1000 : at most this many lines
-SELECT s.doc_id,
-       hms(s.start_ms) AS start,
-       kwic(s.text, ${phrase}, ${width}) AS line,
-       youtube_link(d.video_id, s.start_ms) AS link
-FROM segments s
-LEFT JOIN documents d ON d.doc_id = s.doc_id
-WHERE phrase_match(s.text, ${phrase})
-ORDER BY s.doc_id, s.seq
+SELECT doc_id,
+       start,
+       lpad(right(left_context, ${width}), ${width}) || ' | ' || hit || ' | ' || left(right_context, ${width}) AS line,
+       link
+FROM search(${phrase}, 1)
+ORDER BY doc_id, seq, word_index
 LIMIT ${limit};

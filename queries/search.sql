@@ -1,18 +1,22 @@
--- Every place a phrase is said, also where captions split it ("data pipelines to national /
--- supercomputing"): reported at the segment where it starts, with HH:MM:SS, a YouTube deep link
--- when the video id is known, and the neighbouring captions as context. Words are matched as
--- tokenize() splits them (case, punctuation and caption breaks ignored). Answered from the
--- archive's phrase indexes; chunks written without one are scanned, with the same answers.
+-- Every place something is said, also where captions split it ("data pipelines to national /
+-- supercomputing"): one row per occurrence, at the segment where it starts, with HH:MM:SS, a
+-- YouTube deep link when the video id is known, the hit and its context. The phrase is the
+-- corpus query language: words as tokenize() splits them (case, punctuation and caption breaks
+-- ignored), "quoted phrases", NEAR/n and ORDERED/n (at most n words between), safe* (prefix),
+-- * (any one word), /colou?r/ (a regular expression over one word), AND, OR, NOT, parentheses,
+-- and the filters speaker:, channel:, lang:, after:YYYY-MM-DD and before:YYYY-MM-DD. Answered
+-- from the archive's phrase indexes; chunks written without one are scanned, with the same answers.
 --
--- @param phrase text : the words to find, e.g. 'national supercomputing'
+-- @param phrase text : what to find, e.g. 'national supercomputing' or 'python NEAR/5 fast*'
 -- @param limit integer = 1000000000 : at most this many hits
 SELECT doc_id,
        seq,
+       word_index,
        start,
        hms(end_ms) AS "end",
-       text,
-       link,
-       before,
-       after
+       left_context,
+       hit,
+       right_context,
+       link
 FROM search(${phrase}, 1, ${limit})
-ORDER BY doc_id, seq;
+ORDER BY doc_id, seq, word_index;

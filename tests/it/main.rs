@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod cluster;
+mod corpus_query;
 mod crash;
 mod export;
 mod fmt;

@@ -23,10 +23,11 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use serde::{Deserialize, Serialize};
 use verbatim_archive::phrase_index::IndexCache;
 use verbatim_archive::{Archive, FileEntry};
+use verbatim_query::corpus::CorpusQuery;
 use verbatim_query::search::{MAX_CONTEXT, SearchHits, SearchHitsExec, SearchHitsTable, SearchTarget};
 
 /// The tag in front of an encoded search (never the start of a protobuf message Ballista writes).
-const SEARCH_TAG: &[u8] = b"verbatim-search-hits/1\n";
+const SEARCH_TAG: &[u8] = b"verbatim-search-hits/2\n";
 
 /// One search, as it travels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +36,10 @@ pub struct SearchSpec {
     pub archive: String,
     /// The snapshot's `segments` chunks.
     pub chunks: Vec<FileEntry>,
-    /// The phrase's words.
-    pub words: Vec<String>,
+    /// The snapshot's `documents` chunks.
+    pub documents: Vec<FileEntry>,
+    /// The query, as written (parsed again where it arrives).
+    pub query: String,
     /// Captions of context each side.
     pub context: i64,
     /// For a plan: the columns it gives.
@@ -52,7 +55,8 @@ impl SearchSpec {
         SearchSpec {
             archive: hits.target.archive.url().to_string(),
             chunks: hits.target.chunks.clone(),
-            words: hits.words.clone(),
+            documents: hits.target.documents.clone(),
+            query: hits.query.text.clone(),
             context: hits.context,
             projection: None,
             partitions: 0,
@@ -71,10 +75,10 @@ impl SearchSpec {
         let spec: Result<SearchSpec> =
             serde_json::from_slice(json).map_err(|e| DataFusionError::Internal(format!("decoding a search: {e}")));
         Some(spec.and_then(|spec| {
-            if spec.words.is_empty() || !(0..=MAX_CONTEXT).contains(&spec.context) {
+            if CorpusQuery::parse(&spec.query).is_err() || !(0..=MAX_CONTEXT).contains(&spec.context) {
                 return Err(DataFusionError::Internal(format!(
                     "a search of {:?} with {} captions of context cannot be run",
-                    spec.words, spec.context
+                    spec.query, spec.context
                 )));
             }
             Ok(spec)
@@ -114,8 +118,10 @@ impl ArchiveOpener {
             cache: self.cache.clone().filter(|_| !archive.is_local()),
             archive,
             chunks: spec.chunks,
+            documents: spec.documents,
         };
-        Ok(SearchHits { target: Arc::new(target), words: spec.words, context: spec.context })
+        let query = CorpusQuery::parse(&spec.query).map_err(|e| DataFusionError::Plan(format!("search: {e}")))?;
+        Ok(SearchHits { target: Arc::new(target), query: Arc::new(query), context: spec.context })
     }
 }
 
@@ -250,7 +256,8 @@ mod tests {
                 doc_range: None,
                 phrase_index: None,
             }],
-            words: vec!["open".into(), "source".into()],
+            documents: Vec::new(),
+            query: "open source".into(),
             context: 2,
             projection: Some(vec![0, 4]),
             partitions: 3,
@@ -260,7 +267,7 @@ mod tests {
         assert_eq!(SearchSpec::decode(&buf).unwrap().unwrap(), spec);
         assert!(SearchSpec::decode(b"\x0a\x03abc").is_none());
         assert!(SearchSpec::decode(&buf[..buf.len() - 3]).unwrap().is_err());
-        for bad in [SearchSpec { context: -1, ..spec.clone() }, SearchSpec { words: Vec::new(), ..spec.clone() }] {
+        for bad in [SearchSpec { context: -1, ..spec.clone() }, SearchSpec { query: "(".into(), ..spec.clone() }] {
             let mut buf = Vec::new();
             bad.encode(&mut buf).unwrap();
             assert!(SearchSpec::decode(&buf).unwrap().is_err(), "{bad:?}");

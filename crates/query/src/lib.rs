@@ -5,6 +5,7 @@
 #[macro_use]
 mod plan;
 pub mod cancellation;
+pub mod corpus;
 pub mod documents;
 mod error;
 pub mod layout;

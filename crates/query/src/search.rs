@@ -7,9 +7,12 @@
 //! otherwise (the same word numbering, so the same rows); then only the hits' captions and their
 //! neighbours are read from the chunk, decoding just the pages that hold them.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray, StringBuilder, UInt64Array,
+};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider, view::ViewTable};
@@ -27,11 +30,16 @@ use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
-use verbatim_archive::phrase_index::{self, IndexCache, PhrasePlace};
+use verbatim_archive::phrase_index::{self, ChunkIndex, IndexCache, PhrasePlace};
 use verbatim_archive::{Archive, FileEntry, StoreReader};
+
+use crate::corpus::candidates::candidate_starts;
+use crate::corpus::matcher::Block;
+use crate::corpus::{CorpusQuery, Filters};
 
 /// The most captions of context each side.
 pub const MAX_CONTEXT: i64 = 3;
@@ -45,6 +53,8 @@ pub struct SearchTarget {
     pub archive: Archive,
     /// The snapshot's `segments` chunks.
     pub chunks: Vec<FileEntry>,
+    /// The snapshot's `documents` chunks (read for filters on documents).
+    pub documents: Vec<FileEntry>,
     /// Where copies of remote index files are kept; `None` reads them from the store.
     pub cache: Option<IndexCache>,
 }
@@ -74,21 +84,21 @@ fn literal(expr: &Expr) -> Option<&ScalarValue> {
     }
 }
 
-/// The arguments of `search` and `search_hits`: the phrase's words, context and limit.
+/// The arguments of `search` and `search_hits`: the query, context and limit.
 struct Arguments {
-    phrase: String,
+    query: CorpusQuery,
     context: i64,
     limit: Option<i64>,
 }
 
 fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Arguments> {
     let exprs = args.exprs();
-    let usage = if most == 3 { "'phrase' [, context [, limit]]" } else { "'phrase' [, context]" };
-    let phrase = match exprs.first().and_then(literal) {
+    let usage = if most == 3 { "'query' [, context [, limit]]" } else { "'query' [, context]" };
+    let text = match exprs.first().and_then(literal) {
         Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => {
             s.clone()
         }
-        _ => return plan_err!("{name}({usage}): the phrase must be a string literal"),
+        _ => return plan_err!("{name}({usage}): the query must be a string literal"),
     };
     if exprs.len() > most {
         return plan_err!("{name} takes at most {most} arguments ({usage})");
@@ -105,10 +115,11 @@ fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Argume
         return plan_err!("{name}: context must be 0 to {MAX_CONTEXT} captions, got {context}");
     }
     let limit = integer(2, "limit")?;
-    if phrase_index::phrase_words(&phrase).is_empty() {
-        return plan_err!("{name}: the phrase {phrase:?} has no words");
-    }
-    Ok(Arguments { phrase, context, limit })
+    let query = match CorpusQuery::parse(&text) {
+        Ok(query) => query,
+        Err(e) => return plan_err!("{name}: the query {text:?} does not parse: {e}"),
+    };
+    Ok(Arguments { query, context, limit })
 }
 
 /// The `search` table function: hits with time, link and context, ordered.
@@ -116,27 +127,28 @@ fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Argume
 pub struct SearchFunction;
 
 impl SearchFunction {
-    /// The SQL of a search for `phrase` with `context` captions each side and at most `limit` hits.
-    pub fn sql(phrase: &str, context: i64, limit: Option<i64>) -> String {
-        let quoted = format!("'{}'", phrase.replace('\'', "''"));
+    /// The SQL of a search for `query` with `context` captions each side and at most `limit` hits.
+    pub fn sql(query: &str, context: i64, limit: Option<i64>) -> String {
+        let quoted = format!("'{}'", query.replace('\'', "''"));
         let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
         format!(
-            "SELECT h.doc_id, h.seq, h.start_ms, h.end_ms, hms(h.start_ms) AS start, h.text, \
-             youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after \
+            "SELECT h.doc_id, h.seq, h.word_index, h.hit_words, h.start_ms, h.end_ms, hms(h.start_ms) AS start, \
+             h.text, youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after, \
+             h.left_context, h.hit, h.right_context \
              FROM search_hits({quoted}, {context}) h \
              LEFT JOIN documents d ON d.doc_id = h.doc_id \
-             ORDER BY h.doc_id, h.seq{limit}"
+             ORDER BY h.doc_id, h.seq, h.word_index{limit}"
         )
     }
 }
 
 impl TableFunctionImpl for SearchFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let Arguments { phrase, context, limit } = arguments("search", &args, 3)?;
+        let Arguments { query, context, limit } = arguments("search", &args, 3)?;
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("search: the session is not a DataFusion session state");
         };
-        let sql = SearchFunction::sql(&phrase, context, limit);
+        let sql = SearchFunction::sql(&query.text, context, limit);
         // Planning reads only the catalog (no I/O), so it can complete here, synchronously.
         let plan = futures::executor::block_on(state.create_logical_plan(&sql))?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))
@@ -159,8 +171,8 @@ impl SearchHitsFunction {
 
 impl TableFunctionImpl for SearchHitsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let Arguments { phrase, context, .. } = arguments("search_hits", &args, 2)?;
-        let hits = SearchHits { target: self.target.clone(), words: phrase_index::phrase_words(&phrase), context };
+        let Arguments { query, context, .. } = arguments("search_hits", &args, 2)?;
+        let hits = SearchHits { target: self.target.clone(), query: Arc::new(query), context };
         Ok(Arc::new(SearchHitsTable::new(hits)))
     }
 }
@@ -170,21 +182,26 @@ pub static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("doc_id", DataType::Utf8, false),
         Field::new("seq", DataType::Int32, false),
+        Field::new("word_index", DataType::Int32, false),
+        Field::new("hit_words", DataType::Int32, false),
         Field::new("start_ms", DataType::Int64, false),
         Field::new("end_ms", DataType::Int64, false),
         Field::new("text", DataType::Utf8, false),
         Field::new("before", DataType::Utf8, false),
         Field::new("after", DataType::Utf8, false),
+        Field::new("left_context", DataType::Utf8, false),
+        Field::new("hit", DataType::Utf8, false),
+        Field::new("right_context", DataType::Utf8, false),
     ]))
 });
 
-/// One search: where it looks, the phrase's words and the captions of context each side.
+/// One search: where it looks, what it looks for and the captions of context each side.
 #[derive(Debug, Clone)]
 pub struct SearchHits {
     /// The snapshot's chunks and how to read them.
     pub target: Arc<SearchTarget>,
-    /// The phrase's words, as `tokenize` gives them.
-    pub words: Vec<String>,
+    /// The query.
+    pub query: Arc<CorpusQuery>,
     /// Captions of context each side.
     pub context: i64,
 }
@@ -288,8 +305,8 @@ impl DisplayAs for SearchHitsExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "SearchHitsExec: words={:?}, context={}, chunks={}",
-            self.hits.words,
+            "SearchHitsExec: query={:?}, context={}, chunks={}",
+            self.hits.query.text,
             self.hits.context,
             self.hits.target.chunks.len()
         )
@@ -307,26 +324,26 @@ impl ExecutionPlan for SearchHitsExec {
 
     leaf_plan_methods!("SearchHitsExec");
 
-    /// Searches the partition's chunks in order, a window of places at a time, the next
-    /// chunk's places and the next window's rows read while the previous window's hits are taken.
+    /// Searches the partition's chunks in order, a window of candidate starts at a time (or, for
+    /// a chunk the index cannot narrow down, a document at a time), the next chunk's candidates
+    /// and the next window's rows read while the previous window's hits are taken.
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let (target, words, context) = (self.hits.target.clone(), Arc::new(self.hits.words.clone()), self.hits.context);
+        let hits = self.hits.clone();
+        let chunks = self.chunks_of(partition).to_vec();
         let projection = self.projection.clone();
-        let batches = futures::stream::iter(self.chunks_of(partition).to_vec())
-            .map(move |entry| {
-                let (target, words) = (target.clone(), words.clone());
-                spawned(async move { ChunkSearch::start(target, entry, words, context as u64).await })
+        let batches = futures::stream::once(spawned(Search::start(hits)))
+            .map_ok(move |search| {
+                futures::stream::iter(chunks.clone())
+                    .map(move |entry| spawned(ChunkSearch::start(search.clone(), entry)))
+                    .buffered(2)
+                    .map_ok(ChunkSearch::hits)
+                    .try_flatten()
             })
-            .buffered(2)
-            .map_ok(|chunk| futures::stream::iter(chunk.into_iter().flat_map(ChunkSearch::windows).map(Ok)))
             .try_flatten()
-            .map_ok(|window| spawned(async move { window.hits().await }))
-            .try_buffered(2)
             .try_filter_map(move |batch| {
-                let projected = match (&projection, batch) {
-                    (Some(columns), Some(batch)) => batch.project(columns).map(Some).map_err(DataFusionError::from),
-                    (None, batch) => Ok(batch),
-                    (_, None) => Ok(None),
+                let projected = match &projection {
+                    Some(columns) => batch.project(columns).map(Some).map_err(DataFusionError::from),
+                    None => Ok(Some(batch)),
                 };
                 async move { projected }
             });
@@ -334,9 +351,9 @@ impl ExecutionPlan for SearchHitsExec {
     }
 }
 
-/// Places of one chunk whose hits are read and confirmed together. A frequent phrase has hundreds
-/// of thousands of places in a chunk: taken in windows, its search holds a window's rows at a
-/// time rather than the chunk's.
+/// Candidate starts of one chunk whose hits are read and confirmed together. A frequent word has
+/// hundreds of thousands of places in a chunk: taken in windows, its search holds a window's rows
+/// at a time rather than the chunk's.
 const WINDOW_PLACES: usize = 8192;
 
 /// `task` run on its own tokio task (so that windows and chunks are searched in parallel).
@@ -344,116 +361,406 @@ async fn spawned<T: Send + 'static>(task: impl std::future::Future<Output = Resu
     SpawnedTask::spawn(task).join_unwind().await.map_err(|e| DataFusionError::External(Box::new(e)))?
 }
 
-/// The search of one chunk: where the phrase may start in it, and its Parquet file and metadata.
-struct ChunkSearch {
+/// A search under way: what it looks for, where, and the documents its filters take.
+struct Search {
     target: Arc<SearchTarget>,
+    query: Arc<CorpusQuery>,
+    context: u64,
+    /// The documents the query's document filters take; `None` without such filters.
+    documents: Option<HashSet<String>>,
+}
+
+impl Search {
+    /// Starts `hits`: reads the `documents` table when the query filters on documents.
+    async fn start(hits: SearchHits) -> Result<Arc<Search>> {
+        let filters = &hits.query.filters;
+        let documents =
+            if filters.on_documents() { Some(documents_taken(&hits.target, &hits.query.filters).await?) } else { None };
+        Ok(Arc::new(Search { target: hits.target, query: hits.query, context: hits.context as u64, documents }))
+    }
+
+    /// Whether a hit in document `doc_id`, in a caption of `speaker`, passes the filters.
+    fn takes(&self, doc_id: &str, speaker: Option<&str>) -> bool {
+        self.documents.as_ref().is_none_or(|documents| documents.contains(doc_id))
+            && self.query.filters.takes_speaker(speaker)
+    }
+}
+
+/// The ids of the documents of the snapshot `filters` take.
+async fn documents_taken(target: &SearchTarget, filters: &Filters) -> Result<HashSet<String>> {
+    let mut taken = HashSet::new();
+    for entry in &target.documents {
+        let object = target.archive.object(&entry.path);
+        let reader = StoreReader::new(target.store.clone(), object, entry.bytes);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+        let columns: Vec<usize> = ["doc_id", "channel", "language", "published_at"]
+            .iter()
+            .map(|name| builder.schema().index_of(name))
+            .collect::<std::result::Result<_, _>>()?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+        let mut stream = builder.with_projection(mask).build()?;
+        while let Some(batch) = stream.try_next().await? {
+            let text = |name: &str| -> Result<ArrayRef> { Ok(cast(column(&batch, name)?, &DataType::Utf8)?) };
+            let (ids, channels, languages, published) =
+                (text("doc_id")?, text("channel")?, text("language")?, text("published_at")?);
+            let (ids, channels, languages, published) = (
+                ids.as_string::<i32>(),
+                channels.as_string::<i32>(),
+                languages.as_string::<i32>(),
+                published.as_string::<i32>(),
+            );
+            fn value(array: &datafusion::arrow::array::StringArray, row: usize) -> Option<&str> {
+                (!array.is_null(row)).then(|| array.value(row))
+            }
+            for row in 0..batch.num_rows() {
+                if filters.takes_document(value(channels, row), value(languages, row), value(published, row)) {
+                    taken.insert(ids.value(row).to_string());
+                }
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// The search of one chunk: the chunk's Parquet metadata and how its candidates were found.
+struct ChunkSearch {
+    search: Arc<Search>,
     entry: FileEntry,
     object: Path,
-    words: Arc<Vec<String>>,
-    context: u64,
-    places: Vec<PhrasePlace>,
     metadata: ArrowReaderMetadata,
 }
 
+/// Where a chunk's hits may start.
+enum Candidates {
+    /// At these positions (ascending), as its index says.
+    Indexed(Arc<ChunkIndex>, Arc<Vec<u64>>),
+    /// Anywhere: the chunk is scanned.
+    Everywhere,
+}
+
 impl ChunkSearch {
-    /// Looks the phrase up in the chunk (its index, or its text) and, when it may occur there,
-    /// reads the chunk's metadata; `None` when it cannot occur in the chunk.
-    async fn start(
-        target: Arc<SearchTarget>,
-        entry: FileEntry,
-        words: Arc<Vec<String>>,
-        context: u64,
-    ) -> Result<Option<ChunkSearch>> {
-        let places = target.phrase_places(&entry, &words).await?;
-        if places.is_empty() {
-            return Ok(None);
-        }
-        let object = target.archive.object(&entry.path);
+    /// Looks the query up in the chunk's index: the chunk's windows of candidates, or its scan;
+    /// nothing when the query cannot match in it.
+    async fn start(search: Arc<Search>, entry: FileEntry) -> Result<Option<(Arc<ChunkSearch>, Candidates)>> {
+        let target = &search.target;
+        let archive = &target.archive;
+        let index = ChunkIndex::open(
+            &target.store,
+            |relative| archive.object(relative),
+            archive.url().as_str(),
+            &entry,
+            target.cache.as_ref(),
+        )
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let candidates = match index {
+            Some(index) => match candidate_starts(&search.query.expr, &index)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+            {
+                Some(starts) if starts.is_empty() => return Ok(None),
+                Some(starts) => Candidates::Indexed(Arc::new(index), Arc::new(starts)),
+                None => Candidates::Everywhere,
+            },
+            None => Candidates::Everywhere,
+        };
+        let object = archive.object(&entry.path);
         let mut reader = StoreReader::new(target.store.clone(), object.clone(), entry.bytes);
         // The offset index lets the reader fetch and decode only the pages holding selected rows.
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
         let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
-        Ok(Some(ChunkSearch { target, entry, object, words, context, places, metadata }))
+        Ok(Some((Arc::new(ChunkSearch { search, entry, object, metadata }), candidates)))
     }
 
-    /// The chunk's windows of places, in row order.
-    fn windows(self) -> impl Iterator<Item = HitWindow> {
-        let chunk = Arc::new(self);
-        window_ranges(&chunk.places, WINDOW_PLACES)
-            .into_iter()
-            .map(move |places| HitWindow { chunk: chunk.clone(), places })
-    }
-}
-
-/// Ranges of at most about `size` places (ascending by row), never splitting the places of one row.
-fn window_ranges(places: &[PhrasePlace], size: usize) -> Vec<std::ops::Range<usize>> {
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    while start < places.len() {
-        let mut end = (start + size.max(1)).min(places.len());
-        while end < places.len() && places[end].row == places[end - 1].row {
-            end += 1;
+    /// The chunk's hits, a window of candidates (or a document) at a time, in row order.
+    fn hits(started: Option<(Arc<ChunkSearch>, Candidates)>) -> BoxStream<'static, Result<RecordBatch>> {
+        let Some((chunk, candidates)) = started else { return futures::stream::empty().boxed() };
+        match candidates {
+            Candidates::Indexed(index, starts) => futures::stream::iter(window_ranges(&starts, WINDOW_PLACES))
+                .map(move |range| {
+                    let (chunk, index, starts) = (chunk.clone(), index.clone(), starts.clone());
+                    spawned(async move { chunk.window_hits(&index, &starts[range]).await })
+                })
+                .buffered(2)
+                .try_filter_map(|batch| async move { Ok(batch) })
+                .boxed(),
+            Candidates::Everywhere => chunk.scan().boxed(),
         }
-        ranges.push(start..end);
-        start = end;
     }
-    ranges
-}
 
-/// One window of a chunk's places.
-struct HitWindow {
-    chunk: Arc<ChunkSearch>,
-    places: std::ops::Range<usize>,
-}
-
-impl HitWindow {
-    /// The hits among the window's places, if any.
-    async fn hits(self) -> Result<Option<RecordBatch>> {
-        let chunk = &self.chunk;
-        let places = &chunk.places[self.places.clone()];
-        let selected = with_context(places, chunk.context, chunk.entry.rows);
-        let rows = read_rows(&chunk.target.store, &chunk.object, &chunk.entry, &chunk.metadata, &selected).await?;
-        let hits = confirmed_hits(&rows, &selected, places, &chunk.words)?;
+    /// The hits starting at some of `starts` (ascending positions of the chunk's index).
+    async fn window_hits(&self, index: &ChunkIndex, starts: &[u64]) -> Result<Option<RecordBatch>> {
+        let external = |e| DataFusionError::External(Box::new(e));
+        let (words, captions) = self.search.query.expr.reach();
+        let last_position = index.positions().saturating_sub(1);
+        // The rows of each start, and of the words `words` before and after it.
+        let mut asked: Vec<u64> =
+            starts.iter().flat_map(|&p| [p.saturating_sub(words), p, (p + words).min(last_position)]).collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let located = index.locate(&asked).await.map_err(external)?;
+        let row_of = |position: u64| located[asked.binary_search(&position).expect("every position is located")];
+        let mut spans: Vec<(u64, u64)> = starts
+            .iter()
+            .map(|&p| (row_of(p.saturating_sub(words)).0, row_of((p + words).min(last_position)).0))
+            .collect();
+        if captions > 0 {
+            spans = self.widen(index, &spans, words, captions).await?;
+        }
+        let rows = index.rows();
+        let context = self.search.context;
+        let mut wanted: Vec<(u64, u64)> = spans;
+        // Context: captions before the hit's first caption and after its last one (within the
+        // words of its reach).
+        wanted.extend(starts.iter().map(|&p| {
+            let (first, last) = (row_of(p.saturating_sub(words)).0, row_of((p + words).min(last_position)).0);
+            (first.saturating_sub(context), (last + context).min(rows - 1))
+        }));
+        let selected = merged_rows(wanted);
+        let batch = read_rows(&self.search.target.store, &self.object, &self.entry, &self.metadata, &selected).await?;
+        // A hit counts only where it starts at a candidate: its deciding words were all read.
+        let row_starts: HashMap<u64, u64> = starts.iter().map(|&p| row_of(p)).collect();
+        let accept = |row: u64, word: u32| {
+            row_starts.get(&row).is_some_and(|&first| starts.binary_search(&(first + u64::from(word))).is_ok())
+        };
+        let hits = self.block_hits(&batch, &selected, accept)?;
         if hits.is_empty() {
             return Ok(None);
         }
-        Ok(Some(hit_batch(&rows, &selected, &hits, chunk.context)?))
+        Ok(Some(hit_batch(&batch, &selected, &hits, context)?))
     }
-}
 
-/// The rows to read: each place's rows (where the phrase would start to where it would end) and
-/// `context` rows each side, ascending and once each.
-fn with_context(places: &[PhrasePlace], context: u64, rows: u64) -> Vec<u64> {
-    let mut selected: Vec<u64> = Vec::with_capacity(places.len() * (2 * context as usize + 1));
-    for place in places {
-        let from = place.row.saturating_sub(context).max(selected.last().map_or(0, |last| last + 1));
-        let to = (place.row + context).max(place.last_row);
-        selected.extend(from..(to + 1).min(rows));
-    }
-    selected
-}
-
-/// The rows (ascending, once each) where the phrase `words` does start, of the `places` where it
-/// may: each place checked against the text of the `selected` rows read.
-fn confirmed_hits(rows: &RecordBatch, selected: &[u64], places: &[PhrasePlace], words: &[String]) -> Result<Vec<u64>> {
-    let texts_array = cast(column(rows, "text")?, &DataType::Utf8)?;
-    let texts = texts_array.as_string::<i32>();
-    let mut hits: Vec<u64> = Vec::new();
-    for place in places {
-        if hits.last() == Some(&place.row) {
-            continue;
+    /// `spans` of rows widened by `captions` captions each side, and then by the rows of `words`
+    /// words beyond those.
+    async fn widen(
+        &self,
+        index: &ChunkIndex,
+        spans: &[(u64, u64)],
+        words: u64,
+        captions: u64,
+    ) -> Result<Vec<(u64, u64)>> {
+        let external = |e| DataFusionError::External(Box::new(e));
+        let (rows, last_position) = (index.rows(), index.positions().saturating_sub(1));
+        let mut edges: Vec<u64> = spans
+            .iter()
+            .flat_map(|&(first, last)| [first.saturating_sub(captions), last + captions + 1])
+            .filter(|&row| row < rows)
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        let firsts = index.first_positions(&edges).await.map_err(external)?;
+        let first_of = |row: u64| firsts[edges.binary_search(&row).expect("every edge is read")];
+        let mut asked: Vec<u64> = Vec::with_capacity(spans.len() * 2);
+        for &(first, last) in spans {
+            asked.push(first_of(first.saturating_sub(captions)).saturating_sub(words));
+            if last + captions + 1 < rows {
+                asked.push((first_of(last + captions + 1) + words).min(last_position));
+            }
         }
-        let first = selected.binary_search(&place.row).expect("every place's rows are selected");
-        let span = (place.last_row - place.row) as usize;
-        let read = (first..=first + span).map(|index| if texts.is_null(index) { "" } else { texts.value(index) });
-        if phrase_index::phrase_at(read, place.skip, words) {
-            hits.push(place.row);
-        }
+        asked.sort_unstable();
+        asked.dedup();
+        let located = index.locate(&asked).await.map_err(external)?;
+        let row_of = |position: u64| located[asked.binary_search(&position).expect("every position is located")].0;
+        Ok(spans
+            .iter()
+            .map(|&(first, last)| {
+                let from = row_of(first_of(first.saturating_sub(captions)).saturating_sub(words));
+                let to = if last + captions + 1 < rows {
+                    row_of((first_of(last + captions + 1) + words).min(last_position))
+                } else {
+                    rows - 1
+                };
+                (from, to)
+            })
+            .collect())
     }
-    Ok(hits)
+
+    /// The hits among `batch`'s rows (the chunk's rows `rows`, ascending), matched a run of
+    /// consecutive rows of one document at a time; `accept` says which starts (row, word in it)
+    /// count.
+    fn block_hits(&self, batch: &RecordBatch, rows: &[u64], accept: impl Fn(u64, u32) -> bool) -> Result<Vec<Hit>> {
+        let (docs_array, texts_array) =
+            (cast(column(batch, "doc_id")?, &DataType::Utf8)?, cast(column(batch, "text")?, &DataType::Utf8)?);
+        let speakers_array = cast(column(batch, "speaker")?, &DataType::Utf8)?;
+        let (docs, texts, speakers) =
+            (docs_array.as_string::<i32>(), texts_array.as_string::<i32>(), speakers_array.as_string::<i32>());
+        let mut hits = Vec::new();
+        let mut run_start = 0;
+        while run_start < rows.len() {
+            let mut run_end = run_start + 1;
+            while run_end < rows.len()
+                && rows[run_end] == rows[run_end - 1] + 1
+                && docs.value(run_end) == docs.value(run_start)
+            {
+                run_end += 1;
+            }
+            if self.search.documents.as_ref().is_none_or(|taken| taken.contains(docs.value(run_start))) {
+                let mut block = Block::new();
+                for index in run_start..run_end {
+                    block.add_caption(if texts.is_null(index) { "" } else { texts.value(index) });
+                }
+                let text_of = |caption: u32| {
+                    let index = run_start + caption as usize;
+                    if texts.is_null(index) { "" } else { texts.value(index) }
+                };
+                for (first, last) in block.hits(&self.search.query.expr) {
+                    let (caption, word) = block.place(first);
+                    let index = run_start + caption as usize;
+                    let speaker = (!speakers.is_null(index)).then(|| speakers.value(index));
+                    if accept(rows[index], word) && self.search.takes(docs.value(index), speaker) {
+                        let context = self.search.context as u32;
+                        let (left, hit, right) = hit_texts(&block, (first, last), context, &text_of);
+                        hits.push(Hit { index, word, words: (last - first + 1) as u32, left, hit, right });
+                    }
+                }
+            }
+            run_start = run_end;
+        }
+        Ok(hits)
+    }
+
+    /// The hits of the whole chunk, read in order, a document at a time.
+    fn scan(self: Arc<Self>) -> impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static {
+        let chunk = self;
+        futures::stream::once(async move {
+            let reader = StoreReader::new(chunk.search.target.store.clone(), chunk.object.clone(), chunk.entry.bytes);
+            let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, chunk.metadata.clone());
+            let columns: Vec<usize> = READ_COLUMNS
+                .iter()
+                .map(|name| builder.schema().index_of(name))
+                .collect::<std::result::Result<_, _>>()?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+            let stream = builder.with_projection(mask).with_batch_size(8192).build()?;
+            Ok::<_, DataFusionError>(
+                DocumentRuns { chunk, stream: Some(stream), pending: Vec::new(), pending_doc: None }.into_stream(),
+            )
+        })
+        .try_flatten()
+    }
 }
 
-/// Reads the `selected` rows (ascending) of the chunk: `doc_id, seq, start_ms, end_ms, text`.
+/// The columns a search reads of a chunk.
+const READ_COLUMNS: [&str; 6] = ["doc_id", "seq", "start_ms", "end_ms", "text", "speaker"];
+
+/// A chunk read in order and cut into whole documents, each matched when it is complete.
+struct DocumentRuns {
+    chunk: Arc<ChunkSearch>,
+    stream: Option<datafusion::parquet::arrow::async_reader::ParquetRecordBatchStream<StoreReader>>,
+    /// Rows of the document being read, and its id.
+    pending: Vec<RecordBatch>,
+    pending_doc: Option<String>,
+}
+
+impl DocumentRuns {
+    fn into_stream(self) -> BoxStream<'static, Result<RecordBatch>> {
+        futures::stream::try_unfold(self, |mut runs| async move {
+            loop {
+                let Some(stream) = runs.stream.as_mut() else { return Ok(None) };
+                let Some(batch) = stream.try_next().await? else {
+                    runs.stream = None;
+                    let last = runs.finish_document()?;
+                    return Ok(last.map(|hits| (hits, runs)));
+                };
+                let docs_array = cast(column(&batch, "doc_id")?, &DataType::Utf8)?;
+                let docs = docs_array.as_string::<i32>();
+                let mut found = Vec::new();
+                let mut from = 0;
+                while from < batch.num_rows() {
+                    let doc = docs.value(from);
+                    let mut to = from + 1;
+                    while to < batch.num_rows() && docs.value(to) == doc {
+                        to += 1;
+                    }
+                    if runs.pending_doc.as_deref() != Some(doc) {
+                        found.extend(runs.finish_document()?);
+                        runs.pending_doc = Some(doc.to_string());
+                    }
+                    runs.pending.push(batch.slice(from, to - from));
+                    from = to;
+                }
+                if !found.is_empty() {
+                    return Ok(Some((concat_batches(&HITS_SCHEMA, &found)?, runs)));
+                }
+            }
+        })
+        .boxed()
+    }
+
+    /// The hits of the document whose rows are pending, `None` when it has none.
+    fn finish_document(&mut self) -> Result<Option<RecordBatch>> {
+        let parts = std::mem::take(&mut self.pending);
+        self.pending_doc = None;
+        let Some(first) = parts.first() else { return Ok(None) };
+        let batch = concat_batches(&first.schema(), &parts)?;
+        // The rows of one document, consecutive: numbered from 0.
+        let rows: Vec<u64> = (0..batch.num_rows() as u64).collect();
+        let hits = self.chunk.block_hits(&batch, &rows, |_, _| true)?;
+        if hits.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(hit_batch(&batch, &rows, &hits, self.chunk.search.context)?))
+    }
+}
+
+/// A hit: the index of its first caption among the rows read, its first word in that caption,
+/// how many words it spans, and its text: the hit's own, and the text of its captions before and
+/// after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hit {
+    index: usize,
+    word: u32,
+    words: u32,
+    left: String,
+    hit: String,
+    right: String,
+}
+
+/// The text of the hit from word `first` to word `last` of `block`, as written (captions joined
+/// with a space), and its context: the text before it in its first caption and `context`
+/// captions before that, the text after it in its last caption and `context` captions after.
+fn hit_texts<'t>(
+    block: &Block,
+    (first, last): (usize, usize),
+    context: u32,
+    text_of: &impl Fn(u32) -> &'t str,
+) -> (String, String, String) {
+    let ((first_caption, _), (last_caption, _)) = (block.place(first), block.place(last));
+    let ((start, _), (_, end)) = (block.bytes(first), block.bytes(last));
+    let flatten = |pieces: &[&str]| pieces.iter().flat_map(|p| p.split_whitespace()).collect::<Vec<_>>().join(" ");
+    let (opening, closing) = (text_of(first_caption), text_of(last_caption));
+    let hit = if first_caption == last_caption {
+        flatten(&[&opening[start..end]])
+    } else {
+        let mut pieces = vec![&opening[start..]];
+        pieces.extend((first_caption + 1..last_caption).map(text_of));
+        pieces.push(&closing[..end]);
+        flatten(&pieces)
+    };
+    let mut left: Vec<&str> = (first_caption.saturating_sub(context)..first_caption).map(text_of).collect();
+    left.push(&opening[..start]);
+    let mut right = vec![&closing[end..]];
+    right.extend((last_caption + 1..=(last_caption + context).min(block.captions().saturating_sub(1))).map(text_of));
+    (flatten(&left), hit, flatten(&right))
+}
+
+/// Consecutive ranges of at most `size` of `items`' indexes.
+fn window_ranges<T>(items: &[T], size: usize) -> Vec<std::ops::Range<usize>> {
+    let size = size.max(1);
+    (0..items.len()).step_by(size).map(|start| start..(start + size).min(items.len())).collect()
+}
+
+/// The rows of `spans` (inclusive row ranges), ascending and once each.
+fn merged_rows(mut spans: Vec<(u64, u64)>) -> Vec<u64> {
+    spans.sort_unstable();
+    let mut rows: Vec<u64> = Vec::new();
+    for (first, last) in spans {
+        let from = rows.last().map_or(first, |&previous| first.max(previous + 1));
+        rows.extend(from..=last);
+    }
+    rows
+}
+
+/// Reads the `selected` rows (ascending) of the chunk: the [`READ_COLUMNS`].
 async fn read_rows(
     store: &Arc<dyn ObjectStore>,
     object: &Path,
@@ -463,10 +770,8 @@ async fn read_rows(
 ) -> Result<RecordBatch> {
     let reader = StoreReader::new(store.clone(), object.clone(), entry.bytes);
     let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone());
-    let columns: Vec<usize> = ["doc_id", "seq", "start_ms", "end_ms", "text"]
-        .iter()
-        .map(|name| builder.schema().index_of(name))
-        .collect::<std::result::Result<_, _>>()?;
+    let columns: Vec<usize> =
+        READ_COLUMNS.iter().map(|name| builder.schema().index_of(name)).collect::<std::result::Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
     let selection = crate::segments::row_selection(selected, entry.rows);
     let stream = builder.with_projection(mask).with_row_selection(selection).build()?;
@@ -488,45 +793,53 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
     batch.column_by_name(name).ok_or_else(|| DataFusionError::Execution(format!("no {name} column in segments")))
 }
 
-/// One output row per hit: its columns, and the texts of its neighbours in the same document.
-fn hit_batch(rows: &RecordBatch, selected: &[u64], hits: &[u64], context: u64) -> Result<RecordBatch> {
-    let docs_array = cast(column(rows, "doc_id")?, &DataType::Utf8)?;
-    let texts_array = cast(column(rows, "text")?, &DataType::Utf8)?;
+/// One output row per hit: its columns, and the texts of its neighbours in the same document
+/// (`rows`: the chunk's row of each of `batch`'s rows, ascending).
+fn hit_batch(batch: &RecordBatch, rows: &[u64], hits: &[Hit], context: u64) -> Result<RecordBatch> {
+    let docs_array = cast(column(batch, "doc_id")?, &DataType::Utf8)?;
+    let texts_array = cast(column(batch, "text")?, &DataType::Utf8)?;
     let (docs, texts) = (docs_array.as_string::<i32>(), texts_array.as_string::<i32>());
-    let at: Vec<usize> = hits.iter().map(|hit| selected.binary_search(hit).expect("every hit is selected")).collect();
-    let indices = UInt64Array::from_iter_values(at.iter().map(|&i| i as u64));
+    let indices = UInt64Array::from_iter_values(hits.iter().map(|hit| hit.index as u64));
     let take = |array: &ArrayRef| -> Result<ArrayRef> { Ok(datafusion::arrow::compute::take(array, &indices, None)?) };
     let neighbours = |index: usize, offsets: &mut dyn Iterator<Item = i64>| -> String {
         let mut joined = String::new();
         for offset in offsets {
             let Some(other) = index.checked_add_signed(offset as isize) else { continue };
-            let row = selected[index] as i64 + offset;
+            let row = rows[index] as i64 + offset;
             // Only rows that were read and are next to the hit in the same document.
-            if other >= selected.len() || selected[other] as i64 != row || docs.value(other) != docs.value(index) {
+            if other >= rows.len() || rows[other] as i64 != row || docs.value(other) != docs.value(index) {
                 continue;
             }
             if !joined.is_empty() {
                 joined.push(' ');
             }
-            joined.push_str(texts.value(other));
+            joined.push_str(if texts.is_null(other) { "" } else { texts.value(other) });
         }
         joined
     };
     let (mut before, mut after) = (StringBuilder::new(), StringBuilder::new());
     let context = context as i64;
-    for &index in &at {
-        before.append_value(neighbours(index, &mut (-context..0)));
-        after.append_value(neighbours(index, &mut (1..=context)));
+    for hit in hits {
+        before.append_value(neighbours(hit.index, &mut (-context..0)));
+        after.append_value(neighbours(hit.index, &mut (1..=context)));
     }
+    let texts_of = |pick: fn(&Hit) -> &str| Arc::new(hits.iter().map(|hit| Some(pick(hit))).collect::<StringArray>());
+    let word_index = Int32Array::from_iter_values(hits.iter().map(|hit| hit.word as i32));
+    let hit_words = Int32Array::from_iter_values(hits.iter().map(|hit| hit.words as i32));
     // The hit schema's types are checked by `try_new`.
     let columns: Vec<ArrayRef> = vec![
         take(&docs_array)?,
-        take(column(rows, "seq")?)?,
-        take(column(rows, "start_ms")?)?,
-        take(column(rows, "end_ms")?)?,
+        take(column(batch, "seq")?)?,
+        Arc::new(word_index),
+        Arc::new(hit_words),
+        take(column(batch, "start_ms")?)?,
+        take(column(batch, "end_ms")?)?,
         take(&texts_array)?,
         Arc::new(before.finish()),
         Arc::new(after.finish()),
+        texts_of(|hit| &hit.left),
+        texts_of(|hit| &hit.hit),
+        texts_of(|hit| &hit.right),
     ];
     Ok(RecordBatch::try_new(HITS_SCHEMA.clone(), columns)?)
 }
@@ -536,29 +849,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn context_rows_are_merged_and_clipped() {
-        let at = |rows: &[u64]| -> Vec<PhrasePlace> {
-            rows.iter().map(|&row| PhrasePlace { row, skip: 0, last_row: row }).collect()
-        };
-        assert_eq!(with_context(&at(&[0, 2, 9]), 1, 10), vec![0, 1, 2, 3, 8, 9]);
-        assert_eq!(with_context(&at(&[5]), 0, 10), vec![5]);
-        assert_eq!(with_context(&at(&[1, 2]), 3, 4), vec![0, 1, 2, 3]);
-        // A phrase running on over the next rows: they are read to confirm it.
-        let across = [PhrasePlace { row: 2, skip: 1, last_row: 5 }, PhrasePlace { row: 3, skip: 0, last_row: 3 }];
-        assert_eq!(with_context(&across, 1, 10), vec![1, 2, 3, 4, 5]);
+    fn spans_are_merged_into_rows_once_each() {
+        assert_eq!(merged_rows(vec![(8, 9), (0, 2), (1, 3)]), vec![0, 1, 2, 3, 8, 9]);
+        assert_eq!(merged_rows(vec![(5, 5)]), vec![5]);
+        assert_eq!(merged_rows(vec![]), Vec::<u64>::new());
     }
 
     #[test]
-    fn windows_cover_every_place_once_and_keep_a_row_together() {
-        let places: Vec<PhrasePlace> =
-            [1, 2, 2, 2, 5, 7, 7, 9].iter().map(|&row| PhrasePlace { row, skip: 0, last_row: row }).collect();
-        assert_eq!(window_ranges(&places, 2), vec![0..4, 4..7, 7..8]);
-        assert_eq!(window_ranges(&places, 100), vec![0..8]);
-        assert_eq!(window_ranges(&places[..0], 2), Vec::<std::ops::Range<usize>>::new());
+    fn windows_cover_every_start_once() {
+        let starts = [1u64, 2, 3, 5, 7, 9, 11];
+        assert_eq!(window_ranges(&starts, 3), vec![0..3, 3..6, 6..7]);
+        assert_eq!(window_ranges(&starts, 100), vec![0..7]);
+        assert_eq!(window_ranges(&starts[..0], 2), Vec::<std::ops::Range<usize>>::new());
     }
 
     #[test]
-    fn search_sql_quotes_the_phrase() {
+    fn search_sql_quotes_the_query() {
         let sql = SearchFunction::sql("it's here", 2, Some(5));
         assert!(sql.contains("search_hits('it''s here', 2)") && sql.ends_with("LIMIT 5"), "{sql}");
     }

@@ -118,6 +118,7 @@ impl ArchiveSession {
             store: archive.checked_store(&snapshot),
             archive: archive.clone(),
             chunks: snapshot.files(Table::Segments).to_vec(),
+            documents: snapshot.files(Table::Documents).to_vec(),
             cache: options.index_cache.clone().filter(|_| !archive.is_local()),
         });
         let indexes = (phrase_filters == PhraseFilters::FromIndexes).then_some(&target);

@@ -13,6 +13,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{file, phrase_starts};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Bits of a word's bucket: an index records the positions of 2^18 buckets of words.
 pub(super) const BUCKET_BITS: u32 = 18;
@@ -53,6 +54,10 @@ pub struct PositionsBuilder {
     /// Each document's id and number of words, in the order added.
     document_words: Vec<(Box<str>, u64)>,
     lowercased: String,
+    /// Whole-index mode: the distinct words, packed as [`packed_ascii`] does or (longer and
+    /// non-ASCII words) lowercased.
+    vocabulary_packed: FastSet<u128>,
+    vocabulary_long: FastSet<Box<str>>,
 }
 
 impl PositionsBuilder {
@@ -78,6 +83,8 @@ impl PositionsBuilder {
             + self.row_starts.capacity() * 8
             + self.document_words.len() * 64
             + if self.only.is_none() { BUCKETS * 4 } else { 0 }
+            + self.vocabulary_packed.capacity() * 24
+            + self.vocabulary_long.iter().map(|w| w.len() + 32).sum::<usize>()
     }
 
     /// Adds the rows of a `segments` batch (its `doc_id` and `text` columns).
@@ -120,14 +127,28 @@ impl PositionsBuilder {
         let ascii = text.is_ascii();
         let mut lowercased = std::mem::take(&mut self.lowercased);
         let (tokens, mut words) = (&mut self.tokens, 0);
+        let (vocabulary_packed, vocabulary_long) = (&mut self.vocabulary_packed, &mut self.vocabulary_long);
         for_each_word(text, |word| {
             let start = word.as_ptr() as usize - bytes.as_ptr() as usize;
             let bucket = match ascii.then(|| packed_ascii(bytes, start, word.len())).flatten() {
-                Some(key) => bucket_of_key(key),
+                Some(key) => {
+                    vocabulary_packed.insert(key);
+                    bucket_of_key(key)
+                }
                 None => {
                     lowercased.clear();
                     push_lowercase(word, &mut lowercased);
-                    bucket_of(&lowercased)
+                    let bucket = bucket_of(&lowercased);
+                    match packed(&lowercased, false) {
+                        Some(key) => {
+                            vocabulary_packed.insert(key);
+                        }
+                        None if !vocabulary_long.contains(lowercased.as_str()) => {
+                            vocabulary_long.insert(lowercased.as_str().into());
+                        }
+                        None => {}
+                    }
+                    bucket
                 }
             };
             push_token(tokens, bucket);
@@ -255,10 +276,28 @@ impl PositionsBuilder {
     /// Writes the index file of the rows added to `out`; returns its size in bytes.
     pub fn write_to(self, out: &mut impl Write) -> std::io::Result<u64> {
         let (labels, offsets, positions) = self.posting_lists();
+        let vocabulary = self.vocabulary();
         let PositionsBuilder { row_starts, tokens, next_position, .. } = self;
         drop(tokens);
-        let lists = file::PostingLists { words: &labels, offsets: &offsets, positions: &positions };
+        let lists =
+            file::PostingLists { words: &labels, offsets: &offsets, positions: &positions, vocabulary: &vocabulary };
         file::write(out, &lists, &row_starts, next_position)
+    }
+
+    /// The distinct words seen, in byte order.
+    fn vocabulary(&self) -> Vec<Box<str>> {
+        let mut words: Vec<Box<str>> = self
+            .vocabulary_packed
+            .iter()
+            .map(|key| {
+                let bytes = key.to_le_bytes();
+                let length = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                String::from_utf8_lossy(&bytes[..length]).into()
+            })
+            .chain(self.vocabulary_long.iter().cloned())
+            .collect();
+        words.sort_unstable();
+        words
     }
 
     /// Only-mode: the positions where `phrase` (the words recorded, lowercased) starts.

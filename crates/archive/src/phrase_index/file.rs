@@ -1,7 +1,7 @@
 //! The index file: writing it, and reading the parts a search needs.
 //!
 //! ```text
-//! "VBPHRS03"
+//! "VBPHRS04"
 //! word groups  up to 512 words each, in byte order, until their postings reach 256 KiB (the
 //!              words are the names of word buckets, `builder::bucket_label`):
 //!              the postings of its words (binary interpolative code), then zstd of, per word: varint bytes
@@ -9,13 +9,19 @@
 //!              count, then the positions as varint deltas (at most 4) or varint postings bytes
 //! row groups   8,192 rows each: zstd of each row's first position, as varint deltas from the
 //!              group's first
+//! vocabulary   the chunk's distinct words (lowercased, as tokenize gives them), in byte order,
+//!              4,096 per block: zstd of, per word, varint bytes shared with the previous word,
+//!              varint length and bytes of the rest (prefix and pattern words expand against it)
 //! directory    zstd: per word group, its first word (varint length, bytes), varint postings
 //!              bytes, varint word-list bytes, varint words, xxh3 of its bytes (u64); per row
 //!              group, varint first position (delta from the previous group's), varint bytes,
-//!              xxh3 of its bytes (u64)
+//!              xxh3 of its bytes (u64); varint vocabulary blocks, and per block its first word
+//!              (varint length, bytes), varint bytes, varint words, xxh3 of its bytes (u64)
 //! footer       9 little-endian u64: directory offset, directory bytes, word groups, row groups,
-//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS03"
+//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS04"
 //! ```
+//!
+//! Files of the version before ("VBPHRS03", without the vocabulary) are read as well.
 //!
 //! A search reads the footer and directory (one read of the file's tail, usually), one word group
 //! per word of the phrase and the row groups holding its hits, and checks each against its
@@ -29,7 +35,10 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::{IndexError, IndexSource, holding_row, interpolative};
 
-pub(super) const MAGIC: &[u8; 8] = b"VBPHRS03";
+pub(super) const MAGIC: &[u8; 8] = b"VBPHRS04";
+/// The marker of the version before, without the vocabulary: read, but prefix and pattern words
+/// are not expanded from it (their chunks are scanned).
+const WITHOUT_VOCABULARY_MAGIC: &[u8; 8] = b"VBPHRS03";
 /// The marker of the format before, which recorded words instead of buckets: not read (its
 /// chunks are scanned instead).
 const OLDER_MAGIC: &[u8; 8] = b"VBPHRS02";
@@ -39,6 +48,8 @@ const ZSTD_LEVEL: i32 = 3;
 const GROUP_WORDS: u64 = 512;
 const GROUP_POSTINGS_BYTES: usize = 256 << 10;
 const ROWS_PER_GROUP: usize = 8192;
+/// Words per vocabulary block.
+const VOCABULARY_BLOCK_WORDS: usize = 4096;
 /// Lists of at most this many positions are kept in the word list instead of as postings.
 const INLINE_POSITIONS: usize = 4;
 /// The first read of an index: its footer and, usually, its directory.
@@ -49,6 +60,8 @@ pub(super) struct PostingLists<'a> {
     pub words: &'a [Box<str>],
     pub offsets: &'a [usize],
     pub positions: &'a [u32],
+    /// The chunk's distinct words, in byte order.
+    pub vocabulary: &'a [Box<str>],
 }
 
 /// Writes the index of `lists` and rows starting at `row_starts` (of `positions` positions in
@@ -95,6 +108,27 @@ pub(super) fn write(
         previous_first = starts[0];
     }
     word_directory.extend_from_slice(&row_directory);
+    let blocks = lists.vocabulary.chunks(VOCABULARY_BLOCK_WORDS);
+    push_varint(&mut word_directory, blocks.len() as u64);
+    for block in blocks {
+        let mut raw = Vec::new();
+        let mut previous: &str = "";
+        for word in block {
+            let shared = previous.bytes().zip(word.bytes()).take_while(|(a, b)| a == b).count();
+            push_varint(&mut raw, shared as u64);
+            push_varint(&mut raw, (word.len() - shared) as u64);
+            raw.extend_from_slice(&word.as_bytes()[shared..]);
+            previous = word;
+        }
+        let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL)?;
+        out.write_all(&compressed)?;
+        size += compressed.len() as u64;
+        push_varint(&mut word_directory, block[0].len() as u64);
+        word_directory.extend_from_slice(block[0].as_bytes());
+        push_varint(&mut word_directory, compressed.len() as u64);
+        push_varint(&mut word_directory, block.len() as u64);
+        word_directory.extend_from_slice(&xxh3_64(&compressed).to_le_bytes());
+    }
     let directory = zstd::bulk::compress(&word_directory, ZSTD_LEVEL)?;
     out.write_all(&directory)?;
     let mut footer = [
@@ -190,6 +224,17 @@ pub(super) struct Directory {
     pub rows: u64,
     /// Positions of the chunk (every position lies below this).
     positions: u64,
+    /// The vocabulary's blocks; `None` in a file of the version without one.
+    vocabulary: Option<Vec<VocabularyBlock>>,
+}
+
+/// Where a block of the vocabulary is, its first word and how many words it holds.
+#[derive(Debug)]
+struct VocabularyBlock {
+    first_word: Box<[u8]>,
+    range: Range<u64>,
+    words: u64,
+    checksum: u64,
 }
 
 /// Where a word group is, its first word and what it holds.
@@ -213,7 +258,7 @@ struct RowGroup {
 impl Directory {
     /// Reads and checks the footer and directory of the index file of `size` bytes at `source`;
     /// `None` when the file is of the older format.
-    pub(super) async fn read(source: &IndexSource<'_>, size: u64) -> Result<Option<Directory>, IndexError> {
+    pub(super) async fn read(source: &IndexSource, size: u64) -> Result<Option<Directory>, IndexError> {
         if size < MAGIC.len() as u64 + FOOTER_BYTES {
             return Err(IndexError::malformed(format!("{size} bytes is too short for a phrase index")));
         }
@@ -269,6 +314,23 @@ impl Directory {
             row_groups.push(RowGroup { first_position, range: offset..end, checksum });
             offset = end;
         }
+        let vocabulary = if footer.has_vocabulary {
+            let blocks = read_varint(&mut bytes).map_err(corrupt)?;
+            let mut vocabulary = Vec::with_capacity(blocks.min(1 << 20) as usize);
+            for _ in 0..blocks {
+                let length = read_varint(&mut bytes).map_err(corrupt)? as usize;
+                let (first_word, rest) = bytes.split_at_checked(length).ok_or("the directory does not decode")?;
+                bytes = rest;
+                let end = offset.saturating_add(read_varint(&mut bytes).map_err(corrupt)?);
+                let words = read_varint(&mut bytes).map_err(corrupt)?;
+                let checksum = read_u64(&mut bytes).map_err(corrupt)?;
+                vocabulary.push(VocabularyBlock { first_word: first_word.into(), range: offset..end, words, checksum });
+                offset = end;
+            }
+            Some(vocabulary)
+        } else {
+            None
+        };
         if offset != footer.directory.start || !bytes.is_empty() {
             return Err(IndexError::malformed(format!(
                 "groups end at {offset}, the directory starts at {}",
@@ -278,23 +340,43 @@ impl Directory {
         if footer.row_groups != footer.rows.div_ceil(ROWS_PER_GROUP as u64) {
             return Err(IndexError::malformed(format!("{} row groups for {} rows", footer.row_groups, footer.rows)));
         }
-        Ok(Directory { word_groups, row_groups, words: footer.words, rows: footer.rows, positions: footer.positions })
+        Ok(Directory {
+            word_groups,
+            row_groups,
+            words: footer.words,
+            rows: footer.rows,
+            positions: footer.positions,
+            vocabulary,
+        })
+    }
+
+    /// Positions in the chunk (every position lies below this).
+    pub(super) fn positions(&self) -> u64 {
+        self.positions
     }
 
     /// The positions of each of `words` (lowercased), in order; `None` when one does not occur.
     pub(super) async fn positions_of(
         &self,
-        source: &IndexSource<'_>,
+        source: &IndexSource,
         words: &[String],
     ) -> Result<Option<Vec<Vec<u64>>>, IndexError> {
-        let mut groups: Vec<usize> = Vec::new();
+        let lists = self.each_positions(source, words).await?;
+        Ok(if lists.iter().any(Vec::is_empty) { None } else { Some(lists) })
+    }
+
+    /// The positions of each of `words` (lowercased), in order; empty for a word that does not
+    /// occur.
+    pub(super) async fn each_positions(
+        &self,
+        source: &IndexSource,
+        words: &[String],
+    ) -> Result<Vec<Vec<u64>>, IndexError> {
+        let mut groups: Vec<Option<usize>> = Vec::new();
         for word in words {
-            match self.word_groups.partition_point(|g| *g.first_word <= *word.as_bytes()).checked_sub(1) {
-                Some(group) => groups.push(group),
-                None => return Ok(None),
-            }
+            groups.push(self.word_groups.partition_point(|g| *g.first_word <= *word.as_bytes()).checked_sub(1));
         }
-        let mut distinct = groups.clone();
+        let mut distinct: Vec<usize> = groups.iter().flatten().copied().collect();
         distinct.sort_unstable();
         distinct.dedup();
         let ranges: Vec<Range<u64>> = distinct.iter().map(|&g| self.word_groups[g].range.clone()).collect();
@@ -307,6 +389,10 @@ impl Directory {
             .collect::<Result<_, _>>()?;
         let mut lists = Vec::with_capacity(words.len());
         for (word, group) in words.iter().zip(&groups) {
+            let Some(group) = group else {
+                lists.push(Vec::new());
+                continue;
+            };
             let at = distinct.binary_search(group).expect("every group was read");
             let mut found = None;
             loaded[at].for_each_word(|entry_word, postings| {
@@ -317,19 +403,15 @@ impl Directory {
             })?;
             match found {
                 Some(positions) => lists.push(positions?),
-                None => return Ok(None),
+                None => lists.push(Vec::new()),
             }
         }
-        Ok(Some(lists))
+        Ok(lists)
     }
 
     /// The row holding each of `positions` (ascending) and that row's first position; reads the
     /// row groups they fall in.
-    pub(super) async fn locate(
-        &self,
-        source: &IndexSource<'_>,
-        positions: &[u64],
-    ) -> Result<Vec<(u64, u64)>, IndexError> {
+    pub(super) async fn locate(&self, source: &IndexSource, positions: &[u64]) -> Result<Vec<(u64, u64)>, IndexError> {
         let group_of = |position: u64| {
             self.row_groups
                 .partition_point(|g| g.first_position <= position)
@@ -353,6 +435,29 @@ impl Directory {
             at += in_group;
         }
         Ok(located)
+    }
+
+    /// The first position of each of `rows` (ascending, each below the chunk's rows); reads the
+    /// row groups they fall in.
+    pub(super) async fn first_positions(&self, source: &IndexSource, rows: &[u64]) -> Result<Vec<u64>, IndexError> {
+        if let Some(&beyond) = rows.iter().find(|&&row| row >= self.rows) {
+            return Err(IndexError::malformed(format!("row {beyond} asked of an index of {} rows", self.rows)));
+        }
+        let row_groups: Vec<usize> = rows.iter().map(|&row| row as usize / ROWS_PER_GROUP).collect();
+        let mut groups = row_groups.clone();
+        groups.dedup();
+        let ranges: Vec<Range<u64>> = groups.iter().map(|&g| self.row_groups[g].range.clone()).collect();
+        let read = source.ranges(&ranges).await?;
+        let (mut firsts, mut at) = (Vec::with_capacity(rows.len()), 0usize);
+        for (&group, bytes) in groups.iter().zip(read) {
+            let starts = self.row_starts(group, &bytes)?;
+            while at < rows.len() && row_groups[at] == group {
+                let within = rows[at] as usize % ROWS_PER_GROUP;
+                firsts.push(*starts.get(within).ok_or("a row group holds fewer rows than the index records")?);
+                at += 1;
+            }
+        }
+        Ok(firsts)
     }
 
     /// The first positions of the rows of row group `group`, from its `bytes`.
@@ -379,7 +484,7 @@ impl Directory {
     }
 
     /// Reads and checks every group: each word's positions and each row's start.
-    pub(super) async fn check_all(&self, source: &IndexSource<'_>) -> Result<(), IndexError> {
+    pub(super) async fn check_all(&self, source: &IndexSource) -> Result<(), IndexError> {
         let mut words = 0;
         for group in &self.word_groups {
             let loaded = group.load(source.range(group.range.clone()).await?, self.positions)?;
@@ -400,7 +505,67 @@ impl Directory {
         for (index, group) in self.row_groups.iter().enumerate() {
             self.row_starts(index, &source.range(group.range.clone()).await?)?;
         }
+        if let Some(blocks) = &self.vocabulary {
+            for block in blocks {
+                block.words(source.range(block.range.clone()).await?)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The chunk's words that `keep` takes, in byte order, from the blocks that may hold words
+    /// starting with `prefix` (all blocks when it is empty); `None` when the file has no
+    /// vocabulary.
+    pub(super) async fn words_where(
+        &self,
+        source: &IndexSource,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Option<Vec<String>>, IndexError> {
+        let Some(blocks) = &self.vocabulary else { return Ok(None) };
+        let prefix_bytes = prefix.as_bytes();
+        let from = blocks.partition_point(|b| *b.first_word <= *prefix_bytes).saturating_sub(1);
+        let wanted: Vec<&VocabularyBlock> = blocks[from..]
+            .iter()
+            .enumerate()
+            .take_while(|(i, b)| *i == 0 || *b.first_word < *prefix_bytes || b.first_word.starts_with(prefix_bytes))
+            .map(|(_, b)| b)
+            .collect();
+        let ranges: Vec<Range<u64>> = wanted.iter().map(|b| b.range.clone()).collect();
+        let mut kept = Vec::new();
+        for (block, bytes) in wanted.iter().zip(source.ranges(&ranges).await?) {
+            kept.extend(block.words(bytes)?.into_iter().filter(|w| w.starts_with(prefix) && keep(w)));
+        }
+        Ok(Some(kept))
+    }
+}
+
+impl VocabularyBlock {
+    /// The block's words, from its `bytes`, checked.
+    fn words(&self, bytes: Bytes) -> Result<Vec<String>, IndexError> {
+        if xxh3_64(&bytes) != self.checksum {
+            return Err("a vocabulary block's checksum does not match: the file is damaged".into());
+        }
+        let raw = zstd::stream::decode_all(bytes.as_ref())
+            .map_err(|source| IndexError::Decompress { part: "a vocabulary block", source })?;
+        let corrupt = |_| IndexError::from("a vocabulary block does not decode");
+        let (mut input, mut words) = (raw.as_slice(), Vec::with_capacity(self.words.min(1 << 16) as usize));
+        let mut previous: Vec<u8> = Vec::new();
+        while !input.is_empty() {
+            let shared = read_varint(&mut input).map_err(corrupt)? as usize;
+            let length = read_varint(&mut input).map_err(corrupt)? as usize;
+            let (rest, tail) = input.split_at_checked(length).ok_or("a vocabulary block does not decode")?;
+            input = tail;
+            let mut word = previous.get(..shared).ok_or("a vocabulary block does not decode")?.to_vec();
+            word.extend_from_slice(rest);
+            words
+                .push(String::from_utf8(word.clone()).map_err(|_| IndexError::from("a vocabulary word is not UTF-8"))?);
+            previous = word;
+        }
+        if words.len() as u64 != self.words || words.first().map(String::as_bytes) != Some(&*self.first_word) {
+            return Err("a vocabulary block holds other words than the directory records".into());
+        }
+        Ok(words)
     }
 }
 
@@ -494,11 +659,14 @@ struct Footer {
     rows: u64,
     positions: u64,
     directory_checksum: u64,
+    /// Whether the file has a vocabulary (this version) or not (the version before).
+    has_vocabulary: bool,
 }
 
 impl Footer {
     fn parse(bytes: &[u8], size: u64) -> Result<Footer, IndexError> {
-        if bytes.len() as u64 != FOOTER_BYTES || &bytes[FOOTER_VALUES * 8..] != MAGIC {
+        let marker = bytes.get(FOOTER_VALUES * 8..).unwrap_or_default();
+        if bytes.len() as u64 != FOOTER_BYTES || (marker != MAGIC && marker != WITHOUT_VOCABULARY_MAGIC) {
             return Err("not a phrase index of this version (no footer marker)".into());
         }
         let value = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
@@ -522,6 +690,7 @@ impl Footer {
             rows: value(5),
             positions: value(6),
             directory_checksum: value(7),
+            has_vocabulary: marker == MAGIC,
         })
     }
 }
@@ -580,7 +749,7 @@ mod tests {
     fn damaged_footers_are_refused() {
         let mut file = Vec::new();
         let words: Vec<Box<str>> = vec!["a".into()];
-        let lists = PostingLists { words: &words, offsets: &[0, 1], positions: &[0] };
+        let lists = PostingLists { words: &words, offsets: &[0, 1], positions: &[0], vocabulary: &[] };
         let size = write(&mut file, &lists, &[0], 1).expect("writes to memory");
         let footer = |file: &[u8]| Footer::parse(&file[file.len() - FOOTER_BYTES as usize..], size);
         assert!(footer(&file).is_ok());

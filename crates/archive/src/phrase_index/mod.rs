@@ -33,7 +33,7 @@ pub use builder::PositionsBuilder;
 pub use error::IndexError;
 
 use crate::store_reader::StoreReader;
-use crate::{ArchiveError, FileEntry};
+use crate::{ArchiveError, FileEntry, IndexFile};
 
 /// The file name extension of phrase index files.
 pub const EXTENSION: &str = "phrases";
@@ -46,19 +46,22 @@ pub fn index_path(chunk_path: &str) -> String {
 
 /// The positions `p` such that `lists[i]` holds `p + i` for every `i` (each list sorted).
 pub fn phrase_starts(lists: &[&[u64]]) -> Vec<u64> {
-    let Some((driver, rarest)) = lists.iter().enumerate().min_by_key(|(_, list)| list.len()) else {
+    let offset_lists: Vec<(u64, &[u64])> = lists.iter().enumerate().map(|(i, list)| (i as u64, *list)).collect();
+    aligned_starts(&offset_lists)
+}
+
+/// The positions `p` such that each `(offset, list)` holds `p + offset` (each list sorted); the
+/// shortest list drives the intersection.
+pub fn aligned_starts(lists: &[(u64, &[u64])]) -> Vec<u64> {
+    let Some(&(driver_offset, driver)) = lists.iter().min_by_key(|(_, list)| list.len()) else {
         return Vec::new();
     };
     let mut cursors = vec![0usize; lists.len()];
     let mut starts = Vec::new();
-    'candidates: for &position in rarest.iter() {
-        let Some(start) = position.checked_sub(driver as u64) else { continue };
-        for (index, list) in lists.iter().enumerate() {
-            if index == driver {
-                continue;
-            }
-            let wanted = start + index as u64;
-            let cursor = &mut cursors[index];
+    'candidates: for &position in driver {
+        let Some(start) = position.checked_sub(driver_offset) else { continue };
+        for ((offset, list), cursor) in lists.iter().zip(cursors.iter_mut()) {
+            let wanted = start + offset;
             *cursor += list[*cursor..].partition_point(|&p| p < wanted);
             match list.get(*cursor) {
                 None => break 'candidates,
@@ -79,12 +82,12 @@ fn holding_row(row_starts: &[u64], position: u64) -> Option<usize> {
 }
 
 /// Where an index file is read from: the store, or a local copy.
-enum IndexSource<'a> {
-    Store(&'a Arc<dyn ObjectStore>, &'a Path),
+enum IndexSource {
+    Store(Arc<dyn ObjectStore>, Path),
     Local(std::fs::File),
 }
 
-impl IndexSource<'_> {
+impl IndexSource {
     async fn range(&self, range: Range<u64>) -> Result<Bytes, IndexError> {
         match self {
             IndexSource::Store(store, object) => Ok(store.get_range(object, range).await?),
@@ -187,7 +190,7 @@ fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<Phr
 /// the chunk's index (of `size` bytes) through `source`; `None` when the index is of an older
 /// format, which this version does not read.
 async fn places_from_index(
-    source: &IndexSource<'_>,
+    source: &IndexSource,
     size: u64,
     phrase: &[String],
 ) -> Result<Option<Vec<PhrasePlace>>, IndexError> {
@@ -227,7 +230,7 @@ pub(crate) async fn check_index(
     rows: u64,
     deep: bool,
 ) -> Result<(), IndexError> {
-    let source = IndexSource::Store(store, object);
+    let source = IndexSource::Store(store.clone(), object.clone());
     let Some(directory) = file::Directory::read(&source, size).await? else {
         // An older format: searches scan the chunk instead; there is nothing to check.
         return Ok(());
@@ -354,19 +357,9 @@ pub async fn phrase_places(
     let Some(index) = &entry.phrase_index else {
         return scan().await;
     };
-    let object = object_of(&index.path);
     let corrupt = |source| ArchiveError::Index { path: index.path.clone(), source: Box::new(source) };
-    let local = match cache {
-        Some(cache) => {
-            cache.local_copy(store, &object, archive_url, &index.path, index.bytes).await.map_err(corrupt)?
-        }
-        None => None,
-    };
-    let places = match local {
-        Some(file) => places_from_index(&IndexSource::Local(file), index.bytes, phrase).await,
-        None => places_from_index(&IndexSource::Store(store, &object), index.bytes, phrase).await,
-    }
-    .map_err(corrupt)?;
+    let source = index_source(store, &object_of, archive_url, index, cache).await.map_err(corrupt)?;
+    let places = places_from_index(&source, index.bytes, phrase).await.map_err(corrupt)?;
     let Some(places) = places else {
         return scan().await;
     };
@@ -377,6 +370,112 @@ pub async fn phrase_places(
         ))));
     }
     Ok(places)
+}
+
+/// Where the index file `index` is read from: a local copy in `cache` when there is one, else
+/// the store.
+async fn index_source(
+    store: &Arc<dyn ObjectStore>,
+    object_of: impl Fn(&str) -> Path,
+    archive_url: &str,
+    index: &IndexFile,
+    cache: Option<&IndexCache>,
+) -> Result<IndexSource, IndexError> {
+    let object = object_of(&index.path);
+    let local = match cache {
+        Some(cache) => cache.local_copy(store, &object, archive_url, &index.path, index.bytes).await?,
+        None => None,
+    };
+    Ok(match local {
+        Some(file) => IndexSource::Local(file),
+        None => IndexSource::Store(store.clone(), object),
+    })
+}
+
+/// A chunk's phrase index, opened: where words may occur, and which rows hold which positions.
+/// The index records word buckets, so the positions of a word are a superset of where it is:
+/// what they find is to be confirmed on the text.
+pub struct ChunkIndex {
+    source: IndexSource,
+    directory: file::Directory,
+    /// The index file, for errors.
+    path: String,
+}
+
+impl ChunkIndex {
+    /// Opens the index of the `segments` chunk `entry` (through `cache` when given; `object_of`
+    /// gives the object of a path relative to the archive root); `None` when the chunk has no
+    /// index, or one of an older format (the chunk is to be scanned then). Errors name the file.
+    pub async fn open(
+        store: &Arc<dyn ObjectStore>,
+        object_of: impl Fn(&str) -> Path,
+        archive_url: &str,
+        entry: &FileEntry,
+        cache: Option<&IndexCache>,
+    ) -> Result<Option<ChunkIndex>, ArchiveError> {
+        let Some(index) = &entry.phrase_index else { return Ok(None) };
+        let corrupt = |source| ArchiveError::Index { path: index.path.clone(), source: Box::new(source) };
+        let source = index_source(store, object_of, archive_url, index, cache).await.map_err(corrupt)?;
+        let Some(directory) = file::Directory::read(&source, index.bytes).await.map_err(corrupt)? else {
+            return Ok(None);
+        };
+        if directory.rows != entry.rows {
+            let problem = format!("indexes {} rows, its chunk has {}", directory.rows, entry.rows);
+            return Err(corrupt(IndexError::malformed(problem)));
+        }
+        Ok(Some(ChunkIndex { source, directory, path: index.path.clone() }))
+    }
+
+    /// Positions in the chunk: every position lies below this.
+    pub fn positions(&self) -> u64 {
+        self.directory.positions()
+    }
+
+    /// For each of `words` (lowercased, as [`phrase_words`] gives them), the positions where it
+    /// may occur, ascending; empty where it does not.
+    pub async fn candidates(&self, words: &[String]) -> Result<Vec<Vec<u64>>, ArchiveError> {
+        let labels: Vec<String> = words.iter().map(|word| builder::bucket_label(builder::bucket_of(word))).collect();
+        self.directory.each_positions(&self.source, &labels).await.map_err(|e| self.corrupt(e))
+    }
+
+    /// The row holding each of `positions` (ascending, each below [`ChunkIndex::positions`]) and
+    /// that row's first position.
+    pub async fn locate(&self, positions: &[u64]) -> Result<Vec<(u64, u64)>, ArchiveError> {
+        if let Some(&beyond) = positions.iter().find(|&&p| p >= self.positions()) {
+            let problem = format!("position {beyond} asked of an index of {} positions", self.positions());
+            return Err(self.corrupt(IndexError::malformed(problem)));
+        }
+        let located = self.directory.locate(&self.source, positions).await.map_err(|e| self.corrupt(e))?;
+        if let Some(&(row, _)) = located.iter().find(|(row, _)| *row >= self.directory.rows) {
+            let problem = format!("names row {row}, its chunk has {}", self.directory.rows);
+            return Err(self.corrupt(IndexError::malformed(problem)));
+        }
+        Ok(located)
+    }
+
+    /// The first position of each of `rows` (ascending, each below the chunk's rows).
+    pub async fn first_positions(&self, rows: &[u64]) -> Result<Vec<u64>, ArchiveError> {
+        self.directory.first_positions(&self.source, rows).await.map_err(|e| self.corrupt(e))
+    }
+
+    /// The chunk's words (lowercased) starting with `prefix` that `keep` takes, in byte order;
+    /// `None` when the index has no vocabulary (written by an older version).
+    pub async fn words_where(
+        &self,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Option<Vec<String>>, ArchiveError> {
+        self.directory.words_where(&self.source, prefix, keep).await.map_err(|e| self.corrupt(e))
+    }
+
+    /// Rows of the chunk.
+    pub fn rows(&self) -> u64 {
+        self.directory.rows
+    }
+
+    fn corrupt(&self, source: IndexError) -> ArchiveError {
+        ArchiveError::Index { path: self.path.clone(), source: Box::new(source) }
+    }
 }
 
 /// The places where `phrase` starts, by reading the chunk's `doc_id` and `text` columns.
@@ -426,10 +525,37 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let object = Path::from("i.phrases");
         store.put(&object, file.to_vec().into()).await.expect("in memory");
-        places_from_index(&IndexSource::Store(&store, &object), file.len() as u64, &phrase_words(phrase))
+        places_from_index(&IndexSource::Store(store.clone(), object.clone()), file.len() as u64, &phrase_words(phrase))
             .await
             .expect("index reads")
             .expect("the current format")
+    }
+
+    #[tokio::test]
+    async fn the_vocabulary_lists_the_chunks_words_for_prefixes_and_patterns() {
+        // More words than a vocabulary block holds, so prefixes fall in and across blocks.
+        let many: Vec<String> = (0..10_000).map(|i| format!("w{i:05} Python PYTHONIC naïve Straße")).collect();
+        let rows: Vec<(&str, &str)> = many.iter().map(|text| ("d", text.as_str())).collect();
+        let file = build(&rows);
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let object = Path::from("i.phrases");
+        store.put(&object, file.clone().into()).await.expect("in memory");
+        let source = IndexSource::Store(store, object);
+        let directory = file::Directory::read(&source, file.len() as u64).await.unwrap().unwrap();
+        let words = |prefix: &'static str| {
+            let directory = &directory;
+            let source = &source;
+            async move { directory.words_where(source, prefix, |_| true).await.unwrap().unwrap() }
+        };
+        assert_eq!(words("py").await, ["python", "pythonic"]);
+        assert_eq!(words("na").await, ["naïve"]);
+        assert_eq!(words("w0999").await.len(), 10);
+        assert_eq!(words("w").await.len(), 10_000);
+        assert_eq!(words("").await.len(), 10_004);
+        assert!(words("zz").await.is_empty());
+        let straße = directory.words_where(&source, "", |w| w.contains('ß')).await.unwrap();
+        assert_eq!(straße.unwrap(), ["straße"]);
+        directory.check_all(&source).await.expect("a sound file checks");
     }
 
     /// The places found by scanning `rows` for `phrase`'s own words (exact).

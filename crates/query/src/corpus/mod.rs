@@ -1,0 +1,202 @@
+//! The corpus query language: what `search(...)`, `search_hits(...)` and the `search` saved query
+//! take, parsed once into a [`CorpusQuery`] and answered from the phrase indexes.
+//!
+//! ```text
+//! open source                  the exact phrase (words as tokenize splits them, across captions)
+//! "open source" NEAR/5 rust    the left side with the right one within 5 words, either side
+//! "open source" ORDERED/5 rust the same, the right side after the left one
+//! memory safe*                 a word starting with "safe"
+//! the * of                     exactly one word of any kind between "the" and "of"
+//! /colou?r/ theory             a word the regular expression matches whole (case ignored)
+//! a OR b                       hits of either
+//! a AND b    a AND/3 b         hits of each where the other occurs within the same caption
+//!                              (or within 3 captions: the caption and the 2 after or before it)
+//! a NOT b    a AND NOT/3 b     hits of a without b in the same caption (within 3 captions)
+//! ( … )                        grouping
+//! speaker:"Bryan" channel:Oxide lang:en after:2024-01-01 before:2025-01-01
+//!                              filters on the hit's caption and its document
+//! ```
+//!
+//! Operators are written in capitals (`or`, `and`, `not`, `near` are words); NEAR and ORDERED bind
+//! tighter than AND and NOT, which bind tighter than OR. The distance of NEAR/n and ORDERED/n is
+//! the number of words strictly between the two sides (NEAR/0: next to each other). One hit is
+//! one occurrence: of the phrase; of the left side of NEAR and ORDERED (the right side is its
+//! context); of either side of AND; of the left side of NOT.
+//!
+//! [`matcher`] answers a query exactly over the words of consecutive captions; the phrase
+//! indexes only narrow down where to look (see `search`), so a chunk with an index and one
+//! without give the same hits.
+
+pub mod candidates;
+pub mod matcher;
+mod parse;
+
+pub use parse::ParseError;
+
+use regex::Regex;
+
+/// One word of a sequence.
+#[derive(Debug, Clone)]
+pub enum Term {
+    /// This word (lowercased, as `tokenize` gives it).
+    Word(String),
+    /// A word starting with this (lowercased).
+    Prefix(String),
+    /// Any one word.
+    Any,
+    /// A word the expression matches whole (case ignored); the text as written.
+    Pattern(Regex, String),
+}
+
+impl Term {
+    /// Whether `word` (lowercased) is one this term takes.
+    pub fn matches(&self, word: &str) -> bool {
+        match self {
+            Term::Word(expected) => word == expected,
+            Term::Prefix(prefix) => word.starts_with(prefix.as_str()),
+            Term::Any => true,
+            Term::Pattern(regex, _) => regex.is_match(word),
+        }
+    }
+}
+
+/// A query without its filters.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// Consecutive words.
+    Sequence(Vec<Term>),
+    /// `left NEAR/slop right` (`ordered`: ORDERED/slop): hits of `left`.
+    Near {
+        /// Whose hits are kept.
+        left: Box<Expr>,
+        /// What must be near them.
+        right: Box<Expr>,
+        /// The most words between the two.
+        slop: u32,
+        /// Whether `right` must come after `left`.
+        ordered: bool,
+    },
+    /// `left AND/window right`: hits of either with the other within `window` captions.
+    And {
+        /// One side.
+        left: Box<Expr>,
+        /// The other side.
+        right: Box<Expr>,
+        /// Captions counted, the hit's own included (1: the same caption).
+        window: u32,
+    },
+    /// `left NOT/window right`: hits of `left` without `right` within `window` captions.
+    Not {
+        /// Whose hits are kept.
+        left: Box<Expr>,
+        /// What must not be near them.
+        right: Box<Expr>,
+        /// Captions counted, the hit's own included.
+        window: u32,
+    },
+    /// `left OR right`: hits of either.
+    Or(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// The fewest and the most words a hit of this spans.
+    pub fn length(&self) -> (u64, u64) {
+        match self {
+            Expr::Sequence(terms) => (terms.len() as u64, terms.len() as u64),
+            Expr::Near { left, .. } | Expr::Not { left, .. } => left.length(),
+            Expr::And { left, right, .. } | Expr::Or(left, right) => {
+                let ((a, b), (c, d)) = (left.length(), right.length());
+                (a.min(c), b.max(d))
+            }
+        }
+    }
+
+    /// How far from a hit's first word the words that decide it may lie: `(words, captions)`.
+    /// Every word within `words` words of the hit's first word, and every caption within
+    /// `captions` captions of those, is enough to tell whether it is a hit.
+    pub fn reach(&self) -> (u64, u64) {
+        match self {
+            Expr::Sequence(terms) => (terms.len() as u64, 0),
+            Expr::Near { left, right, slop, .. } => {
+                let ((left_words, left_rows), (right_words, right_rows)) = (left.reach(), right.reach());
+                (
+                    left_words + left.length().1 + u64::from(*slop) + right.length().1 + right_words,
+                    left_rows + right_rows,
+                )
+            }
+            Expr::And { left, right, window } | Expr::Not { left, right, window } => {
+                let ((left_words, left_rows), (right_words, right_rows)) = (left.reach(), right.reach());
+                (left_words + right_words, left_rows + right_rows + u64::from(*window) - 1)
+            }
+            Expr::Or(left, right) => {
+                let ((a, b), (c, d)) = (left.reach(), right.reach());
+                (a.max(c), b.max(d))
+            }
+        }
+    }
+}
+
+/// Conditions on a hit's caption and its document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// The caption's speaker (case ignored).
+    pub speaker: Option<String>,
+    /// The document's channel (case ignored).
+    pub channel: Option<String>,
+    /// The document's language code (case ignored; `en` also takes `en-GB`).
+    pub language: Option<String>,
+    /// The document was published on or after this day (`YYYY-MM-DD`).
+    pub after: Option<String>,
+    /// The document was published before this day (`YYYY-MM-DD`).
+    pub before: Option<String>,
+}
+
+impl Filters {
+    /// Whether any filter concerns the document rather than the caption.
+    pub fn on_documents(&self) -> bool {
+        self.channel.is_some() || self.language.is_some() || self.after.is_some() || self.before.is_some()
+    }
+
+    /// Whether a document of this channel, language and publication date (`published_at`, an
+    /// ISO 8601 date or time) is one the filters take. A filtered field the document lacks fails.
+    pub fn takes_document(&self, channel: Option<&str>, language: Option<&str>, published: Option<&str>) -> bool {
+        let same = |wanted: &Option<String>, value: Option<&str>| {
+            wanted.as_ref().is_none_or(|w| value.is_some_and(|v| v.eq_ignore_ascii_case(w)))
+        };
+        let language_ok = self.language.as_ref().is_none_or(|wanted| {
+            language.is_some_and(|code| {
+                code.eq_ignore_ascii_case(wanted)
+                    || code.get(..wanted.len()).is_some_and(|head| head.eq_ignore_ascii_case(wanted))
+                        && code[wanted.len()..].starts_with(['-', '_'])
+            })
+        });
+        let day = published.and_then(|p| p.get(..10));
+        let after_ok = self.after.as_ref().is_none_or(|after| day.is_some_and(|d| d >= after.as_str()));
+        let before_ok = self.before.as_ref().is_none_or(|before| day.is_some_and(|d| d < before.as_str()));
+        same(&self.channel, channel) && language_ok && after_ok && before_ok
+    }
+
+    /// Whether a caption of this speaker is one the filters take.
+    pub fn takes_speaker(&self, speaker: Option<&str>) -> bool {
+        self.speaker.as_ref().is_none_or(|wanted| speaker.is_some_and(|s| s.eq_ignore_ascii_case(wanted)))
+    }
+}
+
+/// A parsed corpus query.
+#[derive(Debug, Clone)]
+pub struct CorpusQuery {
+    /// The text as given.
+    pub text: String,
+    /// What to find.
+    pub expr: Expr,
+    /// Where to find it.
+    pub filters: Filters,
+}
+
+impl CorpusQuery {
+    /// Parses `text`; errors say at which character (column) and why.
+    pub fn parse(text: &str) -> Result<CorpusQuery, ParseError> {
+        let (expr, filters) = parse::parse(text)?;
+        Ok(CorpusQuery { text: text.to_string(), expr, filters })
+    }
+}
