@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            note!("verbatim: {e:#}");
+            note!("verbatim: {}", message(&e));
             if let Some(hint) = settings::hint(&e) {
                 note!("  hint: {hint}");
             }
@@ -66,6 +66,27 @@ fn disable_transparent_huge_pages() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+}
+
+/// `error` and its causes, each said once: a cause whose text is already shown (DataFusion's
+/// kind prefix aside, as in "Error during planning: …") is left out.
+fn message(error: &anyhow::Error) -> String {
+    let mut shown = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let bare = match text.split_once(": ") {
+            Some((kind, rest)) if kind.len() <= 40 && (kind.contains("rror") || kind.contains("exhausted")) => rest,
+            _ => text.as_str(),
+        };
+        if bare.is_empty() || shown.contains(bare) {
+            continue;
+        }
+        if !shown.is_empty() {
+            shown.push_str(": ");
+        }
+        shown.push_str(&text);
+    }
+    shown
 }
 
 /// Whether `error` says the archive was busy (locked by another writer for all of `--wait`).

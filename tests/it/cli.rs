@@ -28,7 +28,7 @@ fn unknown_queries_formats_and_missing_archives_give_short_errors() {
     let output = run(&["run", "top-wordz", "--archive", &archive]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr.contains("no saved query \"top-wordz\"; saved queries: channel-stats, cooccurrence, doc-stats, kwic, ngrams, pauses, search, speakers, term-trend, top-words"), "{stderr}");
+    assert!(stderr.contains("no saved query \"top-wordz\"; saved queries: channel-stats, collocations, cooccurrence, doc-stats, frequencies, keyness, kwic, ngrams, pauses, search, speakers, term-trend, top-words"), "{stderr}");
 
     let output = run(&["sql", "--archive", &archive, "SELECT 1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -192,6 +192,11 @@ fn every_saved_query_and_search_gives_the_same_output_on_a_cluster_as_locally() 
     }
     // The jobs ran on the cluster: the scheduler lists them.
     assert!(cluster.api("/api/jobs").matches("\"job_id\"").count() >= 20, "{}", cluster.api("/api/jobs"));
+    // Corpus statistics run in one process: on a cluster they are refused, saying so.
+    let refused = cluster.run(&sample_archive, &["run", "collocations", "-p", "term=python", "-q"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("collocations(...) runs in one process"), "{stderr}");
 }
 
 /// Files under `dir`, recursively.

@@ -201,3 +201,84 @@ fn filters_narrow_hits_to_speakers_channels_languages_and_dates() {
     assert_eq!(docs("/new|really/ speaker:\"SPEAKER_01\""), "whisperx");
     assert_eq!(docs("(hi OR hello) lang:de"), "-");
 }
+
+/// The Python to run the reference with: the test venv's, else the system's (it needs no packages).
+fn python() -> String {
+    std::env::var("VERBATIM_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// The JSON objects of `sql`'s rows over `archive`, by their `word`.
+fn rows_by_word(archive: &Path, sql: &str) -> BTreeMap<String, serde_json::Value> {
+    let out = crate::common::run_on(archive, &["sql", "-q", "--format", "json", sql]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{sql}: {e}: {out}"));
+    rows.into_iter().map(|row| (row["word"].as_str().expect("a word").to_string(), row)).collect()
+}
+
+#[test]
+fn association_keyness_and_dispersion_equal_an_independent_python_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = speech_archive(dir.path(), "a", &[]);
+    let captions = crate::common::run_on(
+        &archive,
+        &[
+            "sql",
+            "-q",
+            "--format",
+            "ndjson",
+            "SELECT s.doc_id, s.seq, tokenize(s.text) AS words, s.speaker, d.channel, d.language, d.published_at \
+             FROM segments s JOIN documents d USING (doc_id) ORDER BY s.doc_id, s.seq",
+        ],
+    );
+    let reference = |args: &[&str]| -> BTreeMap<String, serde_json::Value> {
+        use std::io::Write;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/measures.py");
+        let mut child = std::process::Command::new(python())
+            .arg(&script)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        child.stdin.take().unwrap().write_all(captions.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "the reference failed on {args:?}");
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        map.into_iter().collect()
+    };
+    let speakers = sql_rows(
+        &archive,
+        "SELECT speaker FROM segments WHERE speaker IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2",
+    );
+    assert_eq!(speakers.len(), 2, "the corpus has speakers: {speakers:?}");
+    let (first, second) = (format!("speaker:\"{}\"", speakers[0]), format!("speaker:\"{}\"", speakers[1]));
+    let both = "lang:en".to_string();
+    let collocation = ["f_xy", "f_x", "f_y", "n", "mi", "mi3", "t_score", "log_dice", "log_likelihood"];
+    let key = ["f_target", "f_reference", "per_million_target", "per_million_reference", "log_likelihood", "log_ratio"];
+    let frequency = ["f", "per_million", "documents", "dp"];
+    let cases: Vec<(String, Vec<&str>, &[&str])> = vec![
+        ("SELECT * FROM collocations('the', 5)".into(), vec!["collocations", "the", "5", ""], &collocation),
+        (
+            format!("SELECT * FROM collocations('i think', 3, '{first}')"),
+            vec!["collocations", "i think", "3", &first],
+            &collocation,
+        ),
+        (format!("SELECT * FROM keyness('{first}', '')"), vec!["keyness", &first, ""], &key),
+        (format!("SELECT * FROM keyness('{first}', '{second}')"), vec!["keyness", &first, &second], &key),
+        ("SELECT * FROM frequencies()".into(), vec!["frequencies", ""], &frequency),
+        (format!("SELECT * FROM frequencies('{both}')"), vec!["frequencies", &both], &frequency),
+    ];
+    for (sql, args, measures) in cases {
+        let (ours, theirs) = (rows_by_word(&archive, &sql), reference(&args));
+        assert!(ours.len() > 20, "{sql}: only {} rows", ours.len());
+        assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "{sql}: the words");
+        for (word, row) in &ours {
+            for measure in measures {
+                let (a, b) = (row[measure].as_f64().unwrap(), theirs[word][measure].as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                    "{sql}: {word} {measure}: {a} here, {b} in the reference"
+                );
+            }
+        }
+    }
+}

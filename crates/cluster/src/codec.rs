@@ -25,6 +25,7 @@ use verbatim_archive::phrase_index::IndexCache;
 use verbatim_archive::{Archive, FileEntry};
 use verbatim_query::corpus::CorpusQuery;
 use verbatim_query::search::{MAX_CONTEXT, SearchHits, SearchHitsExec, SearchHitsTable, SearchTarget};
+use verbatim_query::statistics::statistics_function_of;
 
 /// The tag in front of an encoded search (never the start of a protobuf message Ballista writes).
 const SEARCH_TAG: &[u8] = b"verbatim-search-hits/2\n";
@@ -168,6 +169,11 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(function) = statistics_function_of(node.as_ref()) {
+            return Err(DataFusionError::Plan(format!(
+                "{function}(...) runs in one process, not on a cluster: run it without --cluster"
+            )));
+        }
         match node.downcast_ref::<SearchHitsTable>() {
             Some(table) => SearchSpec::of(table.hits()).encode(buf),
             None => self.ballista.try_encode_table_provider(table_ref, node, buf),

@@ -15,6 +15,7 @@ pub mod search;
 pub mod segments;
 mod session;
 pub mod shell;
+pub mod statistics;
 
 pub use documents::{DocumentPart, Selection};
 pub use error::{QueryError, ReadFinding};

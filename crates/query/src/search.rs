@@ -387,7 +387,7 @@ impl Search {
 }
 
 /// The ids of the documents of the snapshot `filters` take.
-async fn documents_taken(target: &SearchTarget, filters: &Filters) -> Result<HashSet<String>> {
+pub(crate) async fn documents_taken(target: &SearchTarget, filters: &Filters) -> Result<HashSet<String>> {
     let mut taken = HashSet::new();
     for entry in &target.documents {
         let object = target.archive.object(&entry.path);

@@ -25,6 +25,7 @@ use verbatim_model::budget;
 use crate::cancellation::StopBetweenBatches;
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
 use crate::segments::{NarrowPhraseScans, SegmentsTable};
+use crate::statistics::StatisticsFunction;
 
 use crate::error::ReadFinding;
 use crate::{QueryError, layout, udf};
@@ -123,6 +124,9 @@ impl ArchiveSession {
         });
         let indexes = (phrase_filters == PhraseFilters::FromIndexes).then_some(&target);
         register_archive_tables(&ctx, archive, &snapshot, indexes)?;
+        ctx.register_udtf("collocations", Arc::new(StatisticsFunction::collocations(target.clone())));
+        ctx.register_udtf("keyness", Arc::new(StatisticsFunction::keyness(target.clone())));
+        ctx.register_udtf("frequencies", Arc::new(StatisticsFunction::frequencies(target.clone())));
         ctx.register_udtf("search_hits", Arc::new(SearchHitsFunction::new(target)));
         ctx.register_udtf("search", Arc::new(SearchFunction));
         Ok(ArchiveSession { ctx, archive: archive.clone(), snapshot })

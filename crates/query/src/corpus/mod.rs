@@ -29,6 +29,7 @@
 
 pub mod candidates;
 pub mod matcher;
+pub mod measures;
 mod parse;
 
 pub use parse::ParseError;
@@ -152,6 +153,17 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// Parses filters written as in a query (`channel:Oxide after:2024-01-01`); an empty text
+    /// has none.
+    pub fn parse(text: &str) -> Result<Filters, ParseError> {
+        parse::parse_filters(text)
+    }
+
+    /// Whether there are no filters.
+    pub fn is_empty(&self) -> bool {
+        *self == Filters::default()
+    }
+
     /// Whether any filter concerns the document rather than the caption.
     pub fn on_documents(&self) -> bool {
         self.channel.is_some() || self.language.is_some() || self.after.is_some() || self.before.is_some()

@@ -193,6 +193,23 @@ pub(super) fn parse(text: &str) -> Result<(Expr, Filters), ParseError> {
     Ok((expr, filters))
 }
 
+/// Parses `text` as filters only (`speaker:… channel:… lang:… after:… before:…`; empty: none).
+pub(super) fn parse_filters(text: &str) -> Result<Filters, ParseError> {
+    let mut filters = Filters::default();
+    for (column, token) in lex(text)? {
+        match token {
+            Token::Filter(key, value) => set_filter(&mut filters, &key, value, column)?,
+            _ => {
+                return error(
+                    column,
+                    "only filters are taken here: speaker:, channel:, lang:, after:YYYY-MM-DD, before:YYYY-MM-DD",
+                );
+            }
+        }
+    }
+    Ok(filters)
+}
+
 fn set_filter(filters: &mut Filters, key: &str, value: String, column: usize) -> Result<(), ParseError> {
     let slot = match key {
         "speaker" => &mut filters.speaker,
