@@ -1,15 +1,34 @@
 -- A concordance: every hit of a query, aligned in a column between the words before and after
 -- it (keyword in context), with its time and a deep link. The query is the corpus query language
 -- `search` takes: a phrase, NEAR/n, ORDERED/n, prefixes (safe*), * for one word, /regex/ words,
--- AND, OR, NOT and filters (speaker:, channel:, lang:, after:, before:).
+-- AND, OR, NOT and filters (speaker:, channel:, lang:, after:, before:). Hits can be sorted by
+-- the words right or left of them (R1,R2 / L1), grouped by document, channel, speaker or month
+-- (largest group first, with its size), and paged.
 --
 -- @param phrase text : what to find, e.g. 'out of core' or '"memory safe*" NEAR/5 rust'
 -- @param width integer = 40 : characters of context on each side
+-- @param sort text = '' : the words to sort by: R1, R2, ... right of the hit, L1, L2, ... left, e.g. 'R1,R2'; '' for document order
+-- @param group text = '' : group hits by document, channel, speaker or month; '' for no groups
+-- @param since integer = 0 : only documents added or replaced after this version (0: all)
+-- @param offset integer = 0 : lines to skip (for paging)
 -- @param limit integer = 1000 : at most this many lines
-SELECT doc_id,
+WITH hits AS (
+    SELECT *,
+           CASE lower(${group})
+               WHEN 'document' THEN doc_id
+               WHEN 'channel' THEN coalesce(channel, '')
+               WHEN 'speaker' THEN coalesce(speaker, '')
+               WHEN 'month' THEN coalesce(substr(published_at, 1, 7), '')
+               ELSE ''
+           END AS "group"
+    FROM search(${phrase}, 1, 1000000000, ${since})
+)
+SELECT "group",
+       count(*) OVER (PARTITION BY "group") AS group_hits,
+       doc_id,
        start,
        lpad(right(left_context, ${width}), ${width}) || ' | ' || hit || ' | ' || left(right_context, ${width}) AS line,
        link
-FROM search(${phrase}, 1)
-ORDER BY doc_id, seq, word_index
-LIMIT ${limit};
+FROM hits
+ORDER BY group_hits DESC, "group", context_key(left_context, right_context, ${sort}), doc_id, seq, word_index
+LIMIT ${limit} OFFSET ${offset};

@@ -8,15 +8,22 @@
 -- from the archive's phrase indexes; chunks written without one are scanned, with the same answers.
 --
 -- @param phrase text : what to find, e.g. 'national supercomputing' or 'python NEAR/5 fast*'
+-- Each hit carries the archive version it was read from and its document's content hash, so a
+-- published list can be reproduced with --as-of VERSION after later runs replaced documents.
+--
 -- @param limit integer = 1000000000 : at most this many hits
+-- @param since integer = 0 : only documents added or replaced after this version (0: all)
 SELECT doc_id,
        seq,
        word_index,
        start,
        hms(end_ms) AS "end",
+       speaker,
        left_context,
        hit,
        right_context,
-       link
-FROM search(${phrase}, 1, ${limit})
+       link,
+       version,
+       content_hash
+FROM search(${phrase}, 1, ${limit}, ${since})
 ORDER BY doc_id, seq, word_index;

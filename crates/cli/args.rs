@@ -204,6 +204,15 @@ pub struct IngestArgs {
     /// removed, rejected; bytes, rows, seconds, peak memory; versions before and after).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Watch these corpus queries (one per line; `#` comments): after the commit, the hits of
+    /// each in the documents this run added or replaced go into the --report and, with
+    /// --watch-output, to a CSV per query (what is new since last night).
+    #[arg(long, value_name = "FILE")]
+    pub watch: Option<PathBuf>,
+    /// Write each watched query's new hits to DIR/<line>-<query>.csv (with a header, also when
+    /// there are none).
+    #[arg(long, value_name = "DIR", requires = "watch")]
+    pub watch_output: Option<PathBuf>,
     #[command(flatten)]
     pub retention: RetentionArg,
     /// Do not vacuum after the run.
@@ -305,6 +314,10 @@ pub struct RunArgs {
     /// Print the SQL with parameters filled in, instead of running it.
     #[arg(long)]
     pub print_sql: bool,
+    /// Only documents added or replaced after this archive version (for queries with a `since`
+    /// parameter, such as search and kwic): what is new since last night's run.
+    #[arg(long, value_name = "VERSION")]
+    pub since: Option<u64>,
     // Saved queries.
     #[arg(long, value_name = "DIR", help = help(Setting::Queries))]
     pub queries: Option<String>,

@@ -282,3 +282,124 @@ fn association_keyness_and_dispersion_equal_an_independent_python_reference() {
         }
     }
 }
+
+/// A youtube-transcript-api file saying each of `lines`, two seconds apart.
+fn transcript(lines: &[&str]) -> String {
+    let snippets: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, text)| format!(r#"{{"text": "{text}", "start": {}.0, "duration": 2.0}}"#, 2 * i))
+        .collect();
+    format!("[{}]", snippets.join(", "))
+}
+
+#[test]
+fn hits_carry_their_version_and_hash_and_since_gives_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = dir.path().join("captions");
+    std::fs::create_dir_all(&sources).unwrap();
+    let archive = dir.path().join("archive");
+    let (sources_arg, archive_arg) = (sources.to_string_lossy().to_string(), archive.to_string_lossy().to_string());
+    let write = |name: &str, lines: &[&str]| std::fs::write(sources.join(name), transcript(lines)).unwrap();
+    let ingest = || run_ok(&["ingest", "-q", "--prune", &sources_arg, "--archive", &archive_arg]);
+    let search = |extra: &[&str]| -> Vec<String> {
+        let mut args =
+            vec!["run", "-q", "search", "--archive", &archive_arg, "--format", "csv", "-p", "phrase=memory safety"];
+        args.extend(extra);
+        run_ok(&args).lines().skip(1).map(str::to_string).collect()
+    };
+    // Night 1: two documents.
+    write("a.json", &["we talk about memory safety", "and more memory safety here"]);
+    write("b.json", &["memory safety in b"]);
+    write("c.json", &["nothing to see"]);
+    ingest();
+    let published = search(&[]);
+    assert_eq!(published.len(), 3, "{published:?}");
+    assert!(published.iter().all(|row| row.contains(",1,")), "each hit carries version 1: {published:?}");
+    // Night 2: b is replaced, d is added, c is pruned; a is unchanged.
+    write("b.json", &["b now says memory safety twice: memory safety"]);
+    write("d.json", &["d is new and about memory safety"]);
+    std::fs::remove_file(sources.join("c.json")).unwrap();
+    run_ok(&["ingest", "-q", "--prune", "--max-delete", "100%", &sources_arg, "--archive", &archive_arg]);
+    let new: Vec<String> = search(&["--since", "1"]);
+    let documents: std::collections::BTreeSet<&str> = new.iter().map(|row| row.split(',').next().unwrap()).collect();
+    assert_eq!(documents.into_iter().collect::<Vec<_>>(), ["b", "d"], "{new:?}");
+    assert_eq!(new.len(), 3, "b twice, d once: {new:?}");
+    assert!(new.iter().all(|row| row.contains(",2,")), "read from version 2: {new:?}");
+    // Since the newest version: nothing is new. Since 0: everything.
+    assert!(search(&["--since", "2"]).is_empty());
+    assert_eq!(search(&["--since", "0"]), search(&[]));
+    // The list published on night 1 is reproduced exactly from its version.
+    assert_eq!(search(&["--as-of", "1"]), published);
+    // In SQL too, and a version no longer kept is named.
+    let sql = "SELECT count(*) FROM search_hits('memory safety', 0, 1)";
+    assert_eq!(sql_rows(&archive, sql), ["3"]);
+    let output = run(&["sql", "-q", "--archive", &archive_arg, "SELECT count(*) FROM search_hits('x', 0, 9)"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.code() == Some(1) && stderr.contains("v1 to v2"), "{stderr}");
+    let refused = run(&["run", "-q", "top-words", "--since", "1", "--archive", &archive_arg]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("has no since parameter"));
+}
+
+#[test]
+fn a_nightly_ingest_reports_the_new_hits_of_watched_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = dir.path().join("captions");
+    std::fs::create_dir_all(&sources).unwrap();
+    let (archive, report, news) = (dir.path().join("archive"), dir.path().join("report.json"), dir.path().join("news"));
+    let watch = crate::common::write(
+        dir.path(),
+        "watch.txt",
+        "# what the newsletter follows\nmemory safety\n\nrust NEAR/2 fast\n",
+    );
+    let write = |name: &str, lines: &[&str]| std::fs::write(sources.join(name), transcript(lines)).unwrap();
+    let night = |extra: &[&str]| -> serde_json::Value {
+        let paths: Vec<String> =
+            [&sources, &archive, &report, &watch, &news].iter().map(|p| p.to_string_lossy().to_string()).collect();
+        let mut args = vec!["ingest", "-q", "--prune", &paths[0], "--archive", &paths[1], "--report", &paths[2]];
+        args.extend(["--watch", &paths[3], "--watch-output", &paths[4]]);
+        args.extend(extra);
+        run_ok(&args);
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let hits = |report: &serde_json::Value| -> Vec<(u64, String)> {
+        report["watch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (w["hits"].as_u64().unwrap(), w["query"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    write("a.json", &["memory safety matters", "rust is very fast"]);
+    write("b.json", &["nothing about it"]);
+    let first = night(&[]);
+    assert_eq!(hits(&first), [(1, "memory safety".to_string()), (1, "rust NEAR/2 fast".to_string())]);
+    // Night 2: b now mentions memory safety twice, c is new, a is unchanged.
+    write("b.json", &["memory safety, memory safety"]);
+    write("c.json", &["rust compiles fast"]);
+    let second = night(&[]);
+    assert_eq!(hits(&second), [(2, "memory safety".to_string()), (1, "rust NEAR/2 fast".to_string())]);
+    let rows = second["watch"][0]["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["doc_id"] == "b" && r["version"] == 2), "{rows:?}");
+    let csv = std::fs::read_to_string(news.join("02-memory-safety.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and two hits: {csv}");
+    assert!(csv.starts_with("doc_id,seq,word_index,start,"), "{csv}");
+    // Night 3: only a removal: nothing new, and the files say so (a header, no rows).
+    std::fs::remove_file(sources.join("c.json")).unwrap();
+    let third = night(&["--max-delete", "100%"]);
+    assert_eq!(hits(&third), [(0, "memory safety".to_string()), (0, "rust NEAR/2 fast".to_string())]);
+    assert_eq!(std::fs::read_to_string(news.join("04-rust-near-2-fast.csv")).unwrap().lines().count(), 1);
+    // A watched query that does not parse stops the run before it starts, naming the line.
+    let bad = crate::common::write(dir.path(), "bad.txt", "memory safety\n(open source\n");
+    let output = run(&[
+        "ingest",
+        "-q",
+        &sources.to_string_lossy(),
+        "--archive",
+        &archive.to_string_lossy(),
+        "--watch",
+        &bad.to_string_lossy(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.code() == Some(1) && stderr.contains("bad.txt:2") && stderr.contains("column 1"), "{stderr}");
+}

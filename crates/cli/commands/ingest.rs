@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use verbatim_archive::Archive;
-use verbatim_engine::{Engine, IngestRequest, OnLockWait, Settings};
+use verbatim_engine::{Engine, IngestRequest, OnLockWait, Settings, WatchHits};
 use verbatim_ingest::{IngestOptions, IngestReport};
 
 use crate::args::IngestArgs;
@@ -22,6 +22,11 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
     let notice = lock_wait_notice(quiet, &settings);
     let engine = Engine::open_with(settings, notice)?;
     let request = request(&args)?;
+    // A watched query that does not parse stops the run before anything is ingested.
+    let watched = match &args.watch {
+        Some(path) => verbatim_engine::read_watch_file(path)?,
+        None => Vec::new(),
+    };
     let options = engine.ingest_options(&request);
     let progress = Arc::new(IngestProgress::new(quiet, options.budget.limit()));
     let outcome = engine.ingest(&request, progress.clone()).await;
@@ -50,8 +55,18 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
         );
     }
     let archive = engine.archive();
+    let news = if args.watch.is_some() {
+        engine.watched_hits(&watched, report.version_before, args.watch_output.as_deref()).await?
+    } else {
+        Vec::new()
+    };
+    if !quiet {
+        for found in &news {
+            note!("watch line {}: {} new hit(s) of {:?}", found.query.line, found.hits(), found.query.text);
+        }
+    }
     if let Some(path) = &args.report {
-        write_report(path, report, archive, outcome.unlisted.len())?;
+        write_report(path, report, archive, outcome.unlisted.len(), &news)?;
     }
     if !quiet {
         print_summary(report, archive, &options, outcome.unlisted.len());
@@ -108,8 +123,45 @@ fn request(args: &IngestArgs) -> Result<IngestRequest> {
     })
 }
 
+/// Hits of a watched query listed in the report; the rest are in its CSV file.
+const WATCH_HITS_REPORTED: usize = 1000;
+
+/// A watched query's news as the report shows it: its line, text, number of hits, file, and the
+/// hits as objects (at most [`WATCH_HITS_REPORTED`]).
+fn watch_report(found: &WatchHits) -> Result<serde_json::Value> {
+    let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    let mut left = WATCH_HITS_REPORTED;
+    for batch in &found.batches {
+        let taken = batch.slice(0, batch.num_rows().min(left));
+        left -= taken.num_rows();
+        writer.write(&taken).context("writing watched hits as JSON")?;
+    }
+    writer.finish().context("writing watched hits as JSON")?;
+    let bytes = writer.into_inner();
+    let rows: serde_json::Value = if bytes.is_empty() {
+        serde_json::json!([])
+    } else {
+        serde_json::from_slice(&bytes).context("watched hits")?
+    };
+    Ok(serde_json::json!({
+        "line": found.query.line,
+        "query": found.query.text,
+        "hits": found.hits(),
+        "file": found.file.as_ref().map(|f| f.display().to_string()),
+        "rows": rows,
+        "rows_truncated": found.hits() > WATCH_HITS_REPORTED,
+    }))
+}
+
 /// Writes the run's report as JSON, for the job that runs ingest every night.
-fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_sources: usize) -> Result<()> {
+fn write_report(
+    path: &Path,
+    report: &IngestReport,
+    archive: &Archive,
+    unlisted_sources: usize,
+    news: &[WatchHits],
+) -> Result<()> {
+    let watch: Vec<serde_json::Value> = news.iter().map(watch_report).collect::<Result<_>>()?;
     let json = serde_json::json!({
         "archive": archive.display(),
         "run_id": report.run_id,
@@ -142,6 +194,7 @@ fn write_report(path: &Path, report: &IngestReport, archive: &Archive, unlisted_
         "vacuum": report.vacuum,
         "compaction": report.compaction,
         "rejects": report.rejects.iter().map(describe_reject).collect::<Vec<_>>(),
+        "watch": watch,
     });
     let text = serde_json::to_string_pretty(&json).context("serialising the report")?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing the report {}", path.display()))

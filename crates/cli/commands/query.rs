@@ -223,7 +223,15 @@ pub async fn run_saved(args: RunArgs, config: Option<&Path>, quiet: bool) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     let query = saved::find(&catalog, args.name.as_deref().unwrap_or_default())?;
-    let sql = query.render(&args.params)?;
+    let mut params = args.params.clone();
+    if let Some(version) = args.since {
+        if !query.params.iter().any(|p| p.name == "since") {
+            anyhow::bail!("--since: {} has no since parameter (search and kwic have one)", query.name);
+        }
+        params.retain(|(name, _)| name != "since");
+        params.push(("since".to_string(), version.to_string()));
+    }
+    let sql = query.render(&params)?;
     if args.print_sql {
         println!("{}", sql.trim_end());
         return Ok(ExitCode::SUCCESS);

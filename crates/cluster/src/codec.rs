@@ -41,6 +41,11 @@ pub struct SearchSpec {
     pub documents: Vec<FileEntry>,
     /// The query, as written (parsed again where it arrives).
     pub query: String,
+    /// The snapshot's version.
+    pub version: u64,
+    /// Only the documents added or replaced after this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
     /// Captions of context each side.
     pub context: i64,
     /// For a plan: the columns it gives.
@@ -58,6 +63,8 @@ impl SearchSpec {
             chunks: hits.target.chunks.clone(),
             documents: hits.target.documents.clone(),
             query: hits.query.text.clone(),
+            version: hits.target.version,
+            since: hits.since,
             context: hits.context,
             projection: None,
             partitions: 0,
@@ -120,9 +127,10 @@ impl ArchiveOpener {
             archive,
             chunks: spec.chunks,
             documents: spec.documents,
+            version: spec.version,
         };
         let query = CorpusQuery::parse(&spec.query).map_err(|e| DataFusionError::Plan(format!("search: {e}")))?;
-        Ok(SearchHits { target: Arc::new(target), query: Arc::new(query), context: spec.context })
+        Ok(SearchHits { target: Arc::new(target), query: Arc::new(query), context: spec.context, since: spec.since })
     }
 }
 
@@ -264,6 +272,8 @@ mod tests {
             }],
             documents: Vec::new(),
             query: "open source".into(),
+            version: 1,
+            since: None,
             context: 2,
             projection: Some(vec![0, 4]),
             partitions: 3,

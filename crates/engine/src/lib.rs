@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod limits;
 pub mod query;
 pub mod settings;
+pub mod watch;
 
 pub use engine::{Engine, OnLockWait};
 pub use error::{Error, Hint, hint_for, is_busy};
@@ -27,3 +28,4 @@ pub use export::{ExportReport, ExportRequest};
 pub use ingest::{IngestOutcome, IngestRequest};
 pub use query::{ProgressProbe, QueryStream, Session};
 pub use settings::{Setting, Settings, SettingsBuilder, SettingsError, ValueError};
+pub use watch::{WatchHits, WatchedQuery, read_watch_file};

@@ -211,12 +211,91 @@ impl ScalarUDFImpl for PhraseStarts {
     }
 }
 
+/// One part of a concordance sort: the `n`-th word (from 1) right of the hit, or left of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextWord {
+    /// `R<n>`: the `n`-th word after the hit.
+    Right(usize),
+    /// `L<n>`: the `n`-th word before the hit.
+    Left(usize),
+}
+
+/// The parts of a sort written `R1,R2` or `L1` (case ignored; `''`: none).
+pub fn context_words(spec: &str) -> Result<Vec<ContextWord>> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (side, n) = part.split_at(1);
+            match (side.to_ascii_uppercase().as_str(), n.parse::<usize>()) {
+                ("R", Ok(n)) if (1..=10).contains(&n) => Ok(ContextWord::Right(n)),
+                ("L", Ok(n)) if (1..=10).contains(&n) => Ok(ContextWord::Left(n)),
+                _ => plan_err!("context_key: {part:?} is not a context word: use R1 to R10 or L1 to L10, e.g. 'R1,R2'"),
+            }
+        })
+        .collect()
+}
+
+/// The key of a hit with `left` and `right` context for a sort by `parts`: the words named,
+/// lowercased, joined by U+001F (a missing word is empty, and sorts first).
+pub fn context_key(left: &str, right: &str, parts: &[ContextWord]) -> String {
+    let (left, right) = (words::tokenize(left), words::tokenize(right));
+    let word = |part: &ContextWord| -> &str {
+        let found = match *part {
+            ContextWord::Right(n) => right.get(n - 1),
+            ContextWord::Left(n) => left.len().checked_sub(n).and_then(|at| left.get(at)),
+        };
+        found.map_or("", String::as_str)
+    };
+    parts.iter().map(word).collect::<Vec<_>>().join("\u{1f}")
+}
+
+udf_struct!(ContextKey, "`context_key(left, right, 'R1,R2')`: a key sorting hits by the words around them.");
+
+impl ScalarUDFImpl for ContextKey {
+    fn name(&self) -> &str {
+        "context_key"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_strings(self.name(), arg_types, 3)
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let parts = context_words(constant_str(&args.args[2], self.name(), "sort")?.unwrap_or(""))?;
+        let (left, right) = (args.args[0].to_array(args.number_rows)?, args.args[1].to_array(args.number_rows)?);
+        let mut lefts: Vec<Option<String>> = Vec::with_capacity(left.len());
+        for_each_str(&left, |value| lefts.push(value.map(str::to_string)))?;
+        let mut out = StringBuilder::with_capacity(left.len(), left.len() * 16);
+        let mut row = 0;
+        for_each_str(&right, |value| {
+            let left = lefts[row].as_deref().unwrap_or("");
+            out.append_value(context_key(left, value.unwrap_or(""), &parts));
+            row += 1;
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tokens(text: &str) -> Vec<String> {
         words::tokenize(text)
+    }
+
+    #[test]
+    fn context_keys_name_the_words_around_a_hit() {
+        let parts = context_words("R1, r2,L1").unwrap();
+        assert_eq!(context_key("so the big", "Dog, ran off", &parts), "dog\u{1f}ran\u{1f}big");
+        assert_eq!(context_key("", "x", &context_words("L2,R3").unwrap()), "\u{1f}");
+        assert!(context_words("R0").is_err() && context_words("X1").is_err());
+        assert!(context_words("").unwrap().is_empty());
     }
 
     #[test]

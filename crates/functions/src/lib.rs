@@ -14,6 +14,7 @@
 //! | `kwic(text, phrase, width)` | the first occurrence of `phrase` in `text` with `width` characters of context each side, aligned: `left | match | right` |
 //! | `phrase_starts(text, following, phrase)` | whether `phrase` starts in `text`, running on into `following` (the next captions) if needed |
 //! | `near_words(text, term, window)` | the words within `window` words of each occurrence of `term` in `text`, a list |
+//! | `context_key(left, right, 'R1,R2')` | a key sorting hits by the words right (`R<n>`) or left (`L<n>`) of them |
 //!
 //! One module per family: [`words`] (tokens, n-grams, phrases, stop words), [`time`] (time stamps
 //! and links), [`context`] (concordance and co-occurrence).
@@ -24,7 +25,7 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-pub use context::{Kwic, NearWords, PhraseStarts};
+pub use context::{ContextKey, ContextWord, Kwic, NearWords, PhraseStarts, context_key, context_words};
 pub use time::{Hms, YoutubeLink, format_hms, youtube_link};
 pub use words::{IsStopWord, MAX_NGRAM, NGrams, PhraseMatch, Tokenize, WordCount, stop_list};
 
@@ -41,6 +42,7 @@ pub fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(Kwic::new()),
         ScalarUDF::from(NearWords::new()),
         ScalarUDF::from(PhraseStarts::new()),
+        ScalarUDF::from(ContextKey::new()),
     ]
 }
 

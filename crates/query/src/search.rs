@@ -25,6 +25,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStream;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -35,7 +36,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use verbatim_archive::phrase_index::{self, ChunkIndex, IndexCache, PhrasePlace};
-use verbatim_archive::{Archive, FileEntry, StoreReader};
+use verbatim_archive::{Archive, FileEntry, StoreReader, Table};
 
 use crate::corpus::candidates::candidate_starts;
 use crate::corpus::matcher::Block;
@@ -55,6 +56,8 @@ pub struct SearchTarget {
     pub chunks: Vec<FileEntry>,
     /// The snapshot's `documents` chunks (read for filters on documents).
     pub documents: Vec<FileEntry>,
+    /// The snapshot's version, which each hit carries.
+    pub version: u64,
     /// Where copies of remote index files are kept; `None` reads them from the store.
     pub cache: Option<IndexCache>,
 }
@@ -84,16 +87,18 @@ fn literal(expr: &Expr) -> Option<&ScalarValue> {
     }
 }
 
-/// The arguments of `search` and `search_hits`: the query, context and limit.
+/// The arguments of `search` and `search_hits`: the query, context, limit and the version whose
+/// documents are left out.
 struct Arguments {
     query: CorpusQuery,
     context: i64,
     limit: Option<i64>,
+    since: Option<u64>,
 }
 
 fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Arguments> {
     let exprs = args.exprs();
-    let usage = if most == 3 { "'query' [, context [, limit]]" } else { "'query' [, context]" };
+    let usage = if most == 4 { "'query' [, context [, limit [, since]]]" } else { "'query' [, context [, since]]" };
     let text = match exprs.first().and_then(literal) {
         Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => {
             s.clone()
@@ -114,12 +119,19 @@ fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Argume
     if !(0..=MAX_CONTEXT).contains(&context) {
         return plan_err!("{name}: context must be 0 to {MAX_CONTEXT} captions, got {context}");
     }
-    let limit = integer(2, "limit")?;
+    let (limit, since) =
+        if most == 4 { (integer(2, "limit")?, integer(3, "since")?) } else { (None, integer(2, "since")?) };
+    let since = match since {
+        Some(version) if version < 0 => return plan_err!("{name}: since must be a version (0 or more), got {version}"),
+        // Version 0 is before the first commit: every document is new since then.
+        Some(0) | None => None,
+        Some(version) => Some(version as u64),
+    };
     let query = match CorpusQuery::parse(&text) {
         Ok(query) => query,
         Err(e) => return plan_err!("{name}: the query {text:?} does not parse: {e}"),
     };
-    Ok(Arguments { query, context, limit })
+    Ok(Arguments { query, context, limit, since })
 }
 
 /// The `search` table function: hits with time, link and context, ordered.
@@ -127,15 +139,18 @@ fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Argume
 pub struct SearchFunction;
 
 impl SearchFunction {
-    /// The SQL of a search for `query` with `context` captions each side and at most `limit` hits.
-    pub fn sql(query: &str, context: i64, limit: Option<i64>) -> String {
+    /// The SQL of a search for `query` with `context` captions each side, at most `limit` hits,
+    /// in the documents added or replaced after version `since`.
+    pub fn sql(query: &str, context: i64, limit: Option<i64>, since: Option<u64>) -> String {
         let quoted = format!("'{}'", query.replace('\'', "''"));
         let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+        let since = since.unwrap_or(0);
         format!(
             "SELECT h.doc_id, h.seq, h.word_index, h.hit_words, h.start_ms, h.end_ms, hms(h.start_ms) AS start, \
-             h.text, youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after, \
-             h.left_context, h.hit, h.right_context \
-             FROM search_hits({quoted}, {context}) h \
+             h.text, h.speaker, youtube_link(d.video_id, h.start_ms) AS link, h.before, h.after, \
+             h.left_context, h.hit, h.right_context, d.title, d.channel, d.published_at, \
+             h.version, d.content_hash \
+             FROM search_hits({quoted}, {context}, {since}) h \
              LEFT JOIN documents d ON d.doc_id = h.doc_id \
              ORDER BY h.doc_id, h.seq, h.word_index{limit}"
         )
@@ -144,11 +159,11 @@ impl SearchFunction {
 
 impl TableFunctionImpl for SearchFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let Arguments { query, context, limit } = arguments("search", &args, 3)?;
+        let Arguments { query, context, limit, since } = arguments("search", &args, 4)?;
         let Some(state) = args.session().as_any().downcast_ref::<SessionState>() else {
             return plan_err!("search: the session is not a DataFusion session state");
         };
-        let sql = SearchFunction::sql(&query.text, context, limit);
+        let sql = SearchFunction::sql(&query.text, context, limit, since);
         // Planning reads only the catalog (no I/O), so it can complete here, synchronously.
         let plan = futures::executor::block_on(state.create_logical_plan(&sql))?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))
@@ -171,8 +186,8 @@ impl SearchHitsFunction {
 
 impl TableFunctionImpl for SearchHitsFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let Arguments { query, context, .. } = arguments("search_hits", &args, 2)?;
-        let hits = SearchHits { target: self.target.clone(), query: Arc::new(query), context };
+        let Arguments { query, context, since, .. } = arguments("search_hits", &args, 3)?;
+        let hits = SearchHits { target: self.target.clone(), query: Arc::new(query), context, since };
         Ok(Arc::new(SearchHitsTable::new(hits)))
     }
 }
@@ -187,11 +202,13 @@ pub static HITS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("start_ms", DataType::Int64, false),
         Field::new("end_ms", DataType::Int64, false),
         Field::new("text", DataType::Utf8, false),
+        Field::new("speaker", DataType::Utf8, true),
         Field::new("before", DataType::Utf8, false),
         Field::new("after", DataType::Utf8, false),
         Field::new("left_context", DataType::Utf8, false),
         Field::new("hit", DataType::Utf8, false),
         Field::new("right_context", DataType::Utf8, false),
+        Field::new("version", DataType::UInt64, false),
     ]))
 });
 
@@ -204,6 +221,8 @@ pub struct SearchHits {
     pub query: Arc<CorpusQuery>,
     /// Captions of context each side.
     pub context: i64,
+    /// Only the documents added or replaced after this version.
+    pub since: Option<u64>,
 }
 
 /// The table `search_hits(...)` returns: the hits of one search.
@@ -371,11 +390,19 @@ struct Search {
 }
 
 impl Search {
-    /// Starts `hits`: reads the `documents` table when the query filters on documents.
+    /// Starts `hits`: reads the `documents` table when the query filters on documents or asks
+    /// for the documents new since a version.
     async fn start(hits: SearchHits) -> Result<Arc<Search>> {
         let filters = &hits.query.filters;
-        let documents =
+        let mut documents =
             if filters.on_documents() { Some(documents_taken(&hits.target, &hits.query.filters).await?) } else { None };
+        if let Some(version) = hits.since {
+            let new = documents_new_since(&hits.target, version).await?;
+            documents = Some(match documents {
+                Some(taken) => taken.intersection(&new).cloned().collect(),
+                None => new,
+            });
+        }
         Ok(Arc::new(Search { target: hits.target, query: hits.query, context: hits.context as u64, documents }))
     }
 
@@ -386,19 +413,27 @@ impl Search {
     }
 }
 
+/// The `columns` of the chunk `entry` of `archive`, read through `store` in batches.
+pub(crate) async fn chunk_columns(
+    store: &Arc<dyn ObjectStore>,
+    archive: &Archive,
+    entry: &FileEntry,
+    columns: &[&str],
+) -> Result<ParquetRecordBatchStream<StoreReader>> {
+    let reader = StoreReader::new(store.clone(), archive.object(&entry.path), entry.bytes);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let indexes: Vec<usize> =
+        columns.iter().map(|name| builder.schema().index_of(name)).collect::<std::result::Result<_, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indexes);
+    Ok(builder.with_projection(mask).with_batch_size(8192).build()?)
+}
+
 /// The ids of the documents of the snapshot `filters` take.
 pub(crate) async fn documents_taken(target: &SearchTarget, filters: &Filters) -> Result<HashSet<String>> {
     let mut taken = HashSet::new();
     for entry in &target.documents {
-        let object = target.archive.object(&entry.path);
-        let reader = StoreReader::new(target.store.clone(), object, entry.bytes);
-        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-        let columns: Vec<usize> = ["doc_id", "channel", "language", "published_at"]
-            .iter()
-            .map(|name| builder.schema().index_of(name))
-            .collect::<std::result::Result<_, _>>()?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
-        let mut stream = builder.with_projection(mask).build()?;
+        let columns = ["doc_id", "channel", "language", "published_at"];
+        let mut stream = chunk_columns(&target.store, &target.archive, entry, &columns).await?;
         while let Some(batch) = stream.try_next().await? {
             let text = |name: &str| -> Result<ArrayRef> { Ok(cast(column(&batch, name)?, &DataType::Utf8)?) };
             let (ids, channels, languages, published) =
@@ -420,6 +455,43 @@ pub(crate) async fn documents_taken(target: &SearchTarget, filters: &Filters) ->
         }
     }
     Ok(taken)
+}
+
+/// The ids of the documents of `target`'s snapshot that are not in snapshot `version` with the
+/// same content: added or replaced since. Errors name the versions still kept when `version` is
+/// not.
+async fn documents_new_since(target: &SearchTarget, version: u64) -> Result<HashSet<String>> {
+    let external = |e| DataFusionError::External(Box::new(e));
+    let archive = &target.archive;
+    let before = archive.snapshot_at(version).await.map_err(external)?;
+    let old: HashSet<(String, String)> =
+        document_hashes(&archive.checked_store(&before), archive, before.files(Table::Documents))
+            .await?
+            .into_iter()
+            .collect();
+    let now = document_hashes(&target.store, archive, &target.documents).await?;
+    Ok(now.into_iter().filter(|pair| !old.contains(pair)).map(|(doc, _)| doc).collect())
+}
+
+/// The `(doc_id, content_hash)` of every document in the `documents` chunks `entries`.
+async fn document_hashes(
+    store: &Arc<dyn ObjectStore>,
+    archive: &Archive,
+    entries: &[FileEntry],
+) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for entry in entries {
+        let mut stream = chunk_columns(store, archive, entry, &["doc_id", "content_hash"]).await?;
+        while let Some(batch) = stream.try_next().await? {
+            let (ids, hashes) = (
+                cast(column(&batch, "doc_id")?, &DataType::Utf8)?,
+                cast(column(&batch, "content_hash")?, &DataType::Utf8)?,
+            );
+            let (ids, hashes) = (ids.as_string::<i32>(), hashes.as_string::<i32>());
+            pairs.extend((0..batch.num_rows()).map(|row| (ids.value(row).to_string(), hashes.value(row).to_string())));
+        }
+    }
+    Ok(pairs)
 }
 
 /// The search of one chunk: the chunk's Parquet metadata and how its candidates were found.
@@ -527,7 +599,7 @@ impl ChunkSearch {
         if hits.is_empty() {
             return Ok(None);
         }
-        Ok(Some(hit_batch(&batch, &selected, &hits, context)?))
+        Ok(Some(hit_batch(&batch, &selected, &hits, context, self.search.target.version)?))
     }
 
     /// `spans` of rows widened by `captions` captions each side, and then by the rows of `words`
@@ -610,7 +682,9 @@ impl ChunkSearch {
                     if accept(rows[index], word) && self.search.takes(docs.value(index), speaker) {
                         let context = self.search.context as u32;
                         let (left, hit, right) = hit_texts(&block, (first, last), context, &text_of);
-                        hits.push(Hit { index, word, words: (last - first + 1) as u32, left, hit, right });
+                        let words = (last - first + 1) as u32;
+                        let speaker = speaker.map(str::to_string);
+                        hits.push(Hit { index, word, words, speaker, left, hit, right });
                     }
                 }
             }
@@ -645,7 +719,7 @@ const READ_COLUMNS: [&str; 6] = ["doc_id", "seq", "start_ms", "end_ms", "text", 
 /// A chunk read in order and cut into whole documents, each matched when it is complete.
 struct DocumentRuns {
     chunk: Arc<ChunkSearch>,
-    stream: Option<datafusion::parquet::arrow::async_reader::ParquetRecordBatchStream<StoreReader>>,
+    stream: Option<ParquetRecordBatchStream<StoreReader>>,
     /// Rows of the document being read, and its id.
     pending: Vec<RecordBatch>,
     pending_doc: Option<String>,
@@ -698,7 +772,8 @@ impl DocumentRuns {
         if hits.is_empty() {
             return Ok(None);
         }
-        Ok(Some(hit_batch(&batch, &rows, &hits, self.chunk.search.context)?))
+        let search = &self.chunk.search;
+        Ok(Some(hit_batch(&batch, &rows, &hits, search.context, search.target.version)?))
     }
 }
 
@@ -710,6 +785,7 @@ struct Hit {
     index: usize,
     word: u32,
     words: u32,
+    speaker: Option<String>,
     left: String,
     hit: String,
     right: String,
@@ -795,7 +871,7 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
 
 /// One output row per hit: its columns, and the texts of its neighbours in the same document
 /// (`rows`: the chunk's row of each of `batch`'s rows, ascending).
-fn hit_batch(batch: &RecordBatch, rows: &[u64], hits: &[Hit], context: u64) -> Result<RecordBatch> {
+fn hit_batch(batch: &RecordBatch, rows: &[u64], hits: &[Hit], context: u64, version: u64) -> Result<RecordBatch> {
     let docs_array = cast(column(batch, "doc_id")?, &DataType::Utf8)?;
     let texts_array = cast(column(batch, "text")?, &DataType::Utf8)?;
     let (docs, texts) = (docs_array.as_string::<i32>(), texts_array.as_string::<i32>());
@@ -835,11 +911,13 @@ fn hit_batch(batch: &RecordBatch, rows: &[u64], hits: &[Hit], context: u64) -> R
         take(column(batch, "start_ms")?)?,
         take(column(batch, "end_ms")?)?,
         take(&texts_array)?,
+        Arc::new(hits.iter().map(|hit| hit.speaker.as_deref()).collect::<StringArray>()),
         Arc::new(before.finish()),
         Arc::new(after.finish()),
         texts_of(|hit| &hit.left),
         texts_of(|hit| &hit.hit),
         texts_of(|hit| &hit.right),
+        Arc::new(UInt64Array::from(vec![version; hits.len()])),
     ];
     Ok(RecordBatch::try_new(HITS_SCHEMA.clone(), columns)?)
 }
@@ -865,7 +943,7 @@ mod tests {
 
     #[test]
     fn search_sql_quotes_the_query() {
-        let sql = SearchFunction::sql("it's here", 2, Some(5));
-        assert!(sql.contains("search_hits('it''s here', 2)") && sql.ends_with("LIMIT 5"), "{sql}");
+        let sql = SearchFunction::sql("it's here", 2, Some(5), None);
+        assert!(sql.contains("search_hits('it''s here', 2, 0)") && sql.ends_with("LIMIT 5"), "{sql}");
     }
 }

@@ -120,6 +120,7 @@ impl ArchiveSession {
             archive: archive.clone(),
             chunks: snapshot.files(Table::Segments).to_vec(),
             documents: snapshot.files(Table::Documents).to_vec(),
+            version: snapshot.manifest.version,
             cache: options.index_cache.clone().filter(|_| !archive.is_local()),
         });
         let indexes = (phrase_filters == PhraseFilters::FromIndexes).then_some(&target);

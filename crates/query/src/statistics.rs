@@ -20,18 +20,17 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
-use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
-use verbatim_archive::{FileEntry, StoreReader};
+use verbatim_archive::FileEntry;
 use verbatim_model::words::{for_each_word, push_lowercase, tokenize};
 
 use crate::corpus::measures::{association, deviation_of_proportions_from, keyness};
 use crate::corpus::{CorpusQuery, Expr as QueryExpr, Filters, Term};
-use crate::search::{SearchTarget, documents_taken};
+use crate::search::{SearchTarget, chunk_columns, documents_taken};
 
 /// The most words each side a collocation window takes.
 pub const MAX_WINDOW: i64 = 50;
@@ -374,14 +373,7 @@ async fn each_document(
     classify: impl Fn(&str, Option<&str>) -> u8,
     mut on_document: impl FnMut(&Document, &Vocabulary),
 ) -> Result<()> {
-    let reader = StoreReader::new(target.store.clone(), target.archive.object(&entry.path), entry.bytes);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let columns: Vec<usize> = ["doc_id", "text", "speaker"]
-        .iter()
-        .map(|name| builder.schema().index_of(name))
-        .collect::<std::result::Result<_, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
-    let mut stream = builder.with_projection(mask).with_batch_size(8192).build()?;
+    let mut stream = chunk_columns(&target.store, &target.archive, entry, &["doc_id", "text", "speaker"]).await?;
     let (mut document, mut current, mut lowercased) = (Document::default(), None::<String>, String::new());
     while let Some(batch) = stream.try_next().await? {
         let column = |name: &str| -> Result<ArrayRef> {
