@@ -23,3 +23,9 @@ once() {
     "$@"
     touch "$dir.done"
 }
+# Bytes in MiB, one decimal: mib BYTES.
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
+# The bytes of the files under DIR named like PATTERN: bytes_under DIR PATTERN.
+bytes_under() { find "$1" -name "$2" -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
+# PART as a percentage of WHOLE, one decimal: percent PART WHOLE.
+percent() { awk -v p="$1" -v w="$2" 'BEGIN {printf "%.1f", 100 * p / w}'; }

@@ -56,8 +56,8 @@ INGEST_INDEXED_ALL=$(ingest_times indexed | paste -sd/)
 INGEST_PLAIN_ALL=$(ingest_times plain | paste -sd/)
 RSS_INDEXED=$(peak_rss_mib "$WORK/ingest-indexed-3.time")
 RSS_PLAIN=$(peak_rss_mib "$WORK/ingest-plain-3.time")
-SEGMENTS_BYTES=$(find "$WORK/indexed/segments" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
-INDEX_BYTES=$(find "$WORK/indexed/segments" -name '*.phrases' -printf '%s\n' | awk '{s+=$1} END {print s}')
+SEGMENTS_BYTES=$(bytes_under "$WORK/indexed/segments" '*.parquet')
+INDEX_BYTES=$(bytes_under "$WORK/indexed/segments" '*.phrases')
 CHUNKS=$(find "$WORK/indexed/segments" -name '*.parquet' | wc -l)
 SEGMENTS_ROWS=$("$V" sql -q --archive "$WORK/indexed" --format csv "SELECT count(*) FROM segments" | tail -1)
 
@@ -107,9 +107,8 @@ cmp "$WORK/scan-$slug.csv" "$WORK/verbatim-$slug.csv"
 SCAN_SECONDS=$(wall_seconds "$WORK/scan-$slug.time")
 SCAN_RSS=$(peak_rss_mib "$WORK/scan-$slug.time")
 
-INDEX_SHARE=$(awk -v i="$INDEX_BYTES" -v s="$SEGMENTS_BYTES" 'BEGIN {printf "%.1f", 100 * i / s}')
+INDEX_SHARE=$(percent "$INDEX_BYTES" "$SEGMENTS_BYTES")
 INGEST_ADDED=$(awk -v a="$INGEST_INDEXED" -v b="$INGEST_PLAIN" 'BEGIN {printf "%.1f", 100 * (a - b) / b}')
-mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 mkdir -p benches/results
 cat > "$OUT" <<EOF
 # Phrase search on $SIZE of real speech

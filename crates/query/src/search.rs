@@ -127,9 +127,12 @@ fn arguments(name: &str, args: &TableFunctionArgs, most: usize) -> Result<Argume
         Some(0) | None => None,
         Some(version) => Some(version as u64),
     };
+    if let Some(limit) = limit.filter(|&n| n < 0) {
+        return plan_err!("{name}: limit must be 0 or more, got {limit}");
+    }
     let query = match CorpusQuery::parse(&text) {
         Ok(query) => query,
-        Err(e) => return plan_err!("{name}: the query {text:?} does not parse: {e}"),
+        Err(e) => return plan_err!("{name}: the query \"{text}\" does not parse: {e}"),
     };
     Ok(Arguments { query, context, limit, since })
 }

@@ -175,21 +175,14 @@ impl StatisticsFunction {
                 let Some(term) = string_argument(name, args, 0, "the term")? else {
                     return plan_err!("collocations({usage}): the term is missing");
                 };
+                // A word or phrase: its words as tokenize gives them (as the captions' are counted).
                 let term = match CorpusQuery::parse(&term) {
-                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. }) if filters.is_empty() => {
-                        let words: Vec<String> = terms
-                            .into_iter()
-                            .filter_map(|t| match t {
-                                Term::Word(word) => Some(word),
-                                _ => None,
-                            })
-                            .collect();
-                        if words.is_empty() || words.len() != tokenize(&term).len() {
-                            return plan_err!("collocations: the term {term:?} must be a word or a phrase");
-                        }
-                        words
+                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. })
+                        if filters.is_empty() && terms.iter().all(|t| matches!(t, Term::Word(_))) =>
+                    {
+                        tokenize(&term)
                     }
-                    _ => return plan_err!("collocations: the term {term:?} must be a word or a phrase"),
+                    _ => return plan_err!("collocations: the term \"{term}\" must be a word or a phrase"),
                 };
                 let window = integer_argument(name, args, 1, "the window")?.unwrap_or(5);
                 if !(1..=MAX_WINDOW).contains(&window) {

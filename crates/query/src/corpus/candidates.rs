@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use verbatim_archive::ArchiveError;
 use verbatim_archive::phrase_index::{ChunkIndex, aligned_starts};
 
-use super::{Expr, Term};
+use super::{Expr, Term, spellings};
 
 /// The most words a prefix or pattern word expands to in one chunk before the chunk is scanned
 /// instead.
@@ -18,24 +18,20 @@ const MAX_EXPANSION: usize = 20_000;
 pub async fn candidate_starts(expr: &Expr, index: &ChunkIndex) -> Result<Option<Vec<u64>>, ArchiveError> {
     let mut terms = Vec::new();
     terms_of(expr, &mut terms);
-    // Prefix and pattern words expand to the chunk's words they take.
+    // Words stand for their spellings; prefix and pattern words expand to the chunk's words they
+    // take.
     let mut expansions: HashMap<String, Option<Vec<String>>> = HashMap::new();
     for term in &terms {
-        let (key, expanded) = match term {
-            Term::Prefix(prefix) => (key_of(term), index.words_where(prefix, |_| true).await?),
-            Term::Pattern(regex, _) => (key_of(term), index.words_where("", |word| regex.is_match(word)).await?),
-            Term::Word(_) | Term::Any => continue,
+        let expanded = match term {
+            Term::Word(word) => Some(spellings(word)),
+            // A prefix without letters that fold (σ, ') is a prefix of the words' own bytes.
+            Term::Prefix(prefix) if !prefix.contains(['σ', '\'']) => index.words_where(prefix, |_| true).await?,
+            Term::Prefix(_) | Term::Pattern(..) => index.words_where("", |word| term.matches(word)).await?,
+            Term::Any => continue,
         };
-        expansions.insert(key, expanded.filter(|words| words.len() <= MAX_EXPANSION));
+        expansions.insert(key_of(term), expanded.filter(|words| words.len() <= MAX_EXPANSION));
     }
-    let mut words: Vec<String> = terms
-        .iter()
-        .filter_map(|term| match term {
-            Term::Word(word) => Some(word.clone()),
-            _ => None,
-        })
-        .chain(expansions.values().flatten().flatten().cloned())
-        .collect();
+    let mut words: Vec<String> = expansions.values().flatten().flatten().cloned().collect();
     words.sort_unstable();
     words.dedup();
     let lists = index.candidates(&words).await?;
@@ -53,7 +49,6 @@ pub async fn candidate_starts(expr: &Expr, index: &ChunkIndex) -> Result<Option<
         })
         .collect();
     Ok(starts_of(expr, &|term: &Term| match term {
-        Term::Word(word) => Some(postings.get(word.as_str()).copied().unwrap_or_default()),
         Term::Any => None,
         _ => expanded.get(key_of(term).as_str()).map(Vec::as_slice),
     }))

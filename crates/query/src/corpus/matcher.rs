@@ -114,18 +114,20 @@ impl Block {
     }
 
     /// Those of `hits` that have (`wanted`) or do not have one of `others` starting within
-    /// `window` captions of their first word's caption.
+    /// `window` captions of their first word's caption; an occurrence is not its own partner
+    /// (`rust AND rust` takes a "rust" with another one near it).
     fn within(&self, hits: &[Occurrence], others: &[Occurrence], window: u32, wanted: bool) -> Vec<Occurrence> {
         let reach = window.saturating_sub(1);
         let mut other_captions: Vec<u32> = others.iter().map(|&(start, _)| self.places[start].0).collect();
         other_captions.sort_unstable();
         hits.iter()
             .copied()
-            .filter(|&(start, _)| {
-                let caption = self.places[start].0;
+            .filter(|&hit| {
+                let caption = self.places[hit.0].0;
                 let from = other_captions.partition_point(|&c| c < caption.saturating_sub(reach));
-                let near = other_captions.get(from).is_some_and(|&c| c <= caption.saturating_add(reach));
-                near == wanted
+                let to = other_captions.partition_point(|&c| c <= caption.saturating_add(reach));
+                let itself = usize::from(others.binary_search(&hit).is_ok());
+                (to - from > itself) == wanted
             })
             .collect()
     }
@@ -168,6 +170,17 @@ mod tests {
     }
 
     #[test]
+    fn final_sigma_and_curly_apostrophes_match_their_other_spellings() {
+        let captions = ["ΟΔΟΣ και οδος", "don’t and don't", "you’re"];
+        assert_eq!(hits(&captions, "οδος"), vec![(0, 0), (0, 2)]);
+        assert_eq!(hits(&captions, "ΟΔΟΣ"), vec![(0, 0), (0, 2)]);
+        assert_eq!(hits(&captions, "don't"), vec![(1, 0), (1, 2)]);
+        assert_eq!(hits(&captions, "don’t"), vec![(1, 0), (1, 2)]);
+        assert_eq!(hits(&captions, "you'*"), vec![(2, 0)]);
+        assert_eq!(hits(&captions, "don'*"), vec![(1, 0), (1, 2)]);
+    }
+
+    #[test]
     fn near_counts_the_words_between() {
         // rust is 2 words after "open source" ends, and 1 word before "open" in the second.
         let captions = ["open source in rust", "rust x open source"];
@@ -187,5 +200,10 @@ mod tests {
         assert_eq!(hits(&captions, "python NOT/2 rust"), Vec::<(u32, u32)>::new());
         assert_eq!(hits(&captions, "python NOT rust"), vec![(0, 0), (2, 1)]);
         assert_eq!(hits(&captions, "rust OR python"), vec![(0, 0), (1, 0), (2, 1), (5, 0)]);
+        // An occurrence is not its own partner.
+        assert_eq!(hits(&captions, "python AND python"), Vec::<(u32, u32)>::new());
+        assert_eq!(hits(&captions, "python AND/3 python"), vec![(0, 0), (2, 1)]);
+        assert_eq!(hits(&captions, "rust NOT/5 rust"), Vec::<(u32, u32)>::new());
+        assert_eq!(hits(&captions, "rust NOT/4 rust"), vec![(1, 0), (5, 0)]);
     }
 }

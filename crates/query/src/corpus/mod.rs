@@ -34,14 +34,48 @@ mod parse;
 
 pub use parse::ParseError;
 
+use std::borrow::Cow;
+
 use regex::Regex;
+
+/// `word` (lowercased) with the spellings that lowercasing leaves apart made one: the final sigma
+/// `ς` as `σ` (an uppercase `Σ` lowercases to `σ` wherever it stands) and the curly apostrophe `’`
+/// as `'`. Query words and caption words are compared folded.
+pub fn fold(word: &str) -> Cow<'_, str> {
+    if word.contains(['ς', '’']) {
+        Cow::Owned(word.replace('ς', "σ").replace('’', "'"))
+    } else {
+        Cow::Borrowed(word)
+    }
+}
+
+/// The spellings a caption may use for the folded word `word`: each `σ` as `σ` or `ς`, each `'`
+/// as `'` or `’` (at most 16 spellings; `word` itself first).
+pub fn spellings(word: &str) -> Vec<String> {
+    let mut spellings = vec![String::new()];
+    for c in word.chars() {
+        let alternative = match c {
+            'σ' => Some('ς'),
+            '\'' => Some('’'),
+            _ => None,
+        };
+        let grown: Vec<String> = match alternative {
+            Some(other) if spellings.len() < 16 => {
+                spellings.iter().flat_map(|s| [format!("{s}{c}"), format!("{s}{other}")]).collect()
+            }
+            _ => spellings.iter().map(|s| format!("{s}{c}")).collect(),
+        };
+        spellings = grown;
+    }
+    spellings
+}
 
 /// One word of a sequence.
 #[derive(Debug, Clone)]
 pub enum Term {
-    /// This word (lowercased, as `tokenize` gives it).
+    /// This word (lowercased, as `tokenize` gives it, and [`fold`]ed).
     Word(String),
-    /// A word starting with this (lowercased).
+    /// A word starting with this (lowercased and folded).
     Prefix(String),
     /// Any one word.
     Any,
@@ -53,10 +87,10 @@ impl Term {
     /// Whether `word` (lowercased) is one this term takes.
     pub fn matches(&self, word: &str) -> bool {
         match self {
-            Term::Word(expected) => word == expected,
-            Term::Prefix(prefix) => word.starts_with(prefix.as_str()),
+            Term::Word(expected) => fold(word) == expected.as_str(),
+            Term::Prefix(prefix) => fold(word).starts_with(prefix.as_str()),
             Term::Any => true,
-            Term::Pattern(regex, _) => regex.is_match(word),
+            Term::Pattern(regex, _) => regex.is_match(word) || regex.is_match(&fold(word)),
         }
     }
 }
@@ -173,13 +207,15 @@ impl Filters {
     /// ISO 8601 date or time) is one the filters take. A filtered field the document lacks fails.
     pub fn takes_document(&self, channel: Option<&str>, language: Option<&str>, published: Option<&str>) -> bool {
         let same = |wanted: &Option<String>, value: Option<&str>| {
-            wanted.as_ref().is_none_or(|w| value.is_some_and(|v| v.eq_ignore_ascii_case(w)))
+            wanted.as_ref().is_none_or(|w| value.is_some_and(|v| same_text(v, w)))
         };
+        // Language tags: case ignored, `-` and `_` alike, `en` also takes `en-GB`.
+        let tag = |code: &str| code.to_lowercase().replace('_', "-");
         let language_ok = self.language.as_ref().is_none_or(|wanted| {
+            let wanted = tag(wanted);
             language.is_some_and(|code| {
-                code.eq_ignore_ascii_case(wanted)
-                    || code.get(..wanted.len()).is_some_and(|head| head.eq_ignore_ascii_case(wanted))
-                        && code[wanted.len()..].starts_with(['-', '_'])
+                let code = tag(code);
+                code == wanted || code.strip_prefix(wanted.as_str()).is_some_and(|rest| rest.starts_with('-'))
             })
         });
         let day = published.and_then(|p| p.get(..10));
@@ -190,8 +226,13 @@ impl Filters {
 
     /// Whether a caption of this speaker is one the filters take.
     pub fn takes_speaker(&self, speaker: Option<&str>) -> bool {
-        self.speaker.as_ref().is_none_or(|wanted| speaker.is_some_and(|s| s.eq_ignore_ascii_case(wanted)))
+        self.speaker.as_ref().is_none_or(|wanted| speaker.is_some_and(|s| same_text(s, wanted)))
     }
+}
+
+/// Whether two texts are the same but for case (in any script).
+fn same_text(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
 }
 
 /// A parsed corpus query.
@@ -210,5 +251,30 @@ impl CorpusQuery {
     pub fn parse(text: &str) -> Result<CorpusQuery, ParseError> {
         let (expr, filters) = parse::parse(text)?;
         Ok(CorpusQuery { text: text.to_string(), expr, filters })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_ignore_case_in_every_script_and_language_tags_take_either_separator() {
+        let filters = Filters::parse("speaker:émile channel:\"çà ça\" lang:en-US").unwrap();
+        assert!(filters.takes_speaker(Some("ÉMILE")) && !filters.takes_speaker(Some("Emile")));
+        assert!(filters.takes_document(Some("Çà Ça"), Some("en_us"), None));
+        assert!(filters.takes_document(Some("çà ça"), Some("EN-us"), None));
+        assert!(!filters.takes_document(Some("çà ça"), Some("en"), None));
+        let english = Filters::parse("lang:en").unwrap();
+        assert!(english.takes_document(None, Some("en_GB"), None) && !english.takes_document(None, Some("eng"), None));
+    }
+
+    #[test]
+    fn spellings_cover_final_sigma_and_apostrophes() {
+        assert_eq!(fold("οδος don’t"), "οδοσ don't");
+        assert_eq!(spellings("οδοσ"), ["οδοσ", "οδος"]);
+        assert_eq!(spellings("don't"), ["don't", "don’t"]);
+        assert_eq!(spellings("rust"), ["rust"]);
+        assert_eq!(spellings(&"σ".repeat(10)).len(), 16);
     }
 }

@@ -4,9 +4,9 @@
 use regex::RegexBuilder;
 use verbatim_model::words::tokenize;
 
-use super::{Expr, Filters, Term};
+use super::{Expr, Filters, Term, fold};
 
-/// The deepest nesting of parentheses and operators a query may have.
+/// The deepest nesting of parentheses a query may have.
 const MAX_DEPTH: usize = 64;
 /// The most compiled size of one regular-expression word.
 const MAX_PATTERN_BYTES: usize = 1 << 20;
@@ -78,12 +78,23 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                 at = next;
             }
             '/' => {
-                let Some(end) = chars[at + 1..].iter().position(|&c| c == '/') else {
-                    return error(column, "a /regular expression/ without its closing /");
-                };
-                let pattern: String = chars[at + 1..at + 1 + end].iter().collect();
+                // Up to the next `/` that is not escaped as `\/`.
+                let mut end = at + 1;
+                let mut pattern = String::new();
+                while end < chars.len() && chars[end] != '/' {
+                    if chars[end] == '\\' && chars.get(end + 1) == Some(&'/') {
+                        pattern.push('/');
+                        end += 2;
+                        continue;
+                    }
+                    pattern.push(chars[end]);
+                    end += 1;
+                }
+                if end >= chars.len() {
+                    return error(column, "a /regular expression/ without its closing / (write \\/ for a / inside it)");
+                }
                 tokens.push((column, Token::Pattern(pattern)));
-                at += end + 2;
+                at = end + 1;
             }
             _ => {
                 let start = at;
@@ -92,7 +103,7 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                 }
                 let word: String = chars[start..at].iter().collect();
                 if let Some((key, rest)) = word.split_once(':')
-                    && FILTER_KEYS.contains(&key)
+                    && let Some(key) = FILTER_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key))
                 {
                     let value = if rest.is_empty() && chars.get(at) == Some(&'"') {
                         let (inner, next) = quoted(&chars, at)?;
@@ -187,7 +198,14 @@ pub(super) fn parse(text: &str) -> Result<(Expr, Filters), ParseError> {
     let mut parser = Parser { tokens, at: 0, end: text.chars().count() + 1 };
     let expr = parser.or(0)?;
     if let Some((column, token)) = parser.tokens.get(parser.at) {
-        let what = if *token == Token::Close { "a ) without its (" } else { "unexpected text" };
+        let what = match token {
+            Token::Close => "a ) without its (",
+            Token::Open if parser.tokens.get(parser.at + 1).is_some_and(|(_, t)| *t == Token::Close) => {
+                "empty parentheses: put words between them"
+            }
+            Token::Open => "an operator (AND, OR, NOT, NEAR/n or ORDERED/n) is needed before this (",
+            _ => "unexpected text",
+        };
         return error(*column, what);
     }
     Ok((expr, filters))
@@ -216,10 +234,13 @@ fn set_filter(filters: &mut Filters, key: &str, value: String, column: usize) ->
         "channel" => &mut filters.channel,
         "lang" => &mut filters.language,
         "after" | "before" => {
-            let valid = value.len() == 10
+            let shaped = value.len() == 10
                 && value.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
-            if !valid {
-                return error(column, format!("{key}:{value}: a day is written YYYY-MM-DD"));
+            let in_range = |range: std::ops::Range<usize>, most: u32| {
+                value.get(range).and_then(|v| v.parse::<u32>().ok()).is_some_and(|n| (1..=most).contains(&n))
+            };
+            if !shaped || !in_range(5..7, 12) || !in_range(8..10, 31) {
+                return error(column, format!("{key}:{value}: a day is written YYYY-MM-DD, e.g. 2024-01-31"));
             }
             if key == "after" { &mut filters.after } else { &mut filters.before }
         }
@@ -257,7 +278,6 @@ impl Parser {
 
     /// `and (OR and)*`
     fn or(&mut self, depth: usize) -> Result<Expr, ParseError> {
-        let depth = self.deeper(depth)?;
         let mut expr = self.and(depth)?;
         while let Some(Token::Operator(Keyword::Or, _)) = self.peek() {
             self.at += 1;
@@ -269,7 +289,6 @@ impl Parser {
 
     /// `near ((AND[/n] [NOT] | NOT[/n]) near)*`
     fn and(&mut self, depth: usize) -> Result<Expr, ParseError> {
-        let depth = self.deeper(depth)?;
         let mut expr = self.near(depth)?;
         loop {
             let (negated, window) = match self.peek() {
@@ -278,7 +297,15 @@ impl Parser {
                     self.at += 1;
                     match self.peek() {
                         Some(Token::Operator(Keyword::Not, not_window)) => {
-                            let not_window = *not_window;
+                            let (not_window, column) = (*not_window, self.column());
+                            if let (Some(a), Some(b)) = (window, not_window)
+                                && a != b
+                            {
+                                return error(
+                                    column,
+                                    format!("AND/{a} NOT/{b}: give the window once, e.g. AND NOT/{b}"),
+                                );
+                            }
                             self.at += 1;
                             (true, not_window.or(window))
                         }
@@ -300,7 +327,6 @@ impl Parser {
 
     /// `primary ((NEAR/n | ORDERED/n) primary)*`
     fn near(&mut self, depth: usize) -> Result<Expr, ParseError> {
-        let depth = self.deeper(depth)?;
         let mut expr = self.primary(depth)?;
         while let Some(Token::Operator(keyword @ (Keyword::Near | Keyword::Ordered), Some(slop))) = self.peek() {
             let (ordered, slop) = (*keyword == Keyword::Ordered, *slop);
@@ -316,7 +342,11 @@ impl Parser {
         let column = self.column();
         match self.peek() {
             Some(Token::Open) => {
+                let depth = self.deeper(depth)?;
                 self.at += 1;
+                if self.peek() == Some(&Token::Close) {
+                    return error(column, "empty parentheses: put words between them");
+                }
                 let expr = self.or(depth)?;
                 match self.peek() {
                     Some(Token::Close) => {
@@ -348,7 +378,7 @@ impl Parser {
                     if words.is_empty() {
                         return error(column, format!("\"{text}\" has no words"));
                     }
-                    terms.extend(words.into_iter().map(Term::Word));
+                    terms.extend(words.iter().map(|w| Term::Word(fold(w).into_owned())));
                 }
                 Token::Pattern(pattern) => terms.push(pattern_term(pattern, column)?),
                 _ => break,
@@ -368,9 +398,16 @@ fn bare_terms(word: &str, column: usize) -> Result<Vec<Term>, ParseError> {
         return Ok(vec![Term::Any]);
     }
     if let Some(stem) = word.strip_suffix('*') {
-        let words = tokenize(stem);
+        // A prefix may end in an apostrophe (`don'*`), which tokenize leaves off a whole word.
+        let (bare, apostrophe) = match stem.strip_suffix(['\'', '’']) {
+            Some(bare) => (bare, "'"),
+            None => (stem, ""),
+        };
+        let words = tokenize(bare);
         return match words.as_slice() {
-            [single] if !stem.contains('*') && tokenize(word) == words => Ok(vec![Term::Prefix(single.clone())]),
+            [single] if !stem.contains('*') && tokenize(word) == words => {
+                Ok(vec![Term::Prefix(format!("{}{apostrophe}", fold(single)))])
+            }
             _ => error(column, format!("{word}: a prefix is one word followed by *, e.g. safe*")),
         };
     }
@@ -381,7 +418,7 @@ fn bare_terms(word: &str, column: usize) -> Result<Vec<Term>, ParseError> {
     if words.is_empty() {
         return error(column, format!("{word:?} has no words (words are letters, marks and digits)"));
     }
-    Ok(words.into_iter().map(Term::Word).collect())
+    Ok(words.iter().map(|w| Term::Word(fold(w).into_owned())).collect())
 }
 
 /// A `/…/` word: the expression anchored to the whole word, case ignored.
@@ -389,11 +426,18 @@ fn pattern_term(pattern: &str, column: usize) -> Result<Term, ParseError> {
     if pattern.is_empty() {
         return error(column, "an empty /regular expression/");
     }
-    let regex = RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .case_insensitive(true)
-        .size_limit(MAX_PATTERN_BYTES)
-        .build()
-        .or_else(|e| error(column, format!("/{pattern}/: {e}")))?;
+    let build = |text: &str| RegexBuilder::new(text).case_insensitive(true).size_limit(MAX_PATTERN_BYTES).build();
+    // The pattern alone first, so that an error speaks of what the user wrote.
+    if let Err(e) = build(pattern) {
+        let reason = match &e {
+            regex::Error::Syntax(text) => {
+                text.lines().rev().find_map(|line| line.strip_prefix("error: ")).unwrap_or(text).to_string()
+            }
+            other => other.to_string(),
+        };
+        return error(column, format!("/{pattern}/: {reason}"));
+    }
+    let regex = build(&format!("^(?:{pattern})$")).or_else(|e| error(column, format!("/{pattern}/: {e}")))?;
     Ok(Term::Pattern(regex, pattern.to_string()))
 }
 
@@ -440,6 +484,17 @@ mod tests {
     }
 
     #[test]
+    fn twenty_parentheses_deep_parse_and_slashes_escape() {
+        let deep = format!("{}the{}", "(".repeat(40), ")".repeat(40));
+        assert_eq!(parsed(&deep), "the");
+        assert_eq!(parsed(r"/a\/b/ c"), "/a/b/ c");
+        assert_eq!(parsed("don'* you’*"), "don'* you'*");
+        assert_eq!(parsed("ΟΔΟΣ οδος"), "οδοσ οδοσ");
+        let (_, filters) = parse("x Speaker:Bo LANG:en").unwrap();
+        assert_eq!((filters.speaker.as_deref(), filters.language.as_deref()), (Some("Bo"), Some("en")));
+    }
+
+    #[test]
     fn filters_are_taken_out() {
         let (expr, filters) = parse("speaker:\"Bryan C\" rust channel:Oxide lang:en after:2024-01-01").unwrap();
         assert_eq!(shape(&expr), "rust");
@@ -464,6 +519,11 @@ mod tests {
         assert_eq!(at("").column, 1);
         assert_eq!(at("AND b").column, 1);
         assert!(at(&"(".repeat(10_000)).message.contains("nests more than"));
+        assert_eq!(at("a ()").column, 3);
+        assert!(at("a ()").message.contains("empty parentheses"));
+        assert_eq!(at("x /[/").message, "/[/: unclosed character class");
+        assert!(at("before:2024-13-01").message.contains("YYYY-MM-DD"));
+        assert!(at("a AND/2 NOT/5 b").message.contains("give the window once"));
     }
 
     #[test]
