@@ -29,3 +29,13 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 bytes_under() { find "$1" -name "$2" -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 # PART as a percentage of WHOLE, one decimal: percent PART WHOLE.
 percent() { awk -v p="$1" -v w="$2" 'BEGIN {printf "%.1f", 100 * p / w}'; }
+
+# The bytes of a size such as 2GiB, 512MiB or 1GB.
+bytes() {
+    awk -v s="$1" 'BEGIN {
+        n = s + 0; u = s; sub(/^[0-9.]+/, "", u)
+        f["KiB"] = 1024; f["MiB"] = 1048576; f["GiB"] = 1073741824
+        f["KB"] = 1e3; f["MB"] = 1e6; f["GB"] = 1e9; f[""] = 1
+        printf "%.0f", n * f[u]
+    }'
+}

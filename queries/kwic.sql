@@ -8,10 +8,13 @@
 -- @param phrase text : what to find, e.g. 'out of core' or '"memory safe*" NEAR/5 rust'
 -- @param width integer = 40 : characters of context on each side
 -- @param sort text = '' : the words to sort by: R1, R2, ... right of the hit, L1, L2, ... left, e.g. 'R1,R2'; '' for document order
--- @param group text = '' : group hits by document, channel, speaker or month; '' for no groups
+-- @param group choice(document|channel|speaker|month) = '' : group hits by document, channel, speaker or month; '' for no groups
 -- @param since integer = 0 : only documents added or replaced after this version (0: all)
 -- @param offset integer = 0 : lines to skip (for paging)
 -- @param limit integer = 1000 : at most this many lines
+-- Groups are counted by an aggregate joined back to the hits (not a window over all of them,
+-- which would hold every hit in memory at once); without groups that aggregate reads nothing, and
+-- `group` and `group_hits` are NULL.
 WITH hits AS (
     SELECT *,
            CASE lower(${group})
@@ -19,16 +22,20 @@ WITH hits AS (
                WHEN 'channel' THEN coalesce(channel, '')
                WHEN 'speaker' THEN coalesce(speaker, '')
                WHEN 'month' THEN coalesce(substr(published_at, 1, 7), '')
-               ELSE ''
            END AS "group"
     FROM search(${phrase}, 1, 1000000000, ${since})
+),
+groups AS (
+    SELECT "group", count(*) AS group_hits FROM hits WHERE ${group} <> '' GROUP BY "group"
 )
-SELECT "group",
-       count(*) OVER (PARTITION BY "group") AS group_hits,
-       doc_id,
-       start,
-       lpad(right(left_context, ${width}), ${width}) || ' | ' || hit || ' | ' || left(right_context, ${width}) AS line,
-       link
-FROM hits
-ORDER BY group_hits DESC, "group", context_key(left_context, right_context, ${sort}), doc_id, seq, word_index
+SELECT h."group",
+       g.group_hits,
+       h.doc_id,
+       h.start,
+       lpad(right(h.left_context, ${width}), ${width}) || ' | ' || h.hit || ' | ' || left(h.right_context, ${width}) AS line,
+       h.link
+FROM groups g
+RIGHT JOIN hits h ON g."group" = h."group"
+ORDER BY g.group_hits DESC NULLS LAST, h."group", context_key(h.left_context, h.right_context, ${sort}),
+         h.doc_id, h.seq, h.word_index
 LIMIT ${limit} OFFSET ${offset};

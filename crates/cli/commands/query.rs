@@ -246,9 +246,10 @@ fn print_list(catalog: &[saved::SavedQuery]) {
         println!("    {}", query.description);
         for param in &query.params {
             let kind = match param.kind {
-                ParamType::Integer => "integer",
-                ParamType::Number => "number",
-                ParamType::Text => "text",
+                ParamType::Integer => "integer".to_string(),
+                ParamType::Number => "number".to_string(),
+                ParamType::Text if !param.choices.is_empty() => param.choices.join("|"),
+                ParamType::Text => "text".to_string(),
             };
             let default = match &param.default {
                 Some(default) => format!(" = {default:?}"),

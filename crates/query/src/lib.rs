@@ -8,6 +8,7 @@ pub mod cancellation;
 pub mod corpus;
 pub mod documents;
 mod error;
+mod large_limits;
 pub mod layout;
 pub mod progress;
 pub mod saved;

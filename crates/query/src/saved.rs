@@ -87,7 +87,7 @@ pub enum Problem {
     #[error("bad parameter name {0:?}")]
     BadName(String),
     /// A parameter type other than integer, number and text.
-    #[error("unknown parameter type {0:?} (integer, number or text)")]
+    #[error("unknown parameter type {0:?} (integer, number, text or choice(a|b|…))")]
     UnknownType(String),
     /// A parameter's default is not of its type.
     #[error("default of {name}: {source}")]
@@ -120,6 +120,14 @@ pub enum Problem {
     /// A value that is not a finite number, for a number parameter.
     #[error("expected a number, got {0:?}")]
     NotNumber(String),
+    /// A value that is not one of a choice parameter's choices.
+    #[error("expected one of {choices}, got {value:?}")]
+    NotAChoice {
+        /// The value given.
+        value: String,
+        /// The choices, listed for the message.
+        choices: String,
+    },
     /// A value that changes the query's tokens, not only a literal.
     #[error("a parameter value changes the query's shape ({0}); check the placeholders' surroundings")]
     ShapeChange(String),
@@ -147,6 +155,9 @@ pub struct Param {
     pub kind: ParamType,
     /// Its default value (unquoted); required when `None`.
     pub default: Option<String>,
+    /// For a text parameter declared `choice(a|b|c)`: the values it takes (lowercase), besides
+    /// its default. Empty for any text.
+    pub choices: Vec<String>,
     /// What it means.
     pub description: String,
 }
@@ -277,15 +288,18 @@ fn parse_param(declaration: &str) -> Result<Param, Problem> {
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(Problem::BadName(name.to_string()));
     }
-    let kind = match kind {
-        "integer" => ParamType::Integer,
-        "number" => ParamType::Number,
-        "text" => ParamType::Text,
-        other => {
-            return Err(Problem::UnknownType(other.to_string()));
-        }
+    let (kind, choices) = match kind {
+        "integer" => (ParamType::Integer, Vec::new()),
+        "number" => (ParamType::Number, Vec::new()),
+        "text" => (ParamType::Text, Vec::new()),
+        other => match other.strip_prefix("choice(").and_then(|rest| rest.strip_suffix(')')) {
+            Some(list) if !list.is_empty() => {
+                (ParamType::Text, list.split('|').map(|choice| choice.trim().to_lowercase()).collect())
+            }
+            _ => return Err(Problem::UnknownType(other.to_string())),
+        },
     };
-    let param = Param { name: name.to_string(), kind, default, description: description.trim().to_string() };
+    let param = Param { name: name.to_string(), kind, default, choices, description: description.trim().to_string() };
     if let Some(default) = &param.default {
         literal(&param, default)
             .map_err(|reason| Problem::BadDefault { name: name.to_string(), source: Box::new(reason) })?;
@@ -315,6 +329,16 @@ fn literal(param: &Param, value: &str) -> Result<String, Problem> {
             Ok(v) if v.is_finite() => Ok(format!("{v:?}")),
             _ => Err(Problem::NotNumber(value.to_string())),
         },
+        ParamType::Text if !param.choices.is_empty() => {
+            let is_default = param.default.as_deref() == Some(value);
+            if is_default || param.choices.iter().any(|choice| choice.eq_ignore_ascii_case(value.trim())) {
+                Ok(format!("'{}'", value.trim().to_lowercase().replace('\'', "''")))
+            } else {
+                let mut choices: Vec<String> = param.choices.iter().map(|choice| format!("{choice:?}")).collect();
+                choices.extend(param.default.iter().map(|default| format!("{default:?}")));
+                Err(Problem::NotAChoice { value: value.to_string(), choices: choices.join(", ") })
+            }
+        }
         ParamType::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
     }
 }
@@ -506,6 +530,19 @@ mod tests {
         assert!(bad.contains("expected an integer"), "{bad}");
         let unknown = query.render(&values(&[("phrase", "x"), ("lmit", "1")])).unwrap_err().to_string();
         assert!(unknown.contains("it takes: limit, phrase"), "{unknown}");
+    }
+
+    #[test]
+    fn choice_parameters_take_only_their_choices_or_default() {
+        let sql = "-- Grouped.\n-- @param by choice(channel|month) = '' : grouping\nSELECT ${by}";
+        let query = SavedQuery::parse("grouped", sql, "test").unwrap();
+        assert_eq!(query.params[0].choices, ["channel", "month"]);
+        assert!(query.render(&values(&[("by", "Month")])).unwrap().ends_with("SELECT 'month'"));
+        assert!(query.render(&[]).unwrap().ends_with("SELECT ''"));
+        let typo = query.render(&values(&[("by", "chanel")])).unwrap_err().to_string();
+        assert!(typo.contains(r#"expected one of "channel", "month", "", got "chanel""#), "{typo}");
+        let empty = SavedQuery::parse("x", "-- x\n-- @param by choice() : y\nSELECT ${by}", "test").unwrap_err();
+        assert!(empty.to_string().contains("unknown parameter type"), "{empty}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use verbatim_model::MemoryBudget;
 use verbatim_model::budget;
 
 use crate::cancellation::StopBetweenBatches;
+use crate::large_limits::SpillLargeTopK;
 use crate::search::{SearchFunction, SearchHitsFunction, SearchTarget};
 use crate::segments::{NarrowPhraseScans, SegmentsTable};
 use crate::statistics::StatisticsFunction;
@@ -216,6 +217,7 @@ fn context_on(runtime: Arc<RuntimeEnv>, options: &SessionOptions) -> Result<Sess
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(NarrowPhraseScans))
+        .with_physical_optimizer_rule(Arc::new(SpillLargeTopK))
         .with_physical_optimizer_rule(Arc::new(StopBetweenBatches))
         .build();
     Ok(SessionContext::new_with_state(state))
