@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use verbatim_archive::rows::RejectRow;
 
+pub use verbatim_engine::report::describe_reject;
+
 use crate::settings::show_size;
 
 /// How progress is shown.
@@ -102,16 +104,6 @@ impl verbatim_ingest::Progress for IngestProgress {
     }
 }
 
-/// `path:line:column: reason` for a reject.
-pub fn describe_reject(reject: &RejectRow) -> String {
-    let location = match (reject.line, reject.column) {
-        (Some(line), Some(column)) => format!(":{line}:{column}"),
-        (Some(line), None) => format!(":{line}"),
-        _ => String::new(),
-    };
-    format!("{}{location}: {}", reject.source, reject.reason)
-}
-
 /// 1234567 as "1.23M".
 pub fn human_count(n: u64) -> String {
     match n {
@@ -153,15 +145,6 @@ pub fn current_rss_bytes() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     (page_size > 0).then(|| pages * page_size as u64)
-}
-
-/// The process's peak resident memory so far, in bytes (`getrusage`), if the OS says.
-pub fn peak_rss_bytes() -> Option<u64> {
-    // SAFETY: getrusage writes into the zeroed struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let result = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    // Linux reports kibibytes.
-    (result == 0).then(|| usage.ru_maxrss.max(0) as u64 * 1024)
 }
 
 /// Progress of one long step on stderr while it runs: after a second, a live line on a terminal,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use verbatim_archive::Archive;
-use verbatim_engine::{Engine, IngestRequest, OnLockWait, Settings, WatchHits};
+use verbatim_engine::{Engine, IngestOutcome, IngestRequest, OnLockWait, Settings, WatchHits};
 use verbatim_ingest::{IngestOptions, IngestReport};
 
 use crate::args::IngestArgs;
@@ -66,7 +66,7 @@ pub async fn run(args: IngestArgs, config: Option<&Path>, quiet: bool) -> Result
         }
     }
     if let Some(path) = &args.report {
-        write_report(path, report, archive, outcome.unlisted.len(), &news)?;
+        write_report(path, &outcome, archive, &news)?;
     }
     if !quiet {
         print_summary(report, archive, &options, outcome.unlisted.len());
@@ -123,79 +123,9 @@ fn request(args: &IngestArgs) -> Result<IngestRequest> {
     })
 }
 
-/// Hits of a watched query listed in the report; the rest are in its CSV file.
-const WATCH_HITS_REPORTED: usize = 1000;
-
-/// A watched query's news as the report shows it: its line, text, number of hits, file, and the
-/// hits as objects (at most [`WATCH_HITS_REPORTED`]).
-fn watch_report(found: &WatchHits) -> Result<serde_json::Value> {
-    let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
-    let mut left = WATCH_HITS_REPORTED;
-    for batch in &found.batches {
-        let taken = batch.slice(0, batch.num_rows().min(left));
-        left -= taken.num_rows();
-        writer.write(&taken).context("writing watched hits as JSON")?;
-    }
-    writer.finish().context("writing watched hits as JSON")?;
-    let bytes = writer.into_inner();
-    let rows: serde_json::Value = if bytes.is_empty() {
-        serde_json::json!([])
-    } else {
-        serde_json::from_slice(&bytes).context("watched hits")?
-    };
-    Ok(serde_json::json!({
-        "line": found.query.line,
-        "query": found.query.text,
-        "hits": found.hits(),
-        "file": found.file.as_ref().map(|f| f.display().to_string()),
-        "rows": rows,
-        "rows_truncated": found.hits() > WATCH_HITS_REPORTED,
-    }))
-}
-
 /// Writes the run's report as JSON, for the job that runs ingest every night.
-fn write_report(
-    path: &Path,
-    report: &IngestReport,
-    archive: &Archive,
-    unlisted_sources: usize,
-    news: &[WatchHits],
-) -> Result<()> {
-    let watch: Vec<serde_json::Value> = news.iter().map(watch_report).collect::<Result<_>>()?;
-    let json = serde_json::json!({
-        "archive": archive.display(),
-        "run_id": report.run_id,
-        "sources": {
-            "seen": report.files,
-            "bytes": report.bytes,
-            "new": report.files_ingested - report.files_changed,
-            "changed": report.files_changed,
-            "unchanged": report.files_unchanged,
-            "rejected": report.files_rejected,
-            "unreadable": unlisted_sources,
-        },
-        "documents": {
-            "added": report.documents,
-            "replaced": report.documents_replaced,
-            "removed": report.documents_pruned,
-            "prune_refused": report.prune_refused.as_ref().map(|refusal| serde_json::json!({
-                "vanished": refusal.vanished,
-                "documents": refusal.documents,
-                "max_delete": refusal.max_prune.to_string(),
-            })),
-            "resumed": report.documents_resumed,
-        },
-        "rows": { "segments_added": report.segments, "removed": report.rows_removed },
-        "version_before": report.version_before,
-        "version_after": report.version,
-        "commits": report.commits,
-        "seconds": report.elapsed.as_secs_f64(),
-        "peak_rss_bytes": crate::progress::peak_rss_bytes(),
-        "vacuum": report.vacuum,
-        "compaction": report.compaction,
-        "rejects": report.rejects.iter().map(describe_reject).collect::<Vec<_>>(),
-        "watch": watch,
-    });
+fn write_report(path: &Path, outcome: &IngestOutcome, archive: &Archive, news: &[WatchHits]) -> Result<()> {
+    let json = verbatim_engine::report::run_report(outcome, archive, news)?;
     let text = serde_json::to_string_pretty(&json).context("serialising the report")?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing the report {}", path.display()))
 }

@@ -48,6 +48,14 @@ pub enum Error {
         /// Why it ended.
         source: tokio::task::JoinError,
     },
+    /// A report could not be put together.
+    #[error("writing the report ({what}): {source}")]
+    Report {
+        /// What was being written.
+        what: &'static str,
+        /// Why it failed.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A request the engine cannot carry out as asked.
     #[error("{0}")]
     Invalid(String),

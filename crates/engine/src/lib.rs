@@ -8,7 +8,8 @@
 //! * [`query`]: sessions whose statements are parsed within limits, planned and run on the query
 //!   runtime, and streamed back; a query stops when its stream is dropped, at its time limit, or
 //!   when the engine shuts down.
-//! * [`ingest`]: what to ingest and how, from the settings; [`export`]: documents written out as
+//! * [`ingest`]: what to ingest and how, from the settings, and [`report`]: a run's report as
+//!   JSON; [`export`]: documents written out as
 //!   subtitles and transcripts.
 //! * [`Error`] and [`Hint`]: what went wrong in the library's terms, and what would help, for each
 //!   front end to phrase in its users' words.
@@ -19,6 +20,7 @@ pub mod export;
 pub mod ingest;
 pub mod limits;
 pub mod query;
+pub mod report;
 pub mod settings;
 pub mod watch;
 
