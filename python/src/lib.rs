@@ -105,20 +105,7 @@ where
 /// The Python exception for `error`: its class by what failed, its message the error and its
 /// causes, then what would help in Python's terms.
 fn to_python(error: Error) -> PyErr {
-    let mut message = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if !message.contains(&text) {
-            message.push_str("\n  cause: ");
-            message.push_str(&text);
-        }
-        cause = current.source();
-    }
-    if let Some(hint) = error.hint() {
-        message.push_str("\n  hint: ");
-        message.push_str(&python_hint(hint));
-    }
+    let message = python_message(&error);
     match error {
         Error::Settings(_) => SettingsError::new_err(message),
         Error::Archive(_) => ArchiveError::new_err(message),
@@ -263,14 +250,7 @@ impl PyArchive {
                     .params
                     .into_iter()
                     .map(|param| {
-                        let kind = match param.kind {
-                            verbatim_query::saved::ParamType::Integer => "integer".to_string(),
-                            verbatim_query::saved::ParamType::Number => "number".to_string(),
-                            verbatim_query::saved::ParamType::Text if !param.choices.is_empty() => {
-                                format!("choice({})", param.choices.join("|"))
-                            }
-                            verbatim_query::saved::ParamType::Text => "text".to_string(),
-                        };
+                        let kind = param.declared_type();
                         (param.name, kind, param.default, param.description)
                     })
                     .collect();
@@ -507,9 +487,7 @@ impl PyResultSet {
 
     /// Starts the query: its batches, read one at a time.
     fn execute(&self) -> PyBatches {
-        let _entered = runtime().enter();
-        let stream = self.session.run(self.plan.clone());
-        PyBatches { schema: self.schema.clone(), stream: Mutex::new(Some(stream)) }
+        PyBatches { schema: self.schema.clone(), stream: Mutex::new(Some(self.execute_stream())) }
     }
 
     /// The Arrow C stream interface: a capsule that pyarrow, Polars and DuckDB read without
@@ -600,8 +578,7 @@ impl Iterator for StreamReader {
             Some(Ok(batch)) => Some(Ok(batch)),
             Some(Err(error)) => {
                 self.stream = None;
-                let python_message = to_python_message(&error);
-                Some(Err(ArrowError::ExternalError(python_message.into())))
+                Some(Err(ArrowError::ExternalError(python_message(&error).into())))
             }
             None => {
                 self.stream = None;
@@ -617,12 +594,24 @@ impl RecordBatchReader for StreamReader {
     }
 }
 
-/// The message of `error` with its hint, for a consumer that takes only text.
-fn to_python_message(error: &Error) -> String {
-    match error.hint() {
-        Some(hint) => format!("{error}\n  hint: {}", python_hint(hint)),
-        None => error.to_string(),
+/// The message of `error` as Python shows it: the error, each cause it does not already say, and
+/// what would help in Python's terms.
+fn python_message(error: &Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !message.contains(&text) {
+            message.push_str("\n  cause: ");
+            message.push_str(&text);
+        }
+        cause = current.source();
     }
+    if let Some(hint) = error.hint() {
+        message.push_str("\n  hint: ");
+        message.push_str(&python_hint(hint));
+    }
+    message
 }
 
 /// The transcript at `path` (youtube-transcript-api JSON) pretty-printed as `format_json.py` does,

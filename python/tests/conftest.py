@@ -4,7 +4,6 @@ fixtures, on disk and, when `tests/run` started an S3 server (moto), on S3."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -52,9 +51,3 @@ def s3_uri() -> str:
     if not bucket:
         pytest.skip("no S3 server: tests/run starts one (VERBATIM_TEST_S3_BUCKET)")
     return f"s3://{bucket}/python-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture()
-def scratch(tmp_path: Path) -> Path:
-    yield tmp_path
-    shutil.rmtree(tmp_path, ignore_errors=True)

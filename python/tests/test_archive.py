@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import verbatim
-from conftest import REPO, SAMPLE, cli, run_cli
+from conftest import REPO, SAMPLE, run_cli
 
 TOP_CHANNELS = "SELECT channel, count(*) AS documents FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
 TOP_WORDS = "SELECT word, count(*) AS n FROM (SELECT unnest(tokenize(text)) AS word FROM segments) GROUP BY word ORDER BY n DESC, word LIMIT 20"

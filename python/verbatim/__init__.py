@@ -79,27 +79,20 @@ class Result:
     def batches(self) -> pa.RecordBatchReader:
         """The rows as a stream of record batches, read as the query runs: a result larger than
         memory streams in bounded memory. Ctrl-C (KeyboardInterrupt) stops the query."""
-        running = self._native.execute()
-
-        def generate() -> Iterator[pa.RecordBatch]:
-            try:
-                while (batch := running.next_batch()) is not None:
-                    yield batch
-            finally:
-                running.close()
-
-        return pa.RecordBatchReader.from_batches(self.schema, generate())
+        return pa.RecordBatchReader.from_batches(self.schema, self._run())
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table``."""
+        return pa.Table.from_batches(list(self._run()), schema=self.schema)
+
+    def _run(self) -> Iterator[pa.RecordBatch]:
+        """Runs the query and yields its batches; stops it when closed or abandoned."""
         running = self._native.execute()
-        collected = []
         try:
             while (batch := running.next_batch()) is not None:
-                collected.append(batch)
+                yield batch
         finally:
             running.close()
-        return pa.Table.from_batches(collected, schema=self.schema)
 
     def to_pandas(self, **options: Any) -> "pandas.DataFrame":
         """All rows as a pandas DataFrame (``options`` go to ``pyarrow.Table.to_pandas``)."""

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use verbatim_engine::{Engine, Session, Settings};
 use verbatim_output::{BatchSink, Format};
-use verbatim_query::saved::{self, ParamType};
+use verbatim_query::saved;
 
 use crate::args::{QueryArgs, RunArgs, SqlArgs};
 use crate::progress::Ticker;
@@ -245,12 +245,7 @@ fn print_list(catalog: &[saved::SavedQuery]) {
         println!("{}  ({})", query.name, query.origin);
         println!("    {}", query.description);
         for param in &query.params {
-            let kind = match param.kind {
-                ParamType::Integer => "integer".to_string(),
-                ParamType::Number => "number".to_string(),
-                ParamType::Text if !param.choices.is_empty() => param.choices.join("|"),
-                ParamType::Text => "text".to_string(),
-            };
+            let kind = if param.choices.is_empty() { param.kind.name().to_string() } else { param.choices.join("|") };
             let default = match &param.default {
                 Some(default) => format!(" = {default:?}"),
                 None => " (required)".to_string(),

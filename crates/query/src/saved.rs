@@ -146,6 +146,17 @@ pub enum ParamType {
     Text,
 }
 
+impl ParamType {
+    /// Its name in an `@param` line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Text => "text",
+        }
+    }
+}
+
 /// A declared parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
@@ -160,6 +171,17 @@ pub struct Param {
     pub choices: Vec<String>,
     /// What it means.
     pub description: String,
+}
+
+impl Param {
+    /// Its type as its `@param` line declares it: `integer`, `number`, `text` or `choice(a|b)`.
+    pub fn declared_type(&self) -> String {
+        if self.choices.is_empty() {
+            self.kind.name().to_string()
+        } else {
+            format!("choice({})", self.choices.join("|"))
+        }
+    }
 }
 
 /// A saved query.
