@@ -141,6 +141,45 @@ fn two_sources_with_one_document_id_keep_the_first_and_reject_the_second() {
 }
 
 #[test]
+fn a_subtitle_in_two_formats_keeps_the_first_run_after_run() {
+    // talk.srt and talk.vtt in one folder both give the id `talk`: the first in name order keeps
+    // it on every run, with both workers, and the other stays a reject (they used to take turns
+    // replacing each other, a new version every night).
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("subs");
+    write(&folder, "talk.srt", "1\n00:00:00,000 --> 00:00:01,000\nfrom the srt\n");
+    write(&folder, "talk.vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nfrom the vtt\n");
+    let archive = dir.path().join("a");
+    let (folder_arg, archive_arg) = (folder.to_string_lossy().into_owned(), archive.to_string_lossy().into_owned());
+    let mut first_ingested = None;
+    for night in 0..3 {
+        let output = run(&["ingest", "-j", "2", &folder_arg, "--archive", &archive_arg]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "night {night}: {stderr}");
+        assert!(stderr.contains("talk.vtt") && stderr.contains("document id talk is also produced by"), "{stderr}");
+        assert_eq!(sql_value(&archive, "SELECT text FROM segments"), "from the srt", "night {night}");
+        let ingested = sql_value(&archive, "SELECT CAST(ingested_at AS VARCHAR) FROM documents");
+        assert_eq!(first_ingested.get_or_insert_with(|| ingested.clone()), &ingested, "night {night}: replaced");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_ingested_not_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("subs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.json");
+    std::fs::write(folder.join(name), r#"[{"text": "latin-1 name", "start": 0, "duration": 1}]"#).unwrap();
+    let archive = dir.path().join("a");
+    let output = run(&["ingest", &folder.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sql_value(&archive, "SELECT text FROM segments"), "latin-1 name");
+    assert_eq!(sql_value(&archive, "SELECT doc_id FROM documents"), "caf\u{fffd}");
+}
+
+#[test]
 fn a_live_lock_stops_a_second_writer_and_a_dead_one_is_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a");

@@ -111,6 +111,19 @@ impl Error {
         hint_for(self)
     }
 
+    /// The archive's own error, when reading or writing the archive is what failed (whichever
+    /// call met it: a query, an ingest, a cluster job), for front ends that class errors by it.
+    pub fn archive_error(&self) -> Option<&ArchiveError> {
+        match self {
+            Error::Archive(error)
+            | Error::Query(QueryError::Archive(error))
+            | Error::Ingest(IngestError::Archive(error))
+            | Error::Cluster(ClusterError::Archive(error)) => Some(error),
+            Error::Cluster(ClusterError::Query(QueryError::Archive(error))) => Some(error),
+            _ => None,
+        }
+    }
+
     /// Whether the error is a busy archive: another writer held its lock all the time this run
     /// would wait.
     pub fn is_busy(&self) -> bool {

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -106,6 +107,7 @@ impl Session {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         let (sender, batches) = mpsc::channel(BATCHES_AHEAD);
         let physical = Arc::new(OnceLock::new());
+        let completed = Arc::new(AtomicBool::new(false));
         let stop = self.engine.shutdown_token().child_token();
         let run = Run {
             session: self.inner.clone(),
@@ -114,6 +116,7 @@ impl Session {
             stop: stop.clone(),
             cluster: self.cluster.clone(),
             job_name: verbatim_cluster::jobs::unique_job_name(),
+            completed: completed.clone(),
         };
         let task = self.engine.spawn_query(run.produce(plan, sender));
         let pool = self.inner.ctx.runtime_env().memory_pool.clone();
@@ -126,10 +129,12 @@ impl Session {
             physical,
             pool,
             deadline,
-            timed_out: false,
+            ended: false,
+            completed,
             stop: stop.clone(),
             _stop_on_drop: stop.drop_guard(),
             _task: task,
+            _engine: self.engine.clone(),
         }
     }
 
@@ -169,6 +174,8 @@ struct Run {
     cluster: Option<verbatim_cluster::ClusterAddress>,
     /// The name its cluster jobs get, to find them by.
     job_name: String,
+    /// Set when every batch was sent: rows that end without it were cut short.
+    completed: Arc<AtomicBool>,
 }
 
 impl Run {
@@ -179,7 +186,10 @@ impl Run {
             () = self.stop.cancelled() => Err(Stop::Stopped),
         };
         let error = match outcome {
-            Ok(()) => return,
+            Ok(()) => {
+                self.completed.store(true, Ordering::Release);
+                return;
+            }
             Err(_) if self.stop.is_cancelled() => QueryError::Cancelled.into(),
             Err(Stop::Stopped) => QueryError::Cancelled.into(),
             Err(Stop::Failed(error)) => self.session.explain(error, &self.limit_shown).await.into(),
@@ -248,13 +258,18 @@ pub struct QueryStream {
     pool: Arc<dyn MemoryPool>,
     /// The time limit, and when it passes.
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
-    /// The time limit passed: the stream has ended with the error saying so.
-    timed_out: bool,
+    /// The stream has ended (after the error saying why, if it failed or timed out).
+    ended: bool,
+    /// Set by the query's task once it sent its last batch.
+    completed: Arc<AtomicBool>,
     stop: CancellationToken,
     /// Stops the query when the stream is dropped: the task then cleans up (cancels its cluster
     /// jobs) and ends.
     _stop_on_drop: DropGuard,
     _task: tokio::task::JoinHandle<()>,
+    /// Keeps the query runtime running while the rows are read, after the session and every
+    /// other handle on the engine are gone (a Python reader may outlive its archive object).
+    _engine: Engine,
 }
 
 impl QueryStream {
@@ -291,18 +306,30 @@ impl Stream for QueryStream {
     type Item = Result<RecordBatch, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.timed_out {
+        if self.ended {
             return Poll::Ready(None);
         }
         if let Some((deadline, limit)) = &mut self.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
             let limit = *limit;
-            self.timed_out = true;
+            self.ended = true;
             self.stop.cancel();
             return Poll::Ready(Some(Err(QueryError::TimedOut { limit }.into())));
         }
-        self.batches.poll_recv(cx)
+        match self.batches.poll_recv(cx) {
+            Poll::Ready(Some(Err(error))) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            // The task ended without sending its last batch or an error: it was stopped from
+            // outside (the runtime shut down). Never let cut-short rows pass for a whole answer.
+            Poll::Ready(None) if !self.completed.load(Ordering::Acquire) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(QueryError::Cancelled.into())))
+            }
+            polled => polled,
+        }
     }
 }
 

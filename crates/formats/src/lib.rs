@@ -221,9 +221,11 @@ impl Format {
     }
 }
 
-/// A file's name in lower case without a compression suffix (`.gz`, `.zst`), if it is UTF-8.
+/// A file's name in lower case without a compression suffix (`.gz`, `.zst`).
 fn plain_name(path: &std::path::Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    // Lossy: a name that is not UTF-8 still says its format by its extension (it must not be
+    // skipped unseen); the file is opened by its path as it is.
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let plain = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
     Some(plain.to_string())
 }

@@ -268,6 +268,13 @@ impl Worker {
             return Ok(reject(reason, None, Some(hash)));
         }
         let doc_ids = document_ids(&file.doc_id, &transcripts);
+        // Every id is claimed, unchanged ones too: two files with one id (`talk.srt` and
+        // `talk.vtt`) must not take turns replacing each other, run after run. The first found
+        // keeps it (folders are walked in name order, and a shard never splits an id).
+        if let Some((id, other)) = self.claim(&doc_ids, &source) {
+            let reason = format!("document id {id} is also produced by {other}; rename one of them");
+            return Ok(reject(reason, None, Some(hash)));
+        }
         // One transcript: the file's hash. Several (a bundle): one hash each, so that a bundle
         // that grows adds its new transcripts and skips the ones already archived.
         let hashes: Vec<String> =
@@ -288,11 +295,6 @@ impl Worker {
         }
         if fresh.is_empty() {
             return Ok(Outcome::Unchanged);
-        }
-        let fresh_ids: Vec<String> = fresh.iter().map(|&i| doc_ids[i].clone()).collect();
-        if let Some((id, other)) = self.claim(&fresh_ids, &source) {
-            let reason = format!("document id {id} is also produced by {other}; rename one of them");
-            return Ok(reject(reason, None, Some(hash)));
         }
         let changed = !replacing.is_empty();
         self.replaced.append(&mut replacing);
@@ -464,7 +466,9 @@ pub(crate) fn plan_shards(files: &[SourceFile], workers: usize) -> Vec<Range<usi
     let (mut start, mut bytes) = (0, 0u64);
     for (index, file) in files.iter().enumerate() {
         bytes += file.size;
-        if bytes >= target {
+        // Files of one document id stay in one shard, read in order: the first keeps the id.
+        let same_id_next = files.get(index + 1).is_some_and(|next| next.doc_id == file.doc_id);
+        if bytes >= target && !same_id_next {
             shards.push(start..index + 1);
             (start, bytes) = (index + 1, 0);
         }

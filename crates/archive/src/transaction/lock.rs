@@ -96,7 +96,8 @@ pub(crate) struct HeldLock {
     /// The archive, as shown.
     location: String,
     run_id: String,
-    lease: Lease,
+    /// Renews the lease until the lock is released (taken then) or dropped.
+    lease: Option<Lease>,
 }
 
 impl HeldLock {
@@ -108,13 +109,20 @@ impl HeldLock {
         let options = archive.lock_options();
         acquire(store.as_ref(), &path, run_id, archive.display(), &shown, options).await?;
         let lease = Lease::keep(store.clone(), path.clone(), run_id.to_string(), options.lease);
-        Ok(HeldLock { store, path, shown, location: archive.display().to_string(), run_id: run_id.to_string(), lease })
+        Ok(HeldLock {
+            store,
+            path,
+            shown,
+            location: archive.display().to_string(),
+            run_id: run_id.to_string(),
+            lease: Some(lease),
+        })
     }
 
     /// Fails with [`ArchiveError::LockLost`] unless this run still holds the lock with a lease
     /// fresh enough for a commit to rely on.
     pub async fn ensure_held(&self) -> Result<(), ArchiveError> {
-        let held = !self.lease.lost()
+        let held = self.lease.as_ref().is_some_and(|lease| !lease.lost())
             && holds(self.store.as_ref(), &self.path, &self.run_id).await.map_err(ArchiveError::store(&self.shown))?;
         if held {
             return Ok(());
@@ -125,17 +133,39 @@ impl HeldLock {
     /// Stops renewing the lease, after a renewal in flight.
     #[cfg(test)]
     pub async fn stop_renewing(&mut self) {
-        self.lease.stop().await;
+        if let Some(lease) = &mut self.lease {
+            lease.stop().await;
+        }
     }
 
     /// Stops renewing the lease (after a renewal in flight) and deletes the lock, if it is still
     /// this run's.
     pub async fn release(mut self) -> Result<(), ArchiveError> {
-        self.lease.stop().await;
+        if let Some(mut lease) = self.lease.take() {
+            lease.stop().await;
+        }
         if holds(self.store.as_ref(), &self.path, &self.run_id).await.map_err(ArchiveError::store(&self.shown))? {
             release(self.store.as_ref(), &self.path, &self.shown).await?;
         }
         Ok(())
+    }
+}
+
+impl Drop for HeldLock {
+    /// A run that stopped without releasing its lock (its future was dropped: Ctrl-C in Python, a
+    /// cancelled task) releases it in the background, so the next writer of a process that lives
+    /// on need not wait out the lease. Without a runtime to do it on, the lease expires.
+    fn drop(&mut self) {
+        let Some(mut lease) = self.lease.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, path, shown, run_id) =
+            (self.store.clone(), self.path.clone(), self.shown.clone(), self.run_id.clone());
+        runtime.spawn(async move {
+            lease.stop().await;
+            if holds(store.as_ref(), &path, &run_id).await.unwrap_or(false) {
+                let _ = release(store.as_ref(), &path, &shown).await;
+            }
+        });
     }
 }
 

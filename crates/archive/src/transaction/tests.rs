@@ -185,7 +185,8 @@ async fn a_killed_runs_finished_chunks_are_adopted_by_the_next_ingest_and_the_re
     let unstaged = write_chunk(&mut killed, "000001-0000", &["c"]).await;
     let stranger = archive.object("segments/not-a-run.parquet");
     store.put(&stranger, b"unknown".to_vec().into()).await.expect("put");
-    // Killed: its lease stops being renewed; its lock and record stay.
+    // Killed: its lease stops being renewed (dropped in-process, it releases the lock in the
+    // background); its record stays.
     drop(killed);
     tokio::time::sleep(Duration::from_millis(400)).await;
 
