@@ -23,11 +23,11 @@ use pyo3::types::PyCapsule;
 use verbatim_archive::{CheckDepth, Table};
 use verbatim_engine::{Engine, Error, Hint, IngestRequest, QueryStream, Session, Setting, SettingsBuilder};
 
-pyo3::create_exception!(_native, VerbatimError, PyException, "Something verbatim could not do.");
-pyo3::create_exception!(_native, SettingsError, VerbatimError, "A setting that does not read.");
-pyo3::create_exception!(_native, ArchiveError, VerbatimError, "The archive could not be read or written.");
-pyo3::create_exception!(_native, QueryError, VerbatimError, "A query that could not be planned or run.");
-pyo3::create_exception!(_native, IngestError, VerbatimError, "An ingest that failed as a whole.");
+pyo3::create_exception!(verbatim, VerbatimError, PyException, "Something verbatim could not do.");
+pyo3::create_exception!(verbatim, SettingsError, VerbatimError, "A setting that does not read.");
+pyo3::create_exception!(verbatim, ArchiveError, VerbatimError, "The archive could not be read or written.");
+pyo3::create_exception!(verbatim, QueryError, VerbatimError, "A query that could not be planned or run.");
+pyo3::create_exception!(verbatim, IngestError, VerbatimError, "An ingest that failed as a whole.");
 
 /// How often a call that waits for the engine looks for Ctrl-C.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -102,16 +102,20 @@ where
     wait_ticking(py, make, |_| Ok(()))
 }
 
-/// The Python exception for `error`: its class by what failed, its message the error and its
-/// causes, then what would help in Python's terms.
+/// The Python exception for `error`: its class by what failed (the archive, whichever call met
+/// it, else the call), its message the error and its causes, then what would help in Python's
+/// terms.
 fn to_python(error: Error) -> PyErr {
     let message = python_message(&error);
+    if error.archive_error().is_some() {
+        return ArchiveError::new_err(message);
+    }
     match error {
         Error::Settings(_) => SettingsError::new_err(message),
         Error::Archive(_) => ArchiveError::new_err(message),
         Error::Ingest(_) => IngestError::new_err(message),
         Error::Query(verbatim_query::QueryError::Cancelled) => PyKeyboardInterrupt::new_err(message),
-        Error::Query(_) | Error::Output(_) | Error::Cluster(_) => QueryError::new_err(message),
+        Error::Query(_) | Error::Output(_) | Error::Cluster(_) | Error::Invalid(_) => QueryError::new_err(message),
         _ => VerbatimError::new_err(message),
     }
 }
@@ -183,6 +187,11 @@ impl PyArchive {
         let settings = builder.build().map_err(|e| to_python(e.into()))?;
         let _entered = runtime().enter();
         let engine = py.detach(|| Engine::open(settings)).map_err(to_python)?;
+        if let Some(version) = as_of {
+            // A snapshot that is not kept fails here, not at the first read.
+            let archive = engine.archive().clone();
+            wait(py, move || async move { Ok(archive.snapshot_at(version).await.map(drop)?) })?;
+        }
         Ok(PyArchive { engine, as_of })
     }
 
@@ -499,7 +508,7 @@ impl PyResultSet {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let reader = StreamReader { schema: self.schema.clone(), stream: Some(self.execute_stream()) };
+        let reader = StreamReader::start(self.schema.clone(), self.execute_stream())?;
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         let name = CString::new("arrow_array_stream").expect("no NUL in the name");
         PyCapsule::new(py, stream, Some(name))
@@ -562,28 +571,73 @@ impl PyBatches {
     }
 }
 
-/// A query's batches as an Arrow `RecordBatchReader`, for the C stream interface: each batch is
-/// waited for on the runtime (the consumer calls from its own thread, with or without the GIL).
+/// A query's batches as an Arrow `RecordBatchReader`, for the C stream interface. The consumer
+/// may call from any thread, with or without the GIL, even from a tokio runtime of its own: the
+/// query is read on a thread of its own and handed over a batch at a time. While it waits, the
+/// reader looks for Ctrl-C (Python runs signal handlers on its main thread only).
 struct StreamReader {
     schema: SchemaRef,
-    stream: Option<QueryStream>,
+    /// Batches, then `None` at the end; closed early if the reading thread died.
+    batches: Option<std::sync::mpsc::Receiver<Option<Result<RecordBatch, Error>>>>,
+    /// Dropping it stops the reading thread and the query at once.
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl StreamReader {
+    fn start(schema: SchemaRef, mut stream: QueryStream) -> PyResult<StreamReader> {
+        let (sender, batches) = std::sync::mpsc::sync_channel(1);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("verbatim-stream".to_string())
+            .spawn(move || {
+                runtime().block_on(async move {
+                    loop {
+                        let item = tokio::select! {
+                            item = stream.next() => item,
+                            _ = &mut stopped => return,
+                        };
+                        let end = item.is_none();
+                        // A blocking send: this thread is the reader's own, not a runtime worker.
+                        if sender.send(item).is_err() || end {
+                            return;
+                        }
+                    }
+                })
+            })
+            .map_err(|e| VerbatimError::new_err(format!("cannot start a thread: {e}")))?;
+        Ok(StreamReader { schema, batches: Some(batches), _stop: Some(stop) })
+    }
+
+    fn close(&mut self) {
+        self.batches = None;
+        self._stop = None;
+    }
 }
 
 impl Iterator for StreamReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let stream = self.stream.as_mut()?;
-        match runtime().block_on(stream.next()) {
-            Some(Ok(batch)) => Some(Ok(batch)),
-            Some(Err(error)) => {
-                self.stream = None;
-                Some(Err(ArrowError::ExternalError(python_message(&error).into())))
-            }
-            None => {
-                self.stream = None;
-                None
-            }
+        use std::sync::mpsc::RecvTimeoutError;
+        let batches = self.batches.as_ref()?;
+        loop {
+            let failed = match batches.recv_timeout(SIGNAL_CHECK) {
+                Ok(Some(Ok(batch))) => return Some(Ok(batch)),
+                Ok(None) => {
+                    self.close();
+                    return None;
+                }
+                Ok(Some(Err(error))) => python_message(&error),
+                Err(RecvTimeoutError::Disconnected) => "the query's reader stopped before the last row".to_string(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if !Python::attach(|py| py.check_signals().is_err()) {
+                        continue;
+                    }
+                    "KeyboardInterrupt: Ctrl-C stopped the query".to_string()
+                }
+            };
+            self.close();
+            return Some(Err(ArrowError::ExternalError(failed.into())));
         }
     }
 }

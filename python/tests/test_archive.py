@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -61,7 +63,7 @@ def test_arrow_c_stream_reaches_duckdb_polars_and_pyarrow(archive: verbatim.Arch
     result = archive.sql(TOP_CHANNELS)
     expected = result.to_arrow()
     assert pa.table(result).equals(expected)
-    assert pl.from_arrow(pa.RecordBatchReader.from_stream(result)).to_arrow().column("documents").to_pylist() == (
+    assert pl.DataFrame(result).to_arrow().column("documents").to_pylist() == (
         expected.column("documents").to_pylist()
     )
     assert duckdb.sql("SELECT sum(documents) FROM result").fetchall()[0][0] == sum(expected.column("documents").to_pylist())
@@ -216,3 +218,81 @@ def test_everything_on_s3(s3_uri: str) -> None:
     assert archive.log()[0]["version"] == 1
     assert archive.verify()["problems"] == []
     assert archive.export("python-for-hpc", format="vtt").startswith("WEBVTT")
+
+
+def test_a_stream_outlives_its_archive_and_result(archive_path: Path) -> None:
+    """Readers keep the engine they read from: dropping the Archive and Result objects must not
+    cut the rows short (nor blame the archive for it)."""
+    query = "SELECT s.doc_id, s.seq, s.text FROM segments s CROSS JOIN (SELECT * FROM unnest(range(0, 20))) copies"
+    expected = verbatim.Archive(archive_path).sql(f"SELECT count(*) AS n FROM ({query})").to_pylist()[0]["n"]
+    capsule_reader = pa.RecordBatchReader.from_stream(verbatim.Archive(archive_path, threads=2).sql(query))
+    batches_reader = verbatim.Archive(archive_path, threads=2).sql(query).batches()
+    gc.collect()
+    time.sleep(0.5)
+    assert capsule_reader.read_all().num_rows == expected
+    assert sum(batch.num_rows for batch in batches_reader) == expected
+
+
+def test_keyboard_interrupt_stops_a_query_read_through_the_c_stream(archive: verbatim.Archive) -> None:
+    runaway = "SELECT sum(length(a.text) + length(b.text) + length(c.text)) FROM segments a, segments b, segments c"
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(Exception, match="KeyboardInterrupt"):
+        pa.table(archive.sql(runaway))
+    assert time.monotonic() - started < 5
+    before = time.process_time()
+    time.sleep(1)
+    assert time.process_time() - before < 0.5
+
+
+def test_a_stopped_ingest_releases_the_archive_at_once(tmp_path: Path) -> None:
+    """An ingest stopped from Python (a progress callback that raises, as Ctrl-C does) releases
+    the write lock: the next ingest in the same process does not wait out the lease."""
+    corpus = tmp_path / "corpus"
+    run_cli("gen", "--size", "20MB", "--seed", "7", "--out", str(corpus))
+    archive = verbatim.Archive(tmp_path / "a", memory_limit="256MiB", threads=2, wait="0s")
+
+    def stop(counts: dict[str, int]) -> None:
+        if counts["bytes"] > 0:  # files are being read: the run holds the lock
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        archive.ingest(corpus, progress=stop)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            report = archive.ingest(SAMPLE, progress=False)
+            break
+        except verbatim.ArchiveError as busy:
+            assert "busy" in str(busy), busy
+            assert time.monotonic() < deadline, f"the lock is still held: {busy}"
+            time.sleep(0.1)
+    assert report["documents"]["added"] >= 1
+    assert archive.verify()["problems"] == []
+
+
+def test_hostile_arguments_get_pythonic_errors(archive: verbatim.Archive, archive_path: Path) -> None:
+    with pytest.raises(verbatim.ArchiveError, match="99"):
+        verbatim.Archive(archive_path, as_of=99)
+    with pytest.raises(ValueError, match="as_of="):
+        verbatim.Archive(archive_path, as_of=-1)
+    with pytest.raises(ValueError, match="limit="):
+        archive.search("open source", limit=-1)
+    with pytest.raises(verbatim.QueryError, match=r"phrase=\.\.\."):
+        archive.run("kwic", phrase=None)
+    with pytest.raises(verbatim.QueryError, match="no SQL statement"):
+        archive.sql("  ")
+    with pytest.raises(verbatim.ArchiveError, match="'no-such-document'"):
+        archive.export(["python-for-hpc", "no-such-document"], format="txt")
+    assert verbatim.Archive(archive_path, memory_limit=2.0 * 2**30).memory_limit == 2**31
+    with pytest.raises(ValueError, match="not UTF-8"):
+        archive.ingest(os.fsdecode(b"/tmp/caf\xe9.json"), progress=False)
+
+
+def test_exceptions_belong_to_the_package_and_pickle() -> None:
+    error = verbatim.QueryError("no such table")
+    assert type(error).__module__ == "verbatim" and type(error).__qualname__ == "QueryError"
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is verbatim.QueryError and str(again) == "no such table"
+    assert issubclass(verbatim.ArchiveError, verbatim.VerbatimError)

@@ -56,6 +56,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 def _setting_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, (int, float, str)):
         return str(value)
     if isinstance(value, os.PathLike):
@@ -66,7 +68,7 @@ def _setting_text(value: Any) -> str:
 class Result:
     """The rows of a query, planned but not yet run: each read runs it (over the snapshot it was
     planned on). It implements the Arrow C stream interface, so ``pyarrow.table(r)``,
-    ``polars.from_arrow(r)`` and ``duckdb.sql("FROM r")`` read it without copies."""
+    ``polars.DataFrame(r)`` and ``duckdb.sql("FROM r")`` read it without copies."""
 
     def __init__(self, native: _native.Result) -> None:
         self._native = native
@@ -161,6 +163,8 @@ class Archive:
         given = dict(settings)
         if memory_limit is not None:
             given["memory_limit"] = memory_limit
+        if as_of is not None and (isinstance(as_of, bool) or not isinstance(as_of, int) or as_of < 0):
+            raise ValueError(f"as_of= is a snapshot version (an int >= 0; archive.log() lists them), not {as_of!r}")
         pairs = [(key, _setting_text(value)) for key, value in given.items() if value is not None]
         storage = [(str(key), str(value)) for key, value in (storage_options or {}).items()]
         self._native = _native.Archive(
@@ -201,6 +205,9 @@ class Archive:
         ``speaker:``, ``channel:``, ``lang:``, ``after:``, ``before:``), with ``context`` captions
         each side, at most ``limit`` hits, from documents added or replaced after version
         ``since`` (0: all)."""
+        for name, value in (("context", context), ("limit", limit), ("since", since)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}= is an int >= 0, not {value!r}")
         literal = "'" + query.replace("'", "''") + "'"
         return self.sql(f"SELECT * FROM search({literal}, {int(context)}, {int(limit)}, {int(since)})")
 
@@ -216,8 +223,10 @@ class Archive:
         }
 
     def saved_sql(self, name: str, **params: Any) -> str:
-        """The SQL that ``run(name, **params)`` runs."""
-        return self._native.saved_sql(name, [(key, _param_text(value)) for key, value in params.items()])
+        """The SQL that ``run(name, **params)`` runs (a parameter given as ``None`` takes its
+        default)."""
+        given = [(key, _param_text(value)) for key, value in params.items() if value is not None]
+        return self._native.saved_sql(name, given)
 
     def run(self, name: str, **params: Any) -> Result:
         """Runs the saved query ``name`` (``archive.saved_queries()`` lists them) with its
@@ -245,10 +254,18 @@ class Archive:
         not in the archive."""
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
+        paths = [os.fspath(source) for source in sources]
+        for path in paths:
+            try:
+                path.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"{path!r}: a source named by a path that is not UTF-8; give the folder that holds it"
+                ) from None
         callback = _progress_callback(progress)
         try:
             report = self._native.ingest(
-                [os.fspath(source) for source in sources],
+                paths,
                 prune,
                 strict,
                 input_format,
@@ -291,9 +308,11 @@ class Archive:
         of id to text."""
         ids = [doc] if isinstance(doc, str) else None if doc is None else list(doc)
         texts = dict(self._native.export(format, ids, where))
+        missing = [id for id in ids or [] if id not in texts]
+        if missing:
+            shown = ", ".join(repr(id) for id in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise ArchiveError(f"no document {shown} in {self.uri} (snapshot {self.version})")
         if isinstance(doc, str):
-            if doc not in texts:
-                raise ArchiveError(f"no document {doc!r} in {self.uri}")
             return texts[doc]
         return texts
 
