@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{RecordBatch, RecordBatchReader};
@@ -33,17 +33,27 @@ pyo3::create_exception!(verbatim, IngestError, VerbatimError, "An ingest that fa
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// The runtime Python's calls wait on: the engine runs queries on its own threads; this one only
-/// drives the calls and their time limits.
+/// drives the calls and their time limits. A process forked from one that used it gets a runtime
+/// of its own (the parent's threads do not exist in the child).
 fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("verbatim-python")
-            .enable_all()
-            .build()
-            .expect("a tokio runtime starts")
-    })
+    static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+    let mut current = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    match *current {
+        Some((owner, runtime)) if owner == pid => runtime,
+        _ => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("verbatim-python")
+                .enable_all()
+                .build()
+                .expect("a tokio runtime starts");
+            // Leaked: it lives as long as the process (one per process, not per call).
+            let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
+            *current = Some((pid, runtime));
+            runtime
+        }
+    }
 }
 
 /// Runs the future `make` gives to its end on a thread of its own (so the future need not be
@@ -57,7 +67,7 @@ where
 {
     let (done, outcome) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
+    let call = std::thread::Builder::new()
         .name("verbatim-call".to_string())
         .spawn(move || {
             let result = runtime().block_on(async move {
@@ -69,7 +79,6 @@ where
             let _ = done.send(result);
         })
         .map_err(|e| VerbatimError::new_err(format!("cannot start a thread: {e}")))?;
-    let mut stop = Some(stop);
     let mut outcome = outcome;
     loop {
         let (received, receiver) = py.detach(move || (outcome.recv_timeout(SIGNAL_CHECK), outcome));
@@ -80,12 +89,13 @@ where
                 return Err(VerbatimError::new_err("the call stopped before it ended"));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                tick(py)?;
-                if let Err(interrupt) = py.check_signals() {
-                    if let Some(stop) = stop.take() {
-                        let _ = stop.send(());
-                    }
-                    return Err(interrupt);
+                let stopping = tick(py).and_then(|()| py.check_signals());
+                if let Err(error) = stopping {
+                    // Stopped, and waited for: the call has dropped its work (an ingest has
+                    // stopped its workers and let go of the archive) before Python goes on.
+                    let _ = stop.send(());
+                    py.detach(move || call.join()).ok();
+                    return Err(error);
                 }
             }
         }
@@ -139,6 +149,49 @@ fn python_hint(hint: Hint) -> String {
     }
 }
 
+/// A value whose threads and locks belong to the process that made it. In a process forked from
+/// that one it is never dropped (its drop would wait on threads or locks that stayed in the
+/// parent, and the child would hang at exit): it is left for the child's exit to reclaim.
+struct ForkSafe<T> {
+    value: std::mem::ManuallyDrop<T>,
+    pid: u32,
+}
+
+impl<T> ForkSafe<T> {
+    fn new(value: T) -> ForkSafe<T> {
+        ForkSafe { value: std::mem::ManuallyDrop::new(value), pid: std::process::id() }
+    }
+}
+
+impl<T> std::ops::Deref for ForkSafe<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for ForkSafe<T> {
+    fn drop(&mut self) {
+        if self.pid == std::process::id() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.value) }
+        }
+    }
+}
+
+/// Fails in a process forked after `opened_by` opened the archive: the engine's threads stayed
+/// behind in the parent, and a call would wait for them forever.
+fn not_forked(opened_by: u32) -> PyResult<()> {
+    if std::process::id() == opened_by {
+        return Ok(());
+    }
+    Err(VerbatimError::new_err(
+        "this Archive was opened before os.fork(); open it again in the child process \
+         (verbatim.Archive(...) there), or use the 'spawn' or 'forkserver' start method",
+    ))
+}
+
 fn invalid(message: impl Into<String>) -> PyErr {
     VerbatimError::new_err(message.into())
 }
@@ -146,8 +199,10 @@ fn invalid(message: impl Into<String>) -> PyErr {
 /// An archive with its settings: the engine, one memory budget and query runtime for every call.
 #[pyclass(module = "verbatim._native", name = "Archive", frozen)]
 struct PyArchive {
-    engine: Engine,
+    engine: ForkSafe<Engine>,
     as_of: Option<u64>,
+    /// The process that opened it: the engine's threads do not survive `os.fork()`.
+    pid: u32,
 }
 
 #[pymethods]
@@ -192,7 +247,7 @@ impl PyArchive {
             let archive = engine.archive().clone();
             wait(py, move || async move { Ok(archive.snapshot_at(version).await.map(drop)?) })?;
         }
-        Ok(PyArchive { engine, as_of })
+        Ok(PyArchive { engine: ForkSafe::new(engine), as_of, pid: std::process::id() })
     }
 
     /// The archive as given.
@@ -209,6 +264,7 @@ impl PyArchive {
 
     /// The snapshot version calls read (`as_of`, else the newest; 0 for an empty archive).
     fn version(&self, py: Python<'_>) -> PyResult<u64> {
+        not_forked(self.pid)?;
         if let Some(version) = self.as_of {
             return Ok(version);
         }
@@ -219,6 +275,7 @@ impl PyArchive {
     /// Plans `sql` (every statement; those before the last run now) and returns the last one's
     /// result, run each time it is read.
     fn sql(&self, py: Python<'_>, sql: String) -> PyResult<PyResultSet> {
+        not_forked(self.pid)?;
         let engine = self.engine.clone();
         let as_of = self.as_of;
         let (session, plan) = wait(py, move || async move {
@@ -237,7 +294,7 @@ impl PyArchive {
             Ok((session, plan))
         })?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
-        Ok(PyResultSet { session: Arc::new(session), plan, schema })
+        Ok(PyResultSet { session: ForkSafe::new(Arc::new(session)), plan, schema, pid: self.pid })
     }
 
     /// The SQL of the saved query `name` with `params` (values as text), from the built-in
@@ -285,6 +342,7 @@ impl PyArchive {
         watch_output: Option<PathBuf>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
+        not_forked(self.pid)?;
         let input_format = match input_format {
             Some(name) => Some(verbatim_formats::Format::from_name(&name).ok_or_else(|| {
                 let names: Vec<_> = verbatim_formats::Format::ALL.iter().map(|f| f.name()).collect();
@@ -328,6 +386,7 @@ impl PyArchive {
 
     /// The URIs of the files of `table` in the snapshot calls read: exactly the committed data.
     fn files(&self, py: Python<'_>, table: String) -> PyResult<Vec<String>> {
+        not_forked(self.pid)?;
         let Some(table) = Table::ALL.into_iter().find(|t| t.name() == table) else {
             let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
             return Err(invalid(format!("no table {table:?}; the tables are {}", names.join(", "))));
@@ -346,6 +405,7 @@ impl PyArchive {
 
     /// The commits whose manifests are kept, oldest first, as JSON lines.
     fn log(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        not_forked(self.pid)?;
         let archive = self.engine.archive().clone();
         let entries = wait(py, move || async move { Ok(archive.log().await?) })?;
         entries.iter().map(|entry| serde_json::to_string(entry).map_err(|e| invalid(e.to_string()))).collect()
@@ -354,6 +414,7 @@ impl PyArchive {
     /// Checks every file of the archive (`deep`: decodes every row group): (version, files
     /// checked, bytes checked, problems, notes).
     fn verify(&self, py: Python<'_>, deep: bool) -> PyResult<VerifyFindings> {
+        not_forked(self.pid)?;
         let archive = self.engine.archive().clone();
         let depth = if deep { CheckDepth::Deep } else { CheckDepth::Footer };
         let report = wait(py, move || async move { Ok(archive.verify(depth, &|_, _| {}).await?) })?;
@@ -377,6 +438,7 @@ impl PyArchive {
         doc_ids: Option<Vec<String>>,
         r#where: Option<String>,
     ) -> PyResult<Vec<(String, String)>> {
+        not_forked(self.pid)?;
         let selection = match (doc_ids, r#where) {
             (Some(ids), None) => verbatim_query::Selection::Ids(ids),
             (None, Some(condition)) => verbatim_query::Selection::Where(condition),
@@ -482,9 +544,11 @@ impl verbatim_ingest::Progress for Counters {
 /// A planned query: run each time it is read, over the snapshot it was planned on.
 #[pyclass(module = "verbatim._native", name = "Result", frozen)]
 struct PyResultSet {
-    session: Arc<Session>,
+    session: ForkSafe<Arc<Session>>,
     plan: LogicalPlan,
     schema: SchemaRef,
+    /// The process that opened its archive.
+    pid: u32,
 }
 
 #[pymethods]
@@ -495,8 +559,9 @@ impl PyResultSet {
     }
 
     /// Starts the query: its batches, read one at a time.
-    fn execute(&self) -> PyBatches {
-        PyBatches { schema: self.schema.clone(), stream: Mutex::new(Some(self.execute_stream())) }
+    fn execute(&self) -> PyResult<PyBatches> {
+        not_forked(self.pid)?;
+        Ok(PyBatches { schema: self.schema.clone(), stream: ForkSafe::new(Mutex::new(Some(self.execute_stream()))) })
     }
 
     /// The Arrow C stream interface: a capsule that pyarrow, Polars and DuckDB read without
@@ -508,6 +573,7 @@ impl PyResultSet {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
+        not_forked(self.pid)?;
         let reader = StreamReader::start(self.schema.clone(), self.execute_stream())?;
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         let name = CString::new("arrow_array_stream").expect("no NUL in the name");
@@ -526,7 +592,7 @@ impl PyResultSet {
 #[pyclass(module = "verbatim._native", name = "Batches", frozen)]
 struct PyBatches {
     schema: SchemaRef,
-    stream: Mutex<Option<QueryStream>>,
+    stream: ForkSafe<Mutex<Option<QueryStream>>>,
 }
 
 #[pymethods]
@@ -534,6 +600,7 @@ impl PyBatches {
     /// The next batch as a `pyarrow.RecordBatch`, or `None` at the end. Waits with the GIL
     /// released; Ctrl-C stops the query and raises KeyboardInterrupt.
     fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        not_forked(self.stream.pid)?;
         loop {
             let polled = py.detach(|| {
                 let mut guard = self.stream.lock().unwrap_or_else(|p| p.into_inner());
@@ -567,7 +634,9 @@ impl PyBatches {
 
     /// Stops the query (nothing more is read).
     fn close(&self) {
-        self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if self.stream.pid == std::process::id() {
+            self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
     }
 }
 
@@ -577,10 +646,24 @@ impl PyBatches {
 /// reader looks for Ctrl-C (Python runs signal handlers on its main thread only).
 struct StreamReader {
     schema: SchemaRef,
+    /// Behind a lock: a consumer that reads one stream from two threads at once (pyarrow's
+    /// `read_next_batch` releases the GIL) gets the batches one at a time, not a crash.
+    state: Mutex<StreamState>,
+}
+
+/// Where a [`StreamReader`] is.
+struct StreamState {
     /// Batches, then `None` at the end; closed early if the reading thread died.
     batches: Option<std::sync::mpsc::Receiver<Option<Result<RecordBatch, Error>>>>,
     /// Dropping it stops the reading thread and the query at once.
-    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl StreamState {
+    fn close(&mut self) {
+        self.batches = None;
+        self.stop = None;
+    }
 }
 
 impl StreamReader {
@@ -605,12 +688,8 @@ impl StreamReader {
                 })
             })
             .map_err(|e| VerbatimError::new_err(format!("cannot start a thread: {e}")))?;
-        Ok(StreamReader { schema, batches: Some(batches), _stop: Some(stop) })
-    }
-
-    fn close(&mut self) {
-        self.batches = None;
-        self._stop = None;
+        let state = StreamState { batches: Some(batches), stop: Some(stop) };
+        Ok(StreamReader { schema, state: Mutex::new(state) })
     }
 }
 
@@ -619,24 +698,28 @@ impl Iterator for StreamReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         use std::sync::mpsc::RecvTimeoutError;
-        let batches = self.batches.as_ref()?;
         loop {
-            let failed = match batches.recv_timeout(SIGNAL_CHECK) {
+            // The lock is held while waiting for a batch, never while waiting for the GIL.
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let received = state.batches.as_ref()?.recv_timeout(SIGNAL_CHECK);
+            let failed = match received {
                 Ok(Some(Ok(batch))) => return Some(Ok(batch)),
                 Ok(None) => {
-                    self.close();
+                    state.close();
                     return None;
                 }
                 Ok(Some(Err(error))) => python_message(&error),
                 Err(RecvTimeoutError::Disconnected) => "the query's reader stopped before the last row".to_string(),
                 Err(RecvTimeoutError::Timeout) => {
+                    drop(state);
                     if !Python::attach(|py| py.check_signals().is_err()) {
                         continue;
                     }
+                    state = self.state.lock().unwrap_or_else(|p| p.into_inner());
                     "KeyboardInterrupt: Ctrl-C stopped the query".to_string()
                 }
             };
-            self.close();
+            state.close();
             return Some(Err(ArrowError::ExternalError(failed.into())));
         }
     }

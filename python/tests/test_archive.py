@@ -296,3 +296,66 @@ def test_exceptions_belong_to_the_package_and_pickle() -> None:
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is verbatim.QueryError and str(again) == "no such table"
     assert issubclass(verbatim.ArchiveError, verbatim.VerbatimError)
+
+
+def test_one_stream_read_from_two_threads_gives_every_row_once(archive: verbatim.Archive) -> None:
+    query = "SELECT doc_id, seq FROM segments s CROSS JOIN (SELECT * FROM unnest(range(0, 30))) copies"
+    expected = archive.sql(f"SELECT count(*) AS n FROM ({query})").to_pylist()[0]["n"]
+    reader = pa.RecordBatchReader.from_stream(archive.sql(query))
+    rows: list[int] = []
+
+    def read() -> None:
+        try:
+            while True:
+                rows.append(reader.read_next_batch().num_rows)
+        except StopIteration:
+            pass
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(rows) == expected
+
+
+def test_rows_keep_their_own_nullability(archive: verbatim.Archive) -> None:
+    # The planned schema says the list's items are not null; the folded constant holds a null.
+    result = archive.sql("SELECT make_array(1, 2, NULL) AS l")
+    assert result.to_pylist() == [{"l": [1, 2, None]}]
+    assert [batch.num_rows for batch in result.batches()] == [1]
+    assert pa.table(result).num_rows == 1
+
+
+def test_an_archive_used_across_fork_says_so(archive_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, sys, verbatim
+        a = verbatim.Archive({str(archive_path)!r})
+        a.sql("SELECT count(*) AS n FROM segments").to_pylist()
+        pid = os.fork()
+        if pid == 0:
+            # A normal exit (not os._exit): the parent's archive must not hang the child's exit.
+            try:
+                a.sql("SELECT 1")
+                sys.exit(3)
+            except verbatim.VerbatimError as error:
+                fresh = verbatim.Archive({str(archive_path)!r}).sql("SELECT 1 AS one").to_pylist()
+                sys.exit(0 if "os.fork()" in str(error) and fresh == [{{"one": 1}}] else 4)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "0", out
+
+
+def test_settings_out_of_reason_are_refused(archive_path: Path) -> None:
+    with pytest.raises(verbatim.SettingsError, match="threads"):
+        verbatim.Archive(archive_path, threads=10**6)
+    with pytest.raises(ValueError, match="whole number"):
+        verbatim.Archive(archive_path, memory_limit=1.5)
+    with pytest.raises(TypeError):
+        verbatim.Archive(archive_path).search(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="progress="):
+        verbatim.Archive(archive_path).ingest(SAMPLE, progress="x")  # type: ignore[arg-type]

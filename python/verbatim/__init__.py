@@ -13,6 +13,7 @@ DuckDB without copies::
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -58,6 +59,8 @@ def _setting_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float):
+        raise ValueError(f"a setting is a whole number or text such as '2GiB', not {value!r}")
     if isinstance(value, (int, float, str)):
         return str(value)
     if isinstance(value, os.PathLike):
@@ -81,11 +84,20 @@ class Result:
     def batches(self) -> pa.RecordBatchReader:
         """The rows as a stream of record batches, read as the query runs: a result larger than
         memory streams in bounded memory. Ctrl-C (KeyboardInterrupt) stops the query."""
-        return pa.RecordBatchReader.from_batches(self.schema, self._run())
+        running = self._run()
+        first = next(running, None)
+        if first is None:
+            return pa.RecordBatchReader.from_batches(self.schema, iter(()))
+        # The batches' own schema: a planned one can claim "not null" where a folded constant
+        # holds nulls (``make_array(1, NULL)``).
+        return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], running))
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table``."""
-        return pa.Table.from_batches(list(self._run()), schema=self.schema)
+        batches = list(self._run())
+        if not batches:
+            return self.schema.empty_table()
+        return pa.Table.from_batches(batches)
 
     def _run(self) -> Iterator[pa.RecordBatch]:
         """Runs the query and yields its batches; stops it when closed or abandoned."""
@@ -163,7 +175,7 @@ class Archive:
         given = dict(settings)
         if memory_limit is not None:
             given["memory_limit"] = memory_limit
-        if as_of is not None and (isinstance(as_of, bool) or not isinstance(as_of, int) or as_of < 0):
+        if as_of is not None and not _is_count(as_of):
             raise ValueError(f"as_of= is a snapshot version (an int >= 0; archive.log() lists them), not {as_of!r}")
         pairs = [(key, _setting_text(value)) for key, value in given.items() if value is not None]
         storage = [(str(key), str(value)) for key, value in (storage_options or {}).items()]
@@ -205,9 +217,11 @@ class Archive:
         ``speaker:``, ``channel:``, ``lang:``, ``after:``, ``before:``), with ``context`` captions
         each side, at most ``limit`` hits, from documents added or replaced after version
         ``since`` (0: all)."""
+        if not isinstance(query, str):
+            raise TypeError(f"the query is a str in the corpus query language, not {type(query).__name__}")
         for name, value in (("context", context), ("limit", limit), ("since", since)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}= is an int >= 0, not {value!r}")
+            if not _is_count(value):
+                raise ValueError(f"{name}= is an int from 0 to 2**63 - 1, not {value!r}")
         literal = "'" + query.replace("'", "''") + "'"
         return self.sql(f"SELECT * FROM search({literal}, {int(context)}, {int(limit)}, {int(since)})")
 
@@ -256,6 +270,8 @@ class Archive:
             sources = [sources]
         paths = [os.fspath(source) for source in sources]
         for path in paths:
+            if not isinstance(path, str):
+                raise TypeError(f"a source is a str or os.PathLike of str, not {path!r}")
             try:
                 path.encode("utf-8")
             except UnicodeEncodeError:
@@ -361,7 +377,14 @@ class _Progress:
             self._bar.close()
 
 
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` is an int from 0 to 2**63 - 1 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
 def _progress_callback(progress: bool | Callable[[dict[str, int]], None]) -> _Progress | None:
+    if progress is not True and progress is not False and not callable(progress):
+        raise TypeError(f"progress= is True, False or a function of the counts, not {progress!r}")
     if progress is False:
         return None
     if progress is True:

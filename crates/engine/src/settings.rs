@@ -466,7 +466,7 @@ impl SettingsBuilder {
         Ok(Settings {
             archive: values.text(Setting::Archive).map(|(text, _)| text.to_string()),
             memory_limit: values.parse(Setting::MemoryLimit, parse_size)?.unwrap_or_else(default_memory_limit),
-            threads: values.parse(Setting::Threads, parse_count)?.unwrap_or_else(default_threads),
+            threads: values.parse(Setting::Threads, parse_threads)?.unwrap_or_else(default_threads),
             format: values.parse(Setting::Format, parse_format)?.unwrap_or(verbatim_output::Format::Table),
             spill_dir: values.text(Setting::SpillDir).map(|(text, _)| PathBuf::from(text)),
             queries: values.text(Setting::Queries).map(|(text, _)| PathBuf::from(text)),
@@ -562,6 +562,9 @@ pub enum ValueError {
     /// A count of zero, where at least one is needed.
     #[error("must be at least 1")]
     ZeroCount,
+    /// More threads than any machine runs usefully (each is started up front).
+    #[error("must be at most {MAX_THREADS}")]
+    TooManyThreads,
     /// A zstd level outside 1-22.
     #[error("must be a whole number from 1 to 22")]
     NotZstdLevel,
@@ -607,6 +610,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
 fn parse_count(text: &str) -> Result<usize, ValueError> {
     match text.parse::<usize>()? {
         0 => Err(ValueError::ZeroCount),
+        count => Ok(count),
+    }
+}
+
+/// The most threads a setting may ask for: far above any machine's cores, far below what would
+/// take minutes to start.
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_threads(text: &str) -> Result<usize, ValueError> {
+    match parse_count(text)? {
+        count if count > MAX_THREADS => Err(ValueError::TooManyThreads),
         count => Ok(count),
     }
 }

@@ -207,7 +207,7 @@ async fn run(
     progress.begin(files.len(), report.bytes);
 
     let workers = options.workers.min(files.len()).max(1);
-    let (events, mut inbox) = mpsc::channel(2 * workers);
+    let (events, inbox) = mpsc::channel(2 * workers);
     // Sorted by document id and cut into consecutive shards, so that every chunk holds a run of
     // consecutive documents in order (readers then scan documents without sorting them).
     let mut files = files;
@@ -236,13 +236,14 @@ async fn run(
         threads.push(thread);
     }
     drop(events);
+    let mut workers = Workers { shared: shared.clone(), threads, inbox };
 
     let releaser = CacheReleaser::start(writer.archive().clone());
     let mut committer = Committer::new(known_rejects, shared.factory.clone(), releaser);
     committer.adopt(writer, &mut report);
     let absorbed = async {
         let mut last_commit = Instant::now();
-        while let Some(event) = inbox.recv().await {
+        while let Some(event) = workers.inbox.recv().await {
             committer.absorb(event, writer, &mut report, progress.as_ref()).await?;
             let due = options.commit_every.is_some_and(|every| last_commit.elapsed() >= every);
             if due && committer.has_work(writer) {
@@ -256,11 +257,10 @@ async fn run(
     if absorbed.is_err() {
         shared.cancelled.store(true, Ordering::Relaxed);
     }
-    drop(inbox);
     // Every worker has stopped (their senders are gone, or they see the cancellation). Only a run
     // whose workers all finished commits at its end: a worker that failed left its files neither
     // ingested nor rejected, and committing the others' work would look like a whole run.
-    let worker_failure = join_workers(threads);
+    let worker_failure = workers.join();
     let outcome = match (absorbed, worker_failure) {
         (Err(e), _) | (Ok(()), Some(e)) => Err(e),
         (Ok(()), None) => committer.close(writer, options, &sources, &mut report, progress.as_ref()).await,
@@ -269,6 +269,33 @@ async fn run(
     outcome?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// A run's worker threads and what they send. A run whose future is dropped (Ctrl-C in Python, a
+/// cancelled task) stops its workers and waits for them: none may write a chunk file after the
+/// run has let go of the archive's lock, where the next writer would find it unexplained.
+struct Workers {
+    shared: Arc<worker::Shared>,
+    threads: Vec<std::thread::JoinHandle<Result<(), ArchiveError>>>,
+    inbox: mpsc::Receiver<worker::Event>,
+}
+
+impl Workers {
+    /// Closes the inbox and waits for the workers to end; the first failure among them.
+    fn join(&mut self) -> Option<IngestError> {
+        self.inbox.close();
+        join_workers(std::mem::take(&mut self.threads))
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shared.cancelled.store(true, Ordering::Relaxed);
+            // Closed first: a worker waiting to send would otherwise never see the cancellation.
+            self.join();
+        }
+    }
 }
 
 /// Waits for the worker threads to end; the first failure among them.

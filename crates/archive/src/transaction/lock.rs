@@ -6,8 +6,9 @@
 //! up with [`ArchiveError::Locked`] (what front ends report as "archive busy"). A holder that could not
 //! renew in time, or finds the lock taken over, stops before its next commit.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use object_store::path::Path;
@@ -107,6 +108,7 @@ impl HeldLock {
         let (store, path) = (archive.store(), archive.object(LOCK));
         let shown = archive.show(LOCK);
         let options = archive.lock_options();
+        released_in_background(&shown).await;
         acquire(store.as_ref(), &path, run_id, archive.display(), &shown, options).await?;
         let lease = Lease::keep(store.clone(), path.clone(), run_id.to_string(), options.lease);
         Ok(HeldLock {
@@ -160,12 +162,34 @@ impl Drop for HeldLock {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (store, path, shown, run_id) =
             (self.store.clone(), self.path.clone(), self.shown.clone(), self.run_id.clone());
+        let (done, released) = tokio::sync::oneshot::channel::<()>();
+        pending_releases().entry(shown.clone()).or_default().push(released);
         runtime.spawn(async move {
             lease.stop().await;
             if holds(store.as_ref(), &path, &run_id).await.unwrap_or(false) {
                 let _ = release(store.as_ref(), &path, &shown).await;
             }
+            let _ = done.send(());
         });
+    }
+}
+
+/// Background releases of dropped locks still under way, by lock (as shown).
+type PendingReleases = HashMap<String, Vec<tokio::sync::oneshot::Receiver<()>>>;
+
+/// This process's releases under way: the next writer of the same archive here waits for them
+/// rather than find its lock busy.
+fn pending_releases() -> std::sync::MutexGuard<'static, PendingReleases> {
+    static PENDING: OnceLock<Mutex<PendingReleases>> = OnceLock::new();
+    PENDING.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits (a few seconds at most) for this process's background releases of the lock `shown`.
+async fn released_in_background(shown: &str) {
+    let pending = pending_releases().remove(shown).unwrap_or_default();
+    for released in pending {
+        // Ended either way: released, or its runtime is gone (and the lease will run out).
+        let _ = tokio::time::timeout(Duration::from_secs(10), released).await;
     }
 }
 
