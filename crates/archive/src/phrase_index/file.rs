@@ -1,12 +1,13 @@
 //! The index file: writing it, and reading the parts a search needs.
 //!
 //! ```text
-//! "VBPHRS04"
+//! "VBPHRS05"
 //! word groups  up to 512 words each, in byte order, until their postings reach 256 KiB (the
 //!              words are the names of word buckets, `builder::bucket_label`):
 //!              the postings of its words (binary interpolative code), then zstd of, per word: varint bytes
 //!              shared with the previous word, varint length and bytes of the rest, varint
-//!              count, then the positions as varint deltas (at most 4) or varint postings bytes
+//!              count, then the positions as varint deltas (at most 4) or varint postings bytes;
+//!              a count of 0 marks a word whose positions are not recorded (see below)
 //! row groups   8,192 rows each: zstd of each row's first position, as varint deltas from the
 //!              group's first
 //! vocabulary   the chunk's distinct words (lowercased, as tokenize gives them), in byte order,
@@ -18,10 +19,17 @@
 //!              xxh3 of its bytes (u64); varint vocabulary blocks, and per block its first word
 //!              (varint length, bytes), varint bytes, varint words, xxh3 of its bytes (u64)
 //! footer       9 little-endian u64: directory offset, directory bytes, word groups, row groups,
-//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS04"
+//!              words, rows, positions, the directory's xxh3, the xxh3 of these 8; "VBPHRS05"
 //! ```
 //!
-//! Files of the version before ("VBPHRS03", without the vocabulary) are read as well.
+//! The commonest words of a chunk (each more than 1 in [`UNRECORDED_SHARE`] of its positions,
+//! in English speech the dozen or so of "the", "and", "you", "know") are listed without their
+//! positions: they are most of a chunk's words and their lists a fifth of the index, but a phrase
+//! is found as well, and faster, from its rarer words, its common ones confirmed on the text. A
+//! phrase of common words only scans the chunk.
+//!
+//! Files of the versions before are read as well: "VBPHRS04" (every word's positions recorded)
+//! and "VBPHRS03" (that, without the vocabulary).
 //!
 //! A search reads the footer and directory (one read of the file's tail, usually), one word group
 //! per word of the phrase and the row groups holding its hits, and checks each against its
@@ -35,7 +43,10 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::{IndexError, IndexSource, holding_row, interpolative};
 
-pub(super) const MAGIC: &[u8; 8] = b"VBPHRS04";
+pub(super) const MAGIC: &[u8; 8] = b"VBPHRS05";
+/// The marker of the version before, which recorded the positions of every word: read as this
+/// version (its files have no unrecorded words).
+const ALL_RECORDED_MAGIC: &[u8; 8] = b"VBPHRS04";
 /// The marker of the version before, without the vocabulary: read, but prefix and pattern words
 /// are not expanded from it (their chunks are scanned).
 const WITHOUT_VOCABULARY_MAGIC: &[u8; 8] = b"VBPHRS03";
@@ -52,6 +63,11 @@ const ROWS_PER_GROUP: usize = 8192;
 const VOCABULARY_BLOCK_WORDS: usize = 4096;
 /// Lists of at most this many positions are kept in the word list instead of as postings.
 const INLINE_POSITIONS: usize = 4;
+/// A word holding more than 1 in this many of a chunk's positions (and more than
+/// [`UNRECORDED_MIN`]) is listed without its positions.
+pub(super) const UNRECORDED_SHARE: u64 = 100;
+/// Lists of at most this many positions are always recorded: they cost less than a scan.
+const UNRECORDED_MIN: usize = 1024;
 /// The first read of an index: its footer and, usually, its directory.
 const TAIL_BYTES: u64 = 64 << 10;
 
@@ -81,7 +97,8 @@ pub(super) fn write(
     let mut word_groups = 0u64;
     for id in order {
         let list = &lists.positions[lists.offsets[id]..lists.offsets[id + 1]];
-        group.add(&lists.words[id], list);
+        let recorded = list.len() <= UNRECORDED_MIN || list.len() as u64 * UNRECORDED_SHARE <= positions;
+        group.add(&lists.words[id], recorded.then_some(list));
         if group.words == GROUP_WORDS || group.postings.len() >= GROUP_POSTINGS_BYTES {
             size += group.finish(out, &mut word_directory)?;
             word_groups += 1;
@@ -163,7 +180,8 @@ struct WordGroupWriter {
 }
 
 impl WordGroupWriter {
-    fn add(&mut self, word: &str, list: &[u32]) {
+    /// Adds `word` and its positions (`None`: not recorded).
+    fn add(&mut self, word: &str, list: Option<&[u32]>) {
         let shared = if self.words == 0 {
             self.first.clear();
             self.first.push_str(word);
@@ -174,6 +192,7 @@ impl WordGroupWriter {
         push_varint(&mut self.word_list, shared as u64);
         push_varint(&mut self.word_list, (word.len() - shared) as u64);
         self.word_list.extend_from_slice(&word.as_bytes()[shared..]);
+        let list = list.unwrap_or_default();
         push_varint(&mut self.word_list, list.len() as u64);
         if list.len() <= INLINE_POSITIONS {
             let mut previous = 0;
@@ -355,23 +374,24 @@ impl Directory {
         self.positions
     }
 
-    /// The positions of each of `words` (lowercased), in order; `None` when one does not occur.
+    /// The positions of each of `words` (lowercased), in order (`None` for a word whose
+    /// positions are not recorded); `None` when one does not occur.
     pub(super) async fn positions_of(
         &self,
         source: &IndexSource,
         words: &[String],
-    ) -> Result<Option<Vec<Vec<u64>>>, IndexError> {
+    ) -> Result<Option<Vec<Option<Vec<u64>>>>, IndexError> {
         let lists = self.each_positions(source, words).await?;
-        Ok(if lists.iter().any(Vec::is_empty) { None } else { Some(lists) })
+        Ok(if lists.iter().any(|list| list.as_ref().is_some_and(Vec::is_empty)) { None } else { Some(lists) })
     }
 
-    /// The positions of each of `words` (lowercased), in order; empty for a word that does not
-    /// occur.
+    /// The positions of each of `words` (lowercased), in order: empty for a word that does not
+    /// occur, `None` for one whose positions are not recorded (it may be anywhere).
     pub(super) async fn each_positions(
         &self,
         source: &IndexSource,
         words: &[String],
-    ) -> Result<Vec<Vec<u64>>, IndexError> {
+    ) -> Result<Vec<Option<Vec<u64>>>, IndexError> {
         let mut groups: Vec<Option<usize>> = Vec::new();
         for word in words {
             groups.push(self.word_groups.partition_point(|g| *g.first_word <= *word.as_bytes()).checked_sub(1));
@@ -390,7 +410,7 @@ impl Directory {
         let mut lists = Vec::with_capacity(words.len());
         for (word, group) in words.iter().zip(&groups) {
             let Some(group) = group else {
-                lists.push(Vec::new());
+                lists.push(Some(Vec::new()));
                 continue;
             };
             let at = distinct.binary_search(group).expect("every group was read");
@@ -403,7 +423,7 @@ impl Directory {
             })?;
             match found {
                 Some(positions) => lists.push(positions?),
-                None => lists.push(Vec::new()),
+                None => lists.push(Some(Vec::new())),
             }
         }
         Ok(lists)
@@ -577,17 +597,20 @@ struct LoadedWordGroup<'g> {
     word_list: Vec<u8>,
 }
 
-/// The positions of one word: in the word list, or where its postings are.
+/// The positions of one word: in the word list, where its postings are, or not recorded.
 enum Postings<'a> {
     Inline(Vec<u64>),
     Coded { bytes: &'a [u8], count: u64, universe: u64 },
+    Unrecorded,
 }
 
 impl Postings<'_> {
-    fn positions(self) -> Result<Vec<u64>, IndexError> {
+    /// The positions, ascending; `None` when they are not recorded.
+    fn positions(self) -> Result<Option<Vec<u64>>, IndexError> {
         match self {
-            Postings::Inline(positions) => Ok(positions),
-            Postings::Coded { bytes, count, universe } => interpolative::decode(bytes, count, universe),
+            Postings::Inline(positions) => Ok(Some(positions)),
+            Postings::Coded { bytes, count, universe } => interpolative::decode(bytes, count, universe).map(Some),
+            Postings::Unrecorded => Ok(None),
         }
     }
 }
@@ -622,7 +645,9 @@ impl LoadedWordGroup<'_> {
             word.truncate(shared);
             word.extend_from_slice(rest);
             let count = read_varint(&mut input).map_err(corrupt)?;
-            let postings = if count <= INLINE_POSITIONS as u64 {
+            let postings = if count == 0 {
+                Postings::Unrecorded
+            } else if count <= INLINE_POSITIONS as u64 {
                 let mut positions = Vec::with_capacity(count as usize);
                 let mut position = 0u64;
                 for _ in 0..count {
@@ -659,14 +684,15 @@ struct Footer {
     rows: u64,
     positions: u64,
     directory_checksum: u64,
-    /// Whether the file has a vocabulary (this version) or not (the version before).
+    /// Whether the file has a vocabulary (this version and the one before) or not (older).
     has_vocabulary: bool,
 }
 
 impl Footer {
     fn parse(bytes: &[u8], size: u64) -> Result<Footer, IndexError> {
         let marker = bytes.get(FOOTER_VALUES * 8..).unwrap_or_default();
-        if bytes.len() as u64 != FOOTER_BYTES || (marker != MAGIC && marker != WITHOUT_VOCABULARY_MAGIC) {
+        let known = [MAGIC, ALL_RECORDED_MAGIC, WITHOUT_VOCABULARY_MAGIC].iter().any(|magic| marker == *magic);
+        if bytes.len() as u64 != FOOTER_BYTES || !known {
             return Err("not a phrase index of this version (no footer marker)".into());
         }
         let value = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
@@ -690,7 +716,7 @@ impl Footer {
             rows: value(5),
             positions: value(6),
             directory_checksum: value(7),
-            has_vocabulary: marker == MAGIC,
+            has_vocabulary: marker != WITHOUT_VOCABULARY_MAGIC,
         })
     }
 }

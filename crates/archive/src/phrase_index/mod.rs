@@ -122,7 +122,9 @@ pub struct PhrasePlace {
     pub row: u64,
     /// Words of that row before the phrase.
     pub skip: u64,
-    /// The row holding the phrase's last word (the same document: positions never run across one).
+    /// The row holding the phrase's last word, if the phrase is there. When the index did not
+    /// record some of the phrase's words, a place near a document's end may name a row of the
+    /// next document: confirm a place on its own document's rows.
     pub last_row: u64,
 }
 
@@ -166,13 +168,14 @@ pub fn phrase_at<'t>(texts: impl IntoIterator<Item = &'t str>, skip: u64, phrase
 fn places_at(
     starts: &[u64],
     words: usize,
+    last_position: u64,
     locate: impl Fn(u64) -> Result<(u64, u64), IndexError>,
 ) -> Result<Vec<PhrasePlace>, IndexError> {
     starts
         .iter()
         .map(|&start| {
             let (row, row_start) = locate(start)?;
-            let (last_row, _) = locate(start + words as u64 - 1)?;
+            let (last_row, _) = locate((start + words as u64 - 1).min(last_position))?;
             Ok(PhrasePlace { row, skip: start - row_start, last_row })
         })
         .collect()
@@ -180,7 +183,7 @@ fn places_at(
 
 /// [`places_at`], given each row's first position.
 fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<PhrasePlace>, IndexError> {
-    places_at(starts, words, |position| {
+    places_at(starts, words, u64::MAX, |position| {
         let row = holding_row(row_starts, position).ok_or("a position lies before the first row")?;
         Ok((row as u64, row_starts[row]))
     })
@@ -201,14 +204,26 @@ async fn places_from_index(
     let Some(lists) = directory.positions_of(source, &labels).await? else {
         return Ok(Some(Vec::new()));
     };
-    let ordered: Vec<&[u64]> = lists.iter().map(Vec::as_slice).collect();
-    let starts = phrase_starts(&ordered);
+    // Words whose positions are not recorded may be anywhere: the others place the phrase, and
+    // a phrase of such words only is scanned for.
+    let recorded: Vec<(u64, &[u64])> = lists
+        .iter()
+        .enumerate()
+        .filter_map(|(offset, list)| list.as_deref().map(|list| (offset as u64, list)))
+        .collect();
+    if recorded.is_empty() {
+        return Ok(None);
+    }
+    let starts = aligned_starts(&recorded);
     if starts.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    // Each start and the position of the phrase's last word, located in one pass.
+    // Each start and the position of the phrase's last word, located in one pass (a phrase
+    // whose last words are not recorded may seem to run past the chunk's last position).
     let last_word = phrase.len() as u64 - 1;
-    let mut positions: Vec<u64> = starts.iter().flat_map(|&start| [start, start + last_word]).collect();
+    let last_position = directory.positions().saturating_sub(1);
+    let mut positions: Vec<u64> =
+        starts.iter().flat_map(|&start| [start, (start + last_word).min(last_position)]).collect();
     positions.sort_unstable();
     positions.dedup();
     let located = directory.locate(source, &positions).await?;
@@ -218,7 +233,7 @@ async fn places_from_index(
             .map(|at| located[at])
             .map_err(|_| IndexError::from("a position was not located"))
     };
-    places_at(&starts, phrase.len(), locate).map(Some)
+    places_at(&starts, phrase.len(), last_position, locate).map(Some)
 }
 
 /// Checks an index file of `size` bytes for `rows` rows: its footer and directory, and (`deep`)
@@ -432,8 +447,9 @@ impl ChunkIndex {
     }
 
     /// For each of `words` (lowercased, as [`phrase_words`] gives them), the positions where it
-    /// may occur, ascending; empty where it does not.
-    pub async fn candidates(&self, words: &[String]) -> Result<Vec<Vec<u64>>, ArchiveError> {
+    /// may occur, ascending: empty where it does not, `None` where the index does not record
+    /// them (the chunk's commonest words: they may be anywhere).
+    pub async fn candidates(&self, words: &[String]) -> Result<Vec<Option<Vec<u64>>>, ArchiveError> {
         let labels: Vec<String> = words.iter().map(|word| builder::bucket_label(builder::bucket_of(word))).collect();
         self.directory.each_positions(&self.source, &labels).await.map_err(|e| self.corrupt(e))
     }
@@ -674,6 +690,67 @@ mod tests {
         let source = IndexSource::Local(tempfile_with(&older));
         let read = places_from_index(&source, older.len() as u64, &phrase_words("w1 w7")).await;
         assert!(matches!(read, Ok(None)), "an older index is scanned instead: {read:?}");
+    }
+
+    #[tokio::test]
+    async fn the_commonest_words_are_found_from_the_others_and_confirmed_on_the_text() {
+        // "the" is a third of the words and "of" in a row in four (both unrecorded), the numbered
+        // words rare (recorded). Documents of 50 rows.
+        let mut rows: Vec<(String, String)> = (0..12_000u32)
+            .map(|i| {
+                let text = if i % 4 == 0 {
+                    format!("the w{} of the", i % 997)
+                } else {
+                    format!("the w{} w{}", i % 991, i % 13)
+                };
+                (format!("d{}", i / 50), text)
+            })
+            .collect();
+        // At the end, a phrase whose common words run on into the next document (and past the
+        // chunk's last position).
+        rows.extend([("y0", "the zeta"), ("y1", "of the")].map(|(d, t)| (d.to_string(), t.to_string())));
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(d, t)| (d.as_str(), t.as_str())).collect();
+        let file = build(&rows);
+        let source = IndexSource::Local(tempfile_with(&file));
+        let directory = file::Directory::read(&source, file.len() as u64).await.unwrap().unwrap();
+        let label = |word: &str| builder::bucket_label(builder::bucket_of(word));
+        let lists = directory.each_positions(&source, &[label("the"), label("w5"), label("absent")]).await.unwrap();
+        assert_eq!(lists[0], None, "the commonest word's positions are not recorded");
+        assert!(lists[1].as_ref().is_some_and(|list| !list.is_empty()), "a rare word's are");
+        assert_eq!(lists[2], Some(vec![]), "an absent word has none");
+        directory.check_all(&source).await.expect("a file with unrecorded words checks");
+        for phrase in ["the w5", "w5 of the", "w1 the w2", "the w990", "w3 w3 the", "the w7 of", "zeta of the"] {
+            let places = places_from_index(&source, file.len() as u64, &phrase_words(phrase)).await.unwrap();
+            let places = places.expect("a phrase with a recorded word is placed by the index");
+            // Confirmed on the place's own document only, as searches do.
+            let mut confirmed: Vec<u64> = places
+                .iter()
+                .filter(|p| {
+                    let doc = rows[p.row as usize].0;
+                    let texts = rows[p.row as usize..].iter().take_while(|(d, _)| *d == doc).map(|(_, t)| *t);
+                    phrase_at(texts, p.skip, &phrase_words(phrase))
+                })
+                .map(|p| p.row)
+                .collect();
+            confirmed.dedup();
+            let expected = PhrasePlace::rows(&places_scanned(&rows, phrase));
+            assert!(!expected.is_empty() || phrase == "zeta of the", "{phrase} occurs");
+            assert_eq!(confirmed, expected, "{phrase}");
+        }
+        let zeta = places_from_index(&source, file.len() as u64, &phrase_words("zeta of the")).await.unwrap().unwrap();
+        let last = rows.len() as u64 - 1;
+        assert_eq!(zeta, [PhrasePlace { row: last - 1, skip: 1, last_row: last }], "placed into the next document");
+        for phrase in ["the", "the the", "of the the"] {
+            let places = places_from_index(&source, file.len() as u64, &phrase_words(phrase)).await.unwrap();
+            assert_eq!(places, None, "{phrase}: only unrecorded words, the chunk is scanned");
+        }
+        // A file of the version before (every word recorded) reads as it is.
+        let mut before = build(&rows[..40]);
+        let end = before.len();
+        before[end - 8..].copy_from_slice(b"VBPHRS04");
+        let source = IndexSource::Local(tempfile_with(&before));
+        let places = places_from_index(&source, before.len() as u64, &phrase_words("the w5")).await.unwrap();
+        assert_eq!(PhrasePlace::rows(&places.expect("VBPHRS04 is read")), [5]);
     }
 
     fn tempfile_with(bytes: &[u8]) -> std::fs::File {

@@ -13,8 +13,9 @@ use super::{Expr, Term, spellings};
 const MAX_EXPANSION: usize = 20_000;
 
 /// The positions of the chunk of `index` where a hit of `expr` may start, ascending; `None` when
-/// the index cannot narrow them down (a sequence of `*` and of prefixes and patterns that the
-/// index's vocabulary cannot expand).
+/// the index cannot narrow them down (a sequence of `*`, of prefixes and patterns that the
+/// index's vocabulary cannot expand, and of the commonest words, whose positions it does not
+/// record).
 pub async fn candidate_starts(expr: &Expr, index: &ChunkIndex) -> Result<Option<Vec<u64>>, ArchiveError> {
     let mut terms = Vec::new();
     terms_of(expr, &mut terms);
@@ -35,14 +36,22 @@ pub async fn candidate_starts(expr: &Expr, index: &ChunkIndex) -> Result<Option<
     words.sort_unstable();
     words.dedup();
     let lists = index.candidates(&words).await?;
-    let postings: HashMap<&str, &[u64]> =
-        words.iter().map(String::as_str).zip(lists.iter().map(Vec::as_slice)).collect();
+    // `None`: a word the index does not record the positions of (one of the chunk's commonest).
+    let postings: HashMap<&str, Option<&[u64]>> =
+        words.iter().map(String::as_str).zip(lists.iter().map(Option::as_deref)).collect();
     let expanded: HashMap<&str, Vec<u64>> = expansions
         .iter()
         .filter_map(|(key, words)| {
             let words = words.as_ref()?;
-            let mut union: Vec<u64> =
-                words.iter().flat_map(|w| postings.get(w.as_str()).copied().unwrap_or_default()).copied().collect();
+            let mut union: Vec<u64> = Vec::new();
+            for word in words {
+                match postings.get(word.as_str()) {
+                    Some(Some(list)) => union.extend(*list),
+                    // A term with an unrecorded spelling may be anywhere, like `*`.
+                    Some(None) => return None,
+                    None => {}
+                }
+            }
             union.sort_unstable();
             union.dedup();
             Some((key.as_str(), union))
@@ -90,8 +99,12 @@ fn starts_of<'a>(expr: &Expr, postings: &impl Fn(&Term) -> Option<&'a [u64]>) ->
             (!known.is_empty()).then(|| aligned_starts(&known))
         }
         Expr::Near { left, right, slop, .. } => {
+            let rights = starts_of(right, postings);
+            if rights.as_ref().is_some_and(Vec::is_empty) {
+                return Some(Vec::new());
+            }
             let lefts = starts_of(left, postings)?;
-            let Some(rights) = starts_of(right, postings) else { return Some(lefts) };
+            let Some(rights) = rights else { return Some(lefts) };
             let (before, after) = (u64::from(*slop) + right.length().1, left.length().1 + u64::from(*slop));
             Some(
                 lefts
@@ -152,6 +165,7 @@ mod tests {
         assert_eq!(starts("a NEAR/3 b", words), Some(vec![0]));
         assert_eq!(starts("a NEAR/3 th*", words), Some(vec![0, 100]));
         assert_eq!(starts("th* NEAR/3 a", words), None);
+        assert_eq!(starts("th* NEAR/3 c", words), Some(vec![]), "no right side: no hits, whatever the left");
         assert_eq!(starts("a OR b", words), Some(vec![0, 4, 100]));
         assert_eq!(starts("a AND c", words), Some(vec![]));
         assert_eq!(starts("a AND th*", words), None);
