@@ -405,3 +405,32 @@ fn a_nightly_ingest_reports_the_new_hits_of_watched_queries() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.code() == Some(1) && stderr.contains("bad.txt:2") && stderr.contains("column 1"), "{stderr}");
 }
+
+#[test]
+fn and_and_not_see_a_right_side_that_runs_on_into_the_next_caption() {
+    // Found by attacking the index: with a window of one caption, the index read the rows within
+    // the query's words of a hit, not the caption after, where "zeta the" ends.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let mut lines: Vec<String> = (0..8191).map(|i| format!("al{i:05} x")).collect();
+    lines.extend(["alpha bravo charlie delta echo foxtrot zeta".to_string(), "the golf".to_string()]);
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    std::fs::write(input.join("a.json"), transcript(&lines)).unwrap();
+    let (indexed, scanned) = (dir.path().join("indexed"), dir.path().join("scanned"));
+    run_ok(&["ingest", "-q", &input.to_string_lossy(), "--archive", &indexed.to_string_lossy()]);
+    let no_index = ["ingest", "-q", "--no-phrase-index", &input.to_string_lossy()];
+    run_ok(&[&no_index[..], &["--archive", &scanned.to_string_lossy()]].concat());
+    for (query, expected) in [
+        ("alpha NOT (zeta the)", vec![]),
+        ("alpha AND NOT/1 (zeta the)", vec![]),
+        ("alpha AND (zeta the)", vec!["a,8191,0,1", "a,8191,6,2"]),
+        ("al* AND (zeta the)", vec!["a,8191,0,1", "a,8191,6,2"]),
+        ("alpha NOT (zeta golf)", vec!["a,8191,0,1"]),
+    ] {
+        let queries = [query.to_string()];
+        let (from_index, from_scan) = (hits_of(&indexed, &queries), hits_of(&scanned, &queries));
+        assert_eq!(from_index[&0], expected, "{query} from the index");
+        assert_eq!(from_scan[&0], expected, "{query} by a scan");
+    }
+}

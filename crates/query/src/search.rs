@@ -579,7 +579,7 @@ impl ChunkSearch {
             .iter()
             .map(|&p| (row_of(p.saturating_sub(words)).0, row_of((p + words).min(last_position)).0))
             .collect();
-        if captions > 0 {
+        if captions > 0 || self.search.query.expr.has_windows() {
             spans = self.widen(index, &spans, words, captions).await?;
         }
         let rows = index.rows();

@@ -146,9 +146,20 @@ impl Expr {
         }
     }
 
+    /// Whether the query has AND or NOT: a side of one may start anywhere in the window's
+    /// captions and run on past its last caption, however far from the hit's first word.
+    pub fn has_windows(&self) -> bool {
+        match self {
+            Expr::Sequence(_) => false,
+            Expr::And { .. } | Expr::Not { .. } => true,
+            Expr::Near { left, right, .. } | Expr::Or(left, right) => left.has_windows() || right.has_windows(),
+        }
+    }
+
     /// How far from a hit's first word the words that decide it may lie: `(words, captions)`.
-    /// Every word within `words` words of the hit's first word, and every caption within
-    /// `captions` captions of those, is enough to tell whether it is a hit.
+    /// Every word within `words` words of the hit's first word, and, when the query has caption
+    /// windows ([`Expr::has_windows`]), every caption within `captions` captions of the hit's
+    /// and `words` words beyond those, is enough to tell whether it is a hit.
     pub fn reach(&self) -> (u64, u64) {
         match self {
             Expr::Sequence(terms) => (terms.len() as u64, 0),
