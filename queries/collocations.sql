@@ -4,12 +4,12 @@
 -- and MI, MI3, t-score, logDice and log-likelihood as Sketch Engine defines them (see the README).
 --
 -- @param term text : a word or phrase, e.g. 'rust'
--- @param window integer = 5 : words on each side
+-- @param window count = 5 : words on each side
 -- @param filter text = '' : the subcorpus, as corpus query filters, e.g. 'channel:Oxide after:2024-01-01'
--- @param min_freq integer = 3 : leave out words seen near the term fewer times than this
+-- @param min_freq count = 3 : leave out words seen near the term fewer times than this
 -- @param stopwords text = '' : words to leave out: comma-separated, or 'english' for the built-in list
 -- @param sort text = 'log_dice' : the measure to rank by: log_dice, mi, mi3, t_score or log_likelihood
--- @param limit integer = 30 : how many words to list
+-- @param limit count = 30 : how many words to list
 SELECT word, f_xy, f_x, f_y, n,
        round(mi, 3) AS mi, round(mi3, 3) AS mi3, round(t_score, 3) AS t_score,
        round(log_dice, 3) AS log_dice, round(log_likelihood, 3) AS log_likelihood

@@ -2,9 +2,9 @@
 -- (within a segment), leaving out stop words.
 --
 -- @param term text : a word or phrase, e.g. 'python'
--- @param window integer = 5 : words on each side
+-- @param window count = 5 : words on each side
 -- @param stopwords text = 'english' : stop words: comma-separated, 'english', or '' for none
--- @param limit integer = 20 : how many words to list
+-- @param limit count = 20 : how many words to list
 SELECT word, count(*) AS count
 FROM (SELECT unnest(near_words(text, ${term}, ${window})) AS word
       FROM segments

@@ -1,6 +1,6 @@
 -- Per document: duration, segments, words and speaking rate (words per minute of duration).
 --
--- @param limit integer = 1000000000 : at most this many documents
+-- @param limit count = 1000000000 : at most this many documents
 SELECT doc_id,
        hms(duration_ms) AS duration,
        n_segments,

@@ -3,9 +3,9 @@
 -- as evenly as the documents' sizes, near 1 when all in one small document).
 --
 -- @param filter text = '' : the subcorpus, as corpus query filters, e.g. 'speaker:Bryan'
--- @param min_freq integer = 1 : leave out words said fewer times than this
+-- @param min_freq count = 1 : leave out words said fewer times than this
 -- @param stopwords text = '' : words to leave out: comma-separated, or 'english' for the built-in list
--- @param limit integer = 50 : how many words to list
+-- @param limit count = 50 : how many words to list
 SELECT word, f, round(per_million, 2) AS per_million, documents, round(dp, 4) AS dp
 FROM frequencies(${filter})
 WHERE f >= ${min_freq} AND NOT is_stop_word(word, ${stopwords})

@@ -5,9 +5,9 @@
 --
 -- @param target text : the target subcorpus, as corpus query filters, e.g. 'channel:Oxide'
 -- @param reference text = '' : the reference subcorpus, as filters; '' for the rest of the archive
--- @param min_freq integer = 5 : leave out words said fewer times than this in both together
+-- @param min_freq count = 5 : leave out words said fewer times than this in both together
 -- @param stopwords text = '' : words to leave out: comma-separated, or 'english' for the built-in list
--- @param limit integer = 50 : how many words to list
+-- @param limit count = 50 : how many words to list
 SELECT word, f_target, f_reference,
        round(per_million_target, 2) AS per_million_target,
        round(per_million_reference, 2) AS per_million_reference,

@@ -6,12 +6,12 @@
 -- (largest group first, with its size), and paged.
 --
 -- @param phrase text : what to find, e.g. 'out of core' or '"memory safe*" NEAR/5 rust'
--- @param width integer = 40 : characters of context on each side
+-- @param width count = 40 : characters of context on each side
 -- @param sort text = '' : the words to sort by: R1, R2, ... right of the hit, L1, L2, ... left, e.g. 'R1,R2'; '' for document order
 -- @param group choice(document|channel|speaker|month) = '' : group hits by document, channel, speaker or month; '' for no groups
--- @param since integer = 0 : only documents added or replaced after this version (0: all)
--- @param offset integer = 0 : lines to skip (for paging)
--- @param limit integer = 1000 : at most this many lines
+-- @param since count = 0 : only documents added or replaced after this version (0: all)
+-- @param offset count = 0 : lines to skip (for paging)
+-- @param limit count = 1000 : at most this many lines
 -- Groups are counted by an aggregate joined back to the hits (not a window over all of them,
 -- which would hold every hit in memory at once); without groups that aggregate reads nothing, and
 -- `group` and `group_hits` are NULL.

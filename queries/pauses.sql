@@ -1,8 +1,8 @@
 -- The longest silences: gaps between the end of one segment and the start of the next within a
 -- document, with what was said just before and just after.
 --
--- @param min_ms integer = 2000 : only gaps at least this long (milliseconds)
--- @param limit integer = 20 : how many pauses to list
+-- @param min_ms count = 2000 : only gaps at least this long (milliseconds)
+-- @param limit count = 20 : how many pauses to list
 SELECT doc_id,
        hms(pause_start) AS at,
        round((start_ms - pause_start) / 1000.0, 1) AS seconds,

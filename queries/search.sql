@@ -11,8 +11,8 @@
 -- Each hit carries the archive version it was read from and its document's content hash, so a
 -- published list can be reproduced with --as-of VERSION after later runs replaced documents.
 --
--- @param limit integer = 1000000000 : at most this many hits
--- @param since integer = 0 : only documents added or replaced after this version (0: all)
+-- @param limit count = 1000000000 : at most this many hits
+-- @param since count = 0 : only documents added or replaced after this version (0: all)
 SELECT doc_id,
        seq,
        word_index,

@@ -1,7 +1,7 @@
 -- The most frequent words across the archive, tokenised and lowercased as tokenize() does
 -- (runs of letters, marks and numbers, joined across inner apostrophes).
 --
--- @param limit integer = 20 : how many words to list
+-- @param limit count = 20 : how many words to list
 -- @param stopwords text = '' : words to leave out: comma-separated, or 'english' for the built-in list
 SELECT word, count(*) AS count
 FROM (SELECT unnest(tokenize(text)) AS word FROM segments)

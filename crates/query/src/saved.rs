@@ -117,6 +117,9 @@ pub enum Problem {
     /// A value that is not an integer, for an integer parameter.
     #[error("expected an integer, got {0:?}")]
     NotInteger(String),
+    /// A value that is not a whole number of 0 or more, for a count parameter.
+    #[error("expected a whole number, 0 or more, got {0:?}")]
+    NotCount(String),
     /// A value that is not a finite number, for a number parameter.
     #[error("expected a number, got {0:?}")]
     NotNumber(String),
@@ -140,6 +143,8 @@ include!(concat!(env!("OUT_DIR"), "/builtin_queries.rs"));
 pub enum ParamType {
     /// A whole number.
     Integer,
+    /// A whole number, 0 or more (limits, offsets, widths, versions).
+    Count,
     /// Any number.
     Number,
     /// A string, rendered as a quoted SQL literal.
@@ -151,6 +156,7 @@ impl ParamType {
     pub fn name(self) -> &'static str {
         match self {
             ParamType::Integer => "integer",
+            ParamType::Count => "count",
             ParamType::Number => "number",
             ParamType::Text => "text",
         }
@@ -174,7 +180,8 @@ pub struct Param {
 }
 
 impl Param {
-    /// Its type as its `@param` line declares it: `integer`, `number`, `text` or `choice(a|b)`.
+    /// Its type as its `@param` line declares it: `integer`, `count`, `number`, `text` or
+    /// `choice(a|b)`.
     pub fn declared_type(&self) -> String {
         if self.choices.is_empty() {
             self.kind.name().to_string()
@@ -312,6 +319,7 @@ fn parse_param(declaration: &str) -> Result<Param, Problem> {
     }
     let (kind, choices) = match kind {
         "integer" => (ParamType::Integer, Vec::new()),
+        "count" => (ParamType::Count, Vec::new()),
         "number" => (ParamType::Number, Vec::new()),
         "text" => (ParamType::Text, Vec::new()),
         other => match other.strip_prefix("choice(").and_then(|rest| rest.strip_suffix(')')) {
@@ -344,6 +352,10 @@ fn literal(param: &Param, value: &str) -> Result<String, Problem> {
             Ok(v) if v < 0 => Ok(format!("({v})")),
             Ok(v) => Ok(v.to_string()),
             Err(_) => Err(Problem::NotInteger(value.to_string())),
+        },
+        ParamType::Count => match value.trim().parse::<u64>() {
+            Ok(v) if v <= i64::MAX as u64 => Ok(v.to_string()),
+            _ => Err(Problem::NotCount(value.to_string())),
         },
         ParamType::Number => match value.trim().parse::<f64>() {
             // Parenthesised: `10-${n}` must not become `10--5`, a comment.
@@ -550,6 +562,12 @@ mod tests {
         assert!(missing.contains("needs a value for its parameter phrase"), "{missing}");
         let bad = query.render(&values(&[("phrase", "x"), ("limit", "ten")])).unwrap_err().to_string();
         assert!(bad.contains("expected an integer"), "{bad}");
+        let counted = SavedQuery::parse("q", "-- q\n-- @param n count = 0 : n\nSELECT ${n}", "test").unwrap();
+        for bad in ["-5", "1.5", "many"] {
+            let refused = counted.render(&values(&[("n", bad)])).unwrap_err().to_string();
+            assert!(refused.contains("expected a whole number, 0 or more"), "{bad}: {refused}");
+        }
+        assert_eq!(counted.render(&values(&[("n", " 7 ")])).unwrap(), "-- q\n-- @param n count = 0 : n\nSELECT 7");
         let unknown = query.render(&values(&[("phrase", "x"), ("lmit", "1")])).unwrap_err().to_string();
         assert!(unknown.contains("it takes: limit, phrase"), "{unknown}");
     }
