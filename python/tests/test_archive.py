@@ -359,3 +359,20 @@ def test_settings_out_of_reason_are_refused(archive_path: Path) -> None:
         verbatim.Archive(archive_path).search(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress="):
         verbatim.Archive(archive_path).ingest(SAMPLE, progress="x")  # type: ignore[arg-type]
+
+
+def test_a_result_whose_snapshot_was_vacuumed_says_so(tmp_path: Path) -> None:
+    """Reading a result again after vacuum removed its snapshot is not lost data: it says which
+    snapshots are kept."""
+    transcript = tmp_path / "talk.json"
+    transcript.write_text(SAMPLE.read_text())
+    archive = verbatim.Archive(tmp_path / "a")
+    archive.ingest(transcript, progress=False)
+    result = archive.sql("SELECT count(*) AS n FROM segments")
+    before = result.to_pylist()
+    transcript.write_text(SAMPLE.read_text().replace('"text": "', '"text": "so ', 1))
+    assert archive.ingest(transcript, progress=False)["documents"]["replaced"] == 1
+    run_cli("vacuum", "-q", "--retention", "0s", "--archive", str(tmp_path / "a"))
+    with pytest.raises(verbatim.ArchiveError, match=r"no snapshot v1 \(kept: v2 to v2\)"):
+        result.to_pylist()
+    assert archive.sql("SELECT count(*) AS n FROM segments").to_pylist() == before

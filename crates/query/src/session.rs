@@ -149,6 +149,22 @@ impl ArchiveSession {
     /// or page that does not decode), the snapshot's footers are checked to name the damaged file.
     pub async fn explain(&self, error: DataFusionError, limit: &str) -> QueryError {
         let error = QueryError::from_datafusion(error, limit);
+        let reading = matches!(
+            error,
+            QueryError::Read { .. }
+                | QueryError::Damaged(_)
+                | QueryError::Archive(
+                    ArchiveError::Damaged { .. } | ArchiveError::FileDamaged { .. } | ArchiveError::Index { .. }
+                )
+        );
+        // Files gone because vacuum removed the snapshot (a result read again long after it was
+        // planned) are not lost data: say that the snapshot is no longer kept.
+        if reading
+            && let Err(gone @ ArchiveError::NoSuchSnapshot { .. }) =
+                self.archive.snapshot_at(self.snapshot.manifest.version).await
+        {
+            return QueryError::Archive(gone);
+        }
         let QueryError::Read { source, .. } = error else { return error };
         let mut damaged = self.archive.check_snapshot(&self.snapshot, CheckDepth::Footer, &|_| {}).await;
         let bytes: u64 = self.snapshot.all_files().map(|(_, f)| f.bytes).sum();
