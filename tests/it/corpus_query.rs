@@ -434,3 +434,24 @@ fn and_and_not_see_a_right_side_that_runs_on_into_the_next_caption() {
         assert_eq!(from_scan[&0], expected, "{query} by a scan");
     }
 }
+
+#[test]
+fn collocations_take_a_terms_spellings_as_search_does() {
+    // "don't" and "don’t", "σοφος" and "ΣΟΦΟΣ" are one word to search: collocations counted
+    // only the spelling typed (an attack found `collocations('don''t', 2)` empty where search
+    // found 3).
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let lines = ["I don’t know", "we don't stop", "a σοφος man", "ΣΟΦΟΣ man", "the end"];
+    std::fs::write(input.join("a.json"), transcript(&lines)).unwrap();
+    let archive = dir.path().join("a");
+    run_ok(&["ingest", "-q", &input.to_string_lossy(), "--archive", &archive.to_string_lossy()]);
+    let near = |sql: &str| sql_rows(&archive, &format!("SELECT word, f_xy, f_x FROM {sql} ORDER BY word"));
+    assert_eq!(near("collocations('don''t', 1)"), ["i,1,2", "know,1,2", "stop,1,2", "we,1,2"]);
+    assert_eq!(near("collocations('don’t', 1)"), near("collocations('don''t', 1)"));
+    assert_eq!(near("collocations('σοφος', 1)"), ["a,1,2", "man,3,2"]);
+    let hits = |q: &str| sql_rows(&archive, &format!("SELECT count(*) FROM search_hits('{q}', 0)"));
+    assert_eq!(hits("don''t"), ["2"]);
+    assert_eq!(hits("σοφος"), ["2"]);
+}

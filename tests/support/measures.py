@@ -82,8 +82,13 @@ def g2(table):
     return 2 * out
 
 
+def fold(word):
+    """A word with its final sigma and curly apostrophe made the plain ones, as search compares words."""
+    return word.replace("ς", "σ").replace("’", "'")
+
+
 def collocations(captions, term, window, flt):
-    term = term.lower().split()
+    term = [fold(w) for w in term.lower().split()]
     freq, near = Counter(), Counter()
     f_x = n = 0
     for _, doc in documents(captions):
@@ -91,7 +96,7 @@ def collocations(captions, term, window, flt):
         freq.update(words)
         n += len(words)
         for i in range(len(words) - len(term) + 1):
-            if words[i:i + len(term)] == term:
+            if [fold(w) for w in words[i:i + len(term)]] == term:
                 f_x += 1
                 for j in list(range(max(0, i - window), i)) + list(range(i + len(term), min(len(words), i + len(term) + window))):
                     near[words[j]] += 1

@@ -26,10 +26,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 use verbatim_archive::FileEntry;
-use verbatim_model::words::{for_each_word, push_lowercase, tokenize};
+use verbatim_model::words::{for_each_word, push_lowercase};
 
 use crate::corpus::measures::{association, deviation_of_proportions_from, keyness};
-use crate::corpus::{CorpusQuery, Expr as QueryExpr, Filters, Term};
+use crate::corpus::{CorpusQuery, Expr as QueryExpr, Filters, Term, spellings};
 use crate::search::{SearchTarget, chunk_columns, documents_taken};
 
 /// The most words each side a collocation window takes.
@@ -175,12 +175,23 @@ impl StatisticsFunction {
                 let Some(term) = string_argument(name, args, 0, "the term")? else {
                     return plan_err!("collocations({usage}): the term is missing");
                 };
-                // A word or phrase: its words as tokenize gives them (as the captions' are counted).
-                let term = match CorpusQuery::parse(&term) {
-                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. })
-                        if filters.is_empty() && terms.iter().all(|t| matches!(t, Term::Word(_))) =>
-                    {
-                        tokenize(&term)
+                // A word or phrase: its words as a corpus query has them (lowercased and folded:
+                // each stands for its spellings, as in search).
+                let term: Vec<String> = match CorpusQuery::parse(&term) {
+                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. }) if filters.is_empty() => {
+                        let words: Option<Vec<String>> = terms
+                            .iter()
+                            .map(|t| match t {
+                                Term::Word(word) => Some(word.clone()),
+                                _ => None,
+                            })
+                            .collect();
+                        match words {
+                            Some(words) => words,
+                            None => {
+                                return plan_err!("collocations: the term \"{term}\" must be a word or a phrase");
+                            }
+                        }
                     }
                     _ => return plan_err!("collocations: the term \"{term}\" must be a word or a phrase"),
                 };
@@ -490,7 +501,9 @@ async fn collocations(
         let (selection, term) = (selection.clone(), term.clone());
         Box::pin(async move {
             let mut vocabulary = Vocabulary::default();
-            let term_ids: Vec<u32> = term.iter().map(|w| vocabulary.id(w)).collect();
+            // Each word of the term as the ids of its spellings ("don't" and "don’t").
+            let term_ids: Vec<Vec<u32>> =
+                term.iter().map(|w| spellings(w).iter().map(|s| vocabulary.id(s)).collect()).collect();
             let mut part = CollocationPart {
                 vocabulary: Vocabulary::default(),
                 frequency: Vec::new(),
@@ -557,7 +570,7 @@ async fn collocations(
 /// Counts one document's words (`words`, ids) into `part`: every word's frequency, the term's
 /// occurrences, and each word within `window` words of an occurrence (the term's own words left
 /// out; a word near two occurrences counts for each).
-fn count_collocations(words: &[u32], term: &[u32], window: usize, part: &mut CollocationPart) {
+fn count_collocations(words: &[u32], term: &[Vec<u32>], window: usize, part: &mut CollocationPart) {
     let grow = |v: &mut Vec<u64>, id: u32| {
         if v.len() <= id as usize {
             v.resize(id as usize + 1, 0);
@@ -572,7 +585,7 @@ fn count_collocations(words: &[u32], term: &[u32], window: usize, part: &mut Col
         return;
     }
     for start in 0..=words.len() - term.len() {
-        if words[start..start + term.len()] != *term {
+        if !words[start..start + term.len()].iter().zip(term).all(|(word, spelled)| spelled.contains(word)) {
             continue;
         }
         part.term += 1;
