@@ -177,23 +177,18 @@ impl StatisticsFunction {
                 };
                 // A word or phrase: its words as a corpus query has them (lowercased and folded:
                 // each stands for its spellings, as in search).
-                let term: Vec<String> = match CorpusQuery::parse(&term) {
-                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. }) if filters.is_empty() => {
-                        let words: Option<Vec<String>> = terms
-                            .iter()
-                            .map(|t| match t {
-                                Term::Word(word) => Some(word.clone()),
-                                _ => None,
-                            })
-                            .collect();
-                        match words {
-                            Some(words) => words,
-                            None => {
-                                return plan_err!("collocations: the term \"{term}\" must be a word or a phrase");
-                            }
-                        }
-                    }
-                    _ => return plan_err!("collocations: the term \"{term}\" must be a word or a phrase"),
+                let words = match CorpusQuery::parse(&term) {
+                    Ok(CorpusQuery { expr: QueryExpr::Sequence(terms), filters, .. }) if filters.is_empty() => terms
+                        .iter()
+                        .map(|t| match t {
+                            Term::Word(word) => Some(word.clone()),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<String>>>(),
+                    _ => None,
+                };
+                let Some(term) = words else {
+                    return plan_err!("collocations: the term \"{term}\" must be a word or a phrase");
                 };
                 let window = integer_argument(name, args, 1, "the window")?.unwrap_or(5);
                 if !(1..=MAX_WINDOW).contains(&window) {

@@ -65,7 +65,7 @@ const VOCABULARY_BLOCK_WORDS: usize = 4096;
 const INLINE_POSITIONS: usize = 4;
 /// A word holding more than 1 in this many of a chunk's positions (and more than
 /// [`UNRECORDED_MIN`]) is listed without its positions.
-pub(super) const UNRECORDED_SHARE: u64 = 100;
+const UNRECORDED_SHARE: u64 = 100;
 /// Lists of at most this many positions are always recorded: they cost less than a scan.
 const UNRECORDED_MIN: usize = 1024;
 /// The first read of an index: its footer and, usually, its directory.

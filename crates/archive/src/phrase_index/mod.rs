@@ -168,14 +168,13 @@ pub fn phrase_at<'t>(texts: impl IntoIterator<Item = &'t str>, skip: u64, phrase
 fn places_at(
     starts: &[u64],
     words: usize,
-    last_position: u64,
     locate: impl Fn(u64) -> Result<(u64, u64), IndexError>,
 ) -> Result<Vec<PhrasePlace>, IndexError> {
     starts
         .iter()
         .map(|&start| {
             let (row, row_start) = locate(start)?;
-            let (last_row, _) = locate((start + words as u64 - 1).min(last_position))?;
+            let (last_row, _) = locate(start + words as u64 - 1)?;
             Ok(PhrasePlace { row, skip: start - row_start, last_row })
         })
         .collect()
@@ -183,7 +182,7 @@ fn places_at(
 
 /// [`places_at`], given each row's first position.
 fn places_of(row_starts: &[u64], starts: &[u64], words: usize) -> Result<Vec<PhrasePlace>, IndexError> {
-    places_at(starts, words, u64::MAX, |position| {
+    places_at(starts, words, |position| {
         let row = holding_row(row_starts, position).ok_or("a position lies before the first row")?;
         Ok((row as u64, row_starts[row]))
     })
@@ -229,11 +228,11 @@ async fn places_from_index(
     let located = directory.locate(source, &positions).await?;
     let locate = |position: u64| {
         positions
-            .binary_search(&position)
+            .binary_search(&position.min(last_position))
             .map(|at| located[at])
             .map_err(|_| IndexError::from("a position was not located"))
     };
-    places_at(&starts, phrase.len(), last_position, locate).map(Some)
+    places_at(&starts, phrase.len(), locate).map(Some)
 }
 
 /// Checks an index file of `size` bytes for `rows` rows: its footer and directory, and (`deep`)
@@ -706,8 +705,7 @@ mod tests {
                 (format!("d{}", i / 50), text)
             })
             .collect();
-        // At the end, a phrase whose common words run on into the next document (and past the
-        // chunk's last position).
+        // At the end, a phrase whose common words run on into the next document.
         rows.extend([("y0", "the zeta"), ("y1", "of the")].map(|(d, t)| (d.to_string(), t.to_string())));
         let rows: Vec<(&str, &str)> = rows.iter().map(|(d, t)| (d.as_str(), t.as_str())).collect();
         let file = build(&rows);
